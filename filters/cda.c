@@ -1,0 +1,4 @@
+/* cda.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_cda = {.name = "cda", .summary = "not written yet"};

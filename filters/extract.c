@@ -1,0 +1,4 @@
+/* extract.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_extract = {.name = "extract", .summary = "not written yet"};

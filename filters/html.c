@@ -1,0 +1,4 @@
+/* html.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_html = {.name = "html", .summary = "not written yet"};

@@ -1,0 +1,4 @@
+/* image.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_image = {.name = "image", .summary = "not written yet"};

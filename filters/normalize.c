@@ -1,0 +1,4 @@
+/* normalize.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_normalize = {.name = "normalize", .summary = "not written yet"};

@@ -1,0 +1,4 @@
+/* pdf.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_pdf = {.name = "pdf", .summary = "not written yet"};

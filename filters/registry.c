@@ -1,0 +1,48 @@
+/* registry.c - every stage docpipe knows, in one table.
+ *
+ * Adding a stage or a format is a new file in filters/ plus one line here
+ * (and one in CMakeLists.txt).  Order matters for extractors: when two bid
+ * the same, the one listed first wins, so specific formats come before the
+ * general ones and plain text comes last (file(1)'s cascade ends the same
+ * way). */
+#include "registry.h"
+
+#include <string.h>
+
+const struct dp_stage_ops *const dp_stage_registry[] = {
+  /* pipeline stages, in the order a pipeline uses them */
+  &dp_stage_files,
+  &dp_stage_resolve,
+  &dp_stage_decode,
+  &dp_stage_sniff,
+  &dp_stage_extract,
+  &dp_stage_normalize,
+  /* extractors, most specific first */
+#ifdef DP_HAVE_POPPLER
+  &dp_stage_pdf,
+#endif
+  &dp_stage_cda,
+  &dp_stage_hl7v2,
+  &dp_stage_rtf,
+  &dp_stage_image,
+  &dp_stage_html,
+  &dp_stage_xml,
+  &dp_stage_text,
+  NULL
+};
+
+const struct dp_stage_ops *dpi_stage_find(const char *name)
+{
+  for(const struct dp_stage_ops *const *s = dp_stage_registry; *s; s++)
+    if(!strcmp((*s)->name, name))
+      return *s;
+  return NULL;
+}
+
+const struct dp_stage_ops *dpi_extractor_for(const char *format)
+{
+  for(const struct dp_stage_ops *const *s = dp_stage_registry; *s; s++)
+    if((*s)->format && !strcmp((*s)->format, format))
+      return *s;
+  return NULL;
+}

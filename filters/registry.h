@@ -1,0 +1,29 @@
+/* registry.h - the one list of stages (filters/registry.c). */
+#ifndef DP_REGISTRY_H
+#define DP_REGISTRY_H
+
+#include "stage.h"
+
+extern const struct dp_stage_ops dp_stage_files;
+extern const struct dp_stage_ops dp_stage_resolve;
+extern const struct dp_stage_ops dp_stage_decode;
+extern const struct dp_stage_ops dp_stage_sniff;
+extern const struct dp_stage_ops dp_stage_extract;
+extern const struct dp_stage_ops dp_stage_normalize;
+extern const struct dp_stage_ops dp_stage_pdf;
+extern const struct dp_stage_ops dp_stage_cda;
+extern const struct dp_stage_ops dp_stage_hl7v2;
+extern const struct dp_stage_ops dp_stage_rtf;
+extern const struct dp_stage_ops dp_stage_image;
+extern const struct dp_stage_ops dp_stage_html;
+extern const struct dp_stage_ops dp_stage_xml;
+extern const struct dp_stage_ops dp_stage_text;
+
+/* NULL-terminated, in bidding order. */
+extern const struct dp_stage_ops *const dp_stage_registry[];
+
+const struct dp_stage_ops *dpi_stage_find(const char *name);
+/* The extractor that produces `format`, or NULL. */
+const struct dp_stage_ops *dpi_extractor_for(const char *format);
+
+#endif

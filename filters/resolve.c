@@ -1,0 +1,4 @@
+/* resolve.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_resolve = {.name = "resolve", .summary = "not written yet"};

@@ -1,0 +1,4 @@
+/* rtf.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_rtf = {.name = "rtf", .summary = "not written yet"};

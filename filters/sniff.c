@@ -1,0 +1,4 @@
+/* sniff.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_sniff = {.name = "sniff", .summary = "not written yet"};

@@ -1,0 +1,4 @@
+/* text.c - placeholder until the stage is written */
+#include "registry.h"
+
+const struct dp_stage_ops dp_stage_text = {.name = "text", .summary = "not written yet"};

@@ -1,0 +1,30 @@
+/* b64.h - Base64 as FHIR sends it, on top of libb64.
+ *
+ * libb64 decodes quickly but silently skips anything outside the alphabet, so
+ * the text is checked here first: whitespace and line breaks are ignored (FHIR
+ * base64Binary may be wrapped), the base64url alphabet is accepted, padding
+ * is optional but must be well placed.  Anything else is an error that names
+ * the offset of the first bad character (never the character's context). */
+#ifndef DP_B64_H
+#define DP_B64_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+enum dp_b64_result {
+  DP_B64_OK = 0,
+  DP_B64_INVALID,  /* *bad_at: offset of the first offending character */
+  DP_B64_TOO_BIG,  /* the output buffer's cap was reached */
+  DP_B64_NOMEM
+};
+
+enum dp_b64_result dpi_b64_decode(const char *text, size_t len, struct dp_buf *out,
+                                  size_t *bad_at);
+/* Standard alphabet, padded, no line breaks. */
+enum dp_b64_result dpi_b64_encode(const void *data, size_t len, struct dp_buf *out);
+/* True when data holds only Base64 characters and whitespace and carries
+ * enough of them to be an encoded document (used to unwrap Base64 of Base64). */
+int dpi_b64_plausible(const void *data, size_t len);
+
+#endif

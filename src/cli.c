@@ -1,0 +1,2 @@
+/* cli.c - placeholder */
+typedef int dp_placeholder_cli;

@@ -1,0 +1,208 @@
+/* extract.c - see extract.h */
+#include "extract.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dplimits.h"
+#include "registry.h"
+#include "sniff.h"
+
+enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record *rec,
+                                  struct dp_emitter *out)
+{
+  if(!rec->has_body)
+    return dpi_record_fail(rec, DP_KIND_INVALID_INPUT,
+                           "record has no document bytes (run decode or files first)");
+  const char *format = dpi_record_str(rec, "format");
+  if(!format) {
+    dpi_sniff_record(rec);
+    format = dpi_record_str(rec, "format");
+  }
+  const struct dp_stage_ops *ops = dpi_extractor_for(format);
+  if(!ops) {
+    if(rec->body.len == 0)
+      return dpi_record_fail(rec, DP_KIND_EMPTY, "document is empty (0 bytes)");
+    dpi_record_hint(rec, "docpipe reads PDF, CDA, XML, HL7 v2, RTF, HTML, text and images");
+    return dpi_record_fail(rec, DP_KIND_UNSUPPORTED, "format not recognised (%zu bytes)",
+                           rec->body.len);
+  }
+  struct dp_stage st = {.ops = ops, .ctx = ctx};
+  return ops->process(&st, rec, out);
+}
+
+/* Collects what a nested extraction emits. */
+struct collector {
+  struct dp_emitter base;
+  struct dp_record **recs;
+  size_t n, cap;
+  struct dp_record *failed;
+};
+
+static enum dp_status collect(struct dp_emitter *self, struct dp_record *rec)
+{
+  struct collector *c = (struct collector *)self;
+  if(c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 4;
+    struct dp_record **m = realloc(c->recs, cap * sizeof(*m));
+    if(!m) {
+      dpi_record_free(rec);
+      return DP_FATAL;
+    }
+    c->recs = m;
+    c->cap = cap;
+  }
+  c->recs[c->n++] = rec;
+  return DP_OK;
+}
+
+static enum dp_status collect_fail(struct dp_emitter *self, struct dp_record *rec)
+{
+  struct collector *c = (struct collector *)self;
+  if(c->failed)
+    dpi_record_free(rec); /* the first failure is the one reported */
+  else
+    c->failed = rec;
+  return DP_OK;
+}
+
+static json_object *embedded_list(struct dp_record *parent)
+{
+  json_object *meta = dpi_record_object(parent, "meta");
+  json_object *list;
+  if(json_object_object_get_ex(meta, "embedded", &list) &&
+     json_object_is_type(list, json_type_array))
+    return list;
+  list = json_object_new_array();
+  json_object_object_add(meta, "embedded", list);
+  const char *own = dpi_record_str(parent, "format");
+  if(own)
+    json_object_array_add(list, json_object_new_string(own));
+  return list;
+}
+
+enum dp_b64_result dpi_decode_payload(const char *text, size_t len, struct dp_buf *out,
+                                      size_t *bad_at, int *layers)
+{
+  *layers = 0;
+  enum dp_b64_result rc = dpi_b64_decode(text, len, out, bad_at);
+  if(rc != DP_B64_OK)
+    return rc;
+  *layers = 1;
+  while(*layers <= DP_MAX_EMBED_DEPTH && dpi_b64_plausible(out->mem, out->len)) {
+    struct dp_buf inner;
+    dpi_buf_init(&inner, out->max);
+    struct dp_sniff s;
+    if(dpi_b64_decode(out->mem, out->len, &inner, NULL) != DP_B64_OK ||
+       (dpi_sniff(inner.mem, inner.len, &s), !s.ops)) {
+      dpi_buf_free(&inner);
+      break;
+    }
+    dpi_buf_free(out);
+    *out = inner;
+    (*layers)++;
+  }
+  return DP_B64_OK;
+}
+
+enum dp_status dpi_extract_embedded(const struct dp_stage *st, struct dp_record *parent,
+                                    const void *bytes, size_t len, struct dp_buf *text)
+{
+  if((unsigned)parent->depth + 1 > st->ctx->max_depth)
+    return dpi_record_fail(parent, DP_KIND_TOO_LARGE,
+                           "documents nested more than %u deep", st->ctx->max_depth);
+  struct dp_record *child = dpi_record_new();
+  if(!child)
+    return dpi_record_fail(parent, DP_KIND_INTERNAL, "out of memory");
+  child->depth = parent->depth + 1;
+  json_object *id;
+  if(json_object_object_get_ex(parent->obj, "id", &id))
+    json_object_object_add(child->obj, "id", json_object_get(id));
+  dpi_buf_init(&child->body, st->ctx->max_document);
+  if(dpi_buf_add(&child->body, bytes, len)) {
+    dpi_record_free(child);
+    return dpi_record_fail(parent, DP_KIND_TOO_LARGE, "embedded document larger than %zu bytes",
+                           st->ctx->max_document);
+  }
+  child->has_body = 1;
+  dpi_sniff_record(child);
+
+  struct collector c = {{collect, collect_fail}, NULL, 0, 0, NULL};
+  enum dp_status rc = dpi_extract_record(st->ctx, child, &c.base);
+  if(rc == DP_FAIL) {
+    c.failed = child;
+    child = NULL;
+  }
+  dpi_record_free(child);
+  if(c.failed) {
+    const char *fmt = dpi_record_str(c.failed, "format");
+    dpi_record_fail(parent, c.failed->err_kind, "embedded %s: %s", fmt ? fmt : "document",
+                    c.failed->err_message ? c.failed->err_message : "failed");
+    if(c.failed->err_hint)
+      dpi_record_hint(parent, "%s", c.failed->err_hint);
+    rc = DP_FAIL;
+  } else if(rc == DP_OK) {
+    json_object *trail = embedded_list(parent);
+    for(size_t i = 0; i < c.n; i++) {
+      struct dp_record *r = c.recs[i];
+      const char *fmt = dpi_record_str(r, "format");
+      json_object *inner = NULL, *meta;
+      if(json_object_object_get_ex(r->obj, "meta", &meta))
+        json_object_object_get_ex(meta, "embedded", &inner);
+      if(inner && json_object_is_type(inner, json_type_array)) {
+        size_t k = json_object_array_length(inner);
+        for(size_t j = 0; j < k; j++) /* the child's trail starts with its own format */
+          json_object_array_add(trail, json_object_get(json_object_array_get_idx(inner, j)));
+      } else if(fmt) {
+        json_object_array_add(trail, json_object_new_string(fmt));
+      }
+      const char *content = dpi_record_str(r, "content");
+      if(content && *content) {
+        if(text->len && text->mem[text->len - 1] != '\n')
+          dpi_buf_addc(text, '\n');
+        dpi_buf_adds(text, content);
+        dpi_buf_addc(text, '\n');
+      }
+    }
+  }
+  for(size_t i = 0; i < c.n; i++)
+    dpi_record_free(c.recs[i]);
+  free(c.recs);
+  dpi_record_free(c.failed);
+  return rc;
+}
+
+void dpi_doc_fact(struct dp_record *rec, const char *key, const char *value, size_t len)
+{
+  if(!value || !len)
+    return;
+  json_object *doc = dpi_record_object(rec, "_doc");
+  if(json_object_object_get_ex(doc, key, NULL))
+    return; /* the first fact an extractor reports is its best one */
+  if(len > DP_MAX_SHORT)
+    len = DP_MAX_SHORT;
+  json_object_object_add(doc, key, json_object_new_string_len(value, (int)len));
+}
+
+void dpi_text_buf_init(const struct dp_stage *st, struct dp_buf *text)
+{
+  dpi_buf_init(text, st->ctx->max_text);
+}
+
+enum dp_status dpi_extract_finish(const struct dp_stage *st, struct dp_record *rec,
+                                  struct dp_buf *text, struct dp_emitter *out)
+{
+  if(dpi_buf_failed(text)) {
+    int too_big = text->state == DP_BUF_TOO_BIG;
+    dpi_buf_free(text);
+    if(too_big) {
+      dpi_record_hint(rec, "raise --max-text to keep more text");
+      return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "extracted text exceeds %zu bytes",
+                             st->ctx->max_text);
+    }
+    return dpi_record_fail(rec, DP_KIND_INTERNAL, "out of memory");
+  }
+  dpi_record_set_content(rec, text);
+  dpi_record_drop_body(rec);
+  return dpi_emit(out, rec);
+}

@@ -1,0 +1,49 @@
+/* extract.h - running extractors, including on documents inside documents.
+ *
+ * The extract stage and every extractor that unwraps an embedded document
+ * (a PDF inside a CDA nonXMLBody, a Base64 PDF in an HL7 OBX of type ED) go
+ * through here, so sniffing, depth limits and the meta.embedded trail are
+ * handled in one place. */
+#ifndef DP_EXTRACT_H
+#define DP_EXTRACT_H
+
+#include <stddef.h>
+
+#include "b64.h"
+#include "buf.h"
+#include "stage.h"
+
+/* Run the extractor for rec's "format" (sniffing first when it has none)
+ * and hand the result to out.  Same contract as a stage's process(). */
+enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record *rec,
+                                  struct dp_emitter *out);
+
+/* Extract a document embedded in `parent` and append its text to `text`.
+ * The bytes are the decoded document (see dpi_decode_payload); they are
+ * sniffed, the nested format is appended to parent's meta.embedded, and the
+ * child's own meta is otherwise not copied.  On failure parent gets the child's error
+ * (kind and message, prefixed with "embedded <format>: ") and DP_FAIL is
+ * returned. */
+enum dp_status dpi_extract_embedded(const struct dp_stage *st, struct dp_record *parent,
+                                    const void *bytes, size_t len, struct dp_buf *text);
+
+/* Record facts that normalize uses when the FHIR resource gives none:
+ * key is "type" (a human label), "code" (a LOINC code), "date" (any date
+ * form dpi_date_normalize reads). */
+void dpi_doc_fact(struct dp_record *rec, const char *key, const char *value, size_t len);
+
+/* Give a stage's text cap: ctx->max_text. */
+void dpi_text_buf_init(const struct dp_stage *st, struct dp_buf *text);
+/* When `text` hit its cap, fail rec with too-large and return DP_FAIL;
+ * otherwise store it as the record's content, emit rec and return DP_OK. */
+enum dp_status dpi_extract_finish(const struct dp_stage *st, struct dp_record *rec,
+                                  struct dp_buf *text, struct dp_emitter *out);
+
+/* Decode FHIR Base64 text (see b64.h) into out, then unwrap Base64 of
+ * Base64: while the result is itself Base64 whose decoding sniffs as a known
+ * format, decode again (at most DP_MAX_EMBED_DEPTH times).  *layers gets
+ * the number of decodings done. */
+enum dp_b64_result dpi_decode_payload(const char *text, size_t len, struct dp_buf *out,
+                                      size_t *bad_at, int *layers);
+
+#endif

@@ -1,0 +1,2 @@
+/* ndjson.c - placeholder */
+typedef int dp_placeholder_ndjson;

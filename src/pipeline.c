@@ -1,0 +1,2 @@
+/* pipeline.c - placeholder */
+typedef int dp_placeholder_pipeline;

@@ -1,0 +1,2 @@
+/* runner.c - placeholder */
+typedef int dp_placeholder_runner;

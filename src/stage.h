@@ -1,0 +1,120 @@
+/* stage.h - the stage interface: every filter and extractor is one of these.
+ *
+ * A stage is a const ops table (libarchive's bidders, curl's handler tables).
+ * For each record it either emits zero or more records downstream, or fails
+ * the record with an error kind.  Extractors also bid on a document's first
+ * bytes; the sniff stage gives the document to the highest bid (a tie goes to
+ * the stage registered first, see filters/registry.c).
+ *
+ * Stages keep no global state: everything they open lives in st->state and
+ * is read-only while records flow, so a worker pool can share an instance. */
+#ifndef DP_STAGE_H
+#define DP_STAGE_H
+
+#include <stddef.h>
+
+#include "errors.h"
+#include "record.h"
+
+/* Limits that apply to every stage of a run (global options). */
+struct dp_context {
+  size_t max_document; /* --max-bytes: decoded document size */
+  size_t max_text;     /* --max-text: extracted text per document */
+  unsigned max_pages;  /* --max-pages: PDF pages */
+  unsigned max_depth;  /* nesting of embedded documents */
+};
+
+void dpi_context_defaults(struct dp_context *ctx);
+
+/* What a bidder sees: a capped prefix of the document, and the same prefix as
+ * UTF-8 text when it starts with a UTF-16 byte order mark (BOM removed), so
+ * XML and HTML bidders need not know about UTF-16. */
+struct dp_peek {
+  const unsigned char *bytes;
+  size_t len;
+  const char *text;
+  size_t text_len;
+  size_t total; /* length of the whole document */
+};
+
+enum dp_opt_flags {
+  DP_OPT_FLAG = 1,   /* takes no argument */
+  DP_OPT_PATH = 2,   /* a file name: relative to the pipeline file when set there */
+  DP_OPT_MULTI = 4   /* may be given more than once */
+};
+
+struct dp_option_spec {
+  const char *name; /* without the leading "--" */
+  const char *arg;  /* argument name for --help, NULL for flags */
+  unsigned flags;
+  const char *env;  /* environment variable that supplies a default, or NULL */
+  const char *def;  /* default shown in --help, or NULL */
+  const char *help;
+};
+
+struct dp_optval {
+  const struct dp_option_spec *spec;
+  char *value; /* "1" for flags */
+};
+
+struct dp_emitter;
+struct dp_stage;
+
+struct dp_stage_ops {
+  const char *name;
+  const char *summary;
+  /* Extractors: the format they produce ("pdf") and its MIME type. */
+  const char *format;
+  const char *mime;
+  unsigned flags;
+  const struct dp_option_spec *options; /* terminated by a NULL name, or NULL */
+  /* Pure: no allocation, no I/O.  Returns 0 for "not mine", else a score
+   * (roughly the number of bits checked); may set *mime to a static string
+   * that refines ops->mime. */
+  int (*bid)(const struct dp_peek *peek, const char **mime);
+  enum dp_status (*open)(struct dp_stage *st);
+  /* Own `rec`: pass it (or records derived from it) to dpi_emit, or free it,
+   * and return DP_OK; or set its error with dpi_record_fail and return
+   * DP_FAIL, leaving it to the caller. */
+  enum dp_status (*process)(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out);
+  void (*close)(struct dp_stage *st);
+};
+
+enum dp_stage_flags {
+  DP_STAGE_READS_PATHS = 1, /* its inputs are file names, not NDJSON lines */
+  DP_STAGE_EXTRACTOR = 2    /* bids on bytes and turns them into text */
+};
+
+struct dp_stage {
+  const struct dp_stage_ops *ops;
+  const struct dp_context *ctx;
+  struct dp_optval *opts;
+  size_t nopts;
+  void *state;
+};
+
+/* Where a stage hands its output.  Both calls take ownership of rec. */
+struct dp_emitter {
+  enum dp_status (*emit)(struct dp_emitter *self, struct dp_record *rec);
+  /* rec failed (its error is set): report it and go on. */
+  enum dp_status (*fail)(struct dp_emitter *self, struct dp_record *rec);
+};
+
+static inline enum dp_status dpi_emit(struct dp_emitter *out, struct dp_record *rec)
+{
+  return out->emit(out, rec);
+}
+
+static inline enum dp_status dpi_emit_fail(struct dp_emitter *out, struct dp_record *rec)
+{
+  return out->fail(out, rec);
+}
+
+/* Option values of a stage instance: the last value given, else the
+ * environment variable, else NULL. */
+const char *dpi_opt(const struct dp_stage *st, const char *name);
+int dpi_opt_flag(const struct dp_stage *st, const char *name);
+/* The n-th value of a repeatable option, or NULL past the end. */
+const char *dpi_opt_nth(const struct dp_stage *st, const char *name, size_t n);
+
+#endif

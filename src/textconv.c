@@ -1,0 +1,270 @@
+/* textconv.c - see textconv.h */
+#include "textconv.h"
+
+#include <errno.h>
+#include <iconv.h>
+#include <string.h>
+
+/* Length of the well-formed UTF-8 sequence at p (at most n bytes available),
+ * 0 when ill-formed, -1 when it is cut off by the end of the data. */
+static int utf8_seq(const unsigned char *p, size_t n)
+{
+  unsigned char c = p[0];
+  if(c < 0x80)
+    return 1;
+  int len;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if(c >= 0xC2 && c <= 0xDF)
+    len = 2;
+  else if(c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if(c == 0xE0)
+      lo = 0xA0; /* overlong */
+    else if(c == 0xED)
+      hi = 0x9F; /* surrogates */
+  } else if(c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if(c == 0xF0)
+      lo = 0x90;
+    else if(c == 0xF4)
+      hi = 0x8F;
+  } else
+    return 0;
+  for(int i = 1; i < len; i++) {
+    if((size_t)i >= n)
+      return -1;
+    unsigned char b = p[i];
+    if(b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF))
+      return 0;
+  }
+  return len;
+}
+
+static int utf8_check(const void *data, size_t len, int allow_cut)
+{
+  const unsigned char *p = data;
+  size_t i = 0;
+  while(i < len) {
+    if(p[i] < 0x80) {
+      i++;
+      continue;
+    }
+    int n = utf8_seq(p + i, len - i);
+    if(n < 0)
+      return allow_cut;
+    if(n == 0)
+      return 0;
+    i += (size_t)n;
+  }
+  return 1;
+}
+
+int dpi_utf8_valid(const void *data, size_t len)
+{
+  return utf8_check(data, len, 0);
+}
+
+int dpi_utf8_valid_prefix(const void *data, size_t len)
+{
+  return utf8_check(data, len, 1);
+}
+
+int dpi_utf8_put(struct dp_buf *out, uint32_t cp)
+{
+  char s[4];
+  if(cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    cp = 0xFFFD;
+  if(cp < 0x80)
+    return dpi_buf_addc(out, (char)cp);
+  if(cp < 0x800) {
+    s[0] = (char)(0xC0 | (cp >> 6));
+    s[1] = (char)(0x80 | (cp & 0x3F));
+    return dpi_buf_add(out, s, 2);
+  }
+  if(cp < 0x10000) {
+    s[0] = (char)(0xE0 | (cp >> 12));
+    s[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    s[2] = (char)(0x80 | (cp & 0x3F));
+    return dpi_buf_add(out, s, 3);
+  }
+  s[0] = (char)(0xF0 | (cp >> 18));
+  s[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  s[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  s[3] = (char)(0x80 | (cp & 0x3F));
+  return dpi_buf_add(out, s, 4);
+}
+
+static const char replacement[] = "\xEF\xBF\xBD";
+
+int dpi_utf8_sanitize(struct dp_buf *out, const void *data, size_t len)
+{
+  const unsigned char *p = data;
+  size_t i = 0, run = 0;
+  while(i < len) {
+    int n = p[i] < 0x80 ? 1 : utf8_seq(p + i, len - i);
+    if(n > 0) {
+      i += (size_t)n;
+      continue;
+    }
+    if(dpi_buf_add(out, p + run, i - run) || dpi_buf_add(out, replacement, 3))
+      return -1;
+    i++;
+    run = i;
+  }
+  return dpi_buf_add(out, p + run, len - run);
+}
+
+const char *dpi_detect_charset(const void *data, size_t len, size_t *bom_len)
+{
+  const unsigned char *p = data;
+  *bom_len = 0;
+  if(len >= 4 && !memcmp(p, "\xFF\xFE\0\0", 4)) {
+    *bom_len = 4;
+    return "UTF-32LE";
+  }
+  if(len >= 4 && !memcmp(p, "\0\0\xFE\xFF", 4)) {
+    *bom_len = 4;
+    return "UTF-32BE";
+  }
+  if(len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
+    *bom_len = 3;
+    return "UTF-8";
+  }
+  if(len >= 2 && !memcmp(p, "\xFF\xFE", 2)) {
+    *bom_len = 2;
+    return "UTF-16LE";
+  }
+  if(len >= 2 && !memcmp(p, "\xFE\xFF", 2)) {
+    *bom_len = 2;
+    return "UTF-16BE";
+  }
+  return dpi_utf8_valid(p, len) ? "UTF-8" : "WINDOWS-1252";
+}
+
+int dpi_to_utf8(struct dp_buf *out, const void *data, size_t len, const char *charset)
+{
+  if(!strcmp(charset, "UTF-8"))
+    return dpi_utf8_sanitize(out, data, len);
+  iconv_t cd = iconv_open("UTF-8", charset);
+  if(cd == (iconv_t)-1)
+    return -1;
+  char *in = (char *)data;
+  size_t left = len;
+  int rc = 0;
+  while(left > 0) {
+    size_t room = left * 4 + 16;
+    char *w = dpi_buf_reserve(out, room);
+    if(!w) {
+      rc = -1;
+      break;
+    }
+    char *wp = w;
+    size_t wleft = room;
+    size_t r = iconv(cd, &in, &left, &wp, &wleft);
+    dpi_buf_commit(out, (size_t)(wp - w));
+    if(r == (size_t)-1) {
+      if(errno == E2BIG)
+        continue;
+      /* EILSEQ or EINVAL (cut off): replace one unit and go on.  A UTF-16
+       * unit is two bytes, a UTF-32 one four. */
+      size_t unit = strstr(charset, "32") ? 4 : strstr(charset, "16") ? 2 : 1;
+      if(unit > left)
+        unit = left;
+      in += unit;
+      left -= unit;
+      if(dpi_buf_add(out, replacement, 3)) {
+        rc = -1;
+        break;
+      }
+      iconv(cd, NULL, NULL, NULL, NULL);
+    }
+  }
+  iconv_close(cd);
+  return rc || dpi_buf_failed(out) ? -1 : 0;
+}
+
+/* Append one line without its trailing blanks. */
+static int put_line(struct dp_buf *out, const char *s, size_t n)
+{
+  while(n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    n--;
+  return dpi_buf_add(out, s, n);
+}
+
+int dpi_text_clean(struct dp_buf *out, const char *text, size_t len)
+{
+  struct dp_buf tmp;
+  dpi_buf_init(&tmp, out->max);
+  /* First pass: valid UTF-8, "\n" endings, controls dropped. */
+  if(dpi_utf8_sanitize(&tmp, text, len)) {
+    dpi_buf_free(&tmp);
+    return -1;
+  }
+  char *s = tmp.mem ? tmp.mem : "";
+  size_t n = tmp.len, w = 0;
+  for(size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if(c == '\r') {
+      s[w++] = '\n';
+      if(i + 1 < n && s[i + 1] == '\n')
+        i++;
+    } else if(c == '\f' || c == '\v') {
+      s[w++] = '\n';
+    } else if(c < 0x20 && c != '\t' && c != '\n') {
+      continue;
+    } else if(c == 0x7F) {
+      continue;
+    } else {
+      s[w++] = (char)c;
+    }
+  }
+  /* Second pass: lines without trailing blanks, blank runs squeezed. */
+  size_t start = 0, blank_run = 0;
+  int wrote = 0, rc = 0;
+  for(size_t i = 0; i <= w && !rc; i++) {
+    if(i < w && s[i] != '\n')
+      continue;
+    size_t ll = i - start;
+    const char *line = s + start;
+    size_t k = ll;
+    while(k && (line[k - 1] == ' ' || line[k - 1] == '\t'))
+      k--;
+    if(k == 0) {
+      blank_run++;
+    } else {
+      if(wrote)
+        rc |= dpi_buf_add(out, blank_run ? "\n\n" : "\n", blank_run ? 2 : 1);
+      rc |= put_line(out, line, k);
+      wrote = 1;
+      blank_run = 0;
+    }
+    start = i + 1;
+  }
+  dpi_buf_free(&tmp);
+  return rc || dpi_buf_failed(out) ? -1 : 0;
+}
+
+int dpi_text_squeeze(struct dp_buf *out, const char *text, size_t len)
+{
+  const unsigned char *p = (const unsigned char *)text;
+  int pending = 0, any = 0;
+  for(size_t i = 0; i < len; i++) {
+    int space = p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r' || p[i] == '\f' ||
+                p[i] == '\v';
+    if(!space && p[i] == 0xC2 && i + 1 < len && p[i + 1] == 0xA0) {
+      space = 1;
+      i++;
+    }
+    if(space) {
+      pending = any;
+      continue;
+    }
+    if(pending && dpi_buf_addc(out, ' '))
+      return -1;
+    pending = 0;
+    any = 1;
+    if(dpi_buf_addc(out, (char)p[i]))
+      return -1;
+  }
+  return 0;
+}

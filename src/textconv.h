@@ -1,0 +1,43 @@
+/* textconv.h - character sets and text clean-up (iconv).
+ *
+ * Every extractor produces UTF-8.  Plain text may arrive as UTF-8, UTF-16
+ * with a byte order mark or Windows-1252; RTF carries code-page bytes; all of
+ * it is converted here so there is one place that knows about charsets. */
+#ifndef DP_TEXTCONV_H
+#define DP_TEXTCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* 1 when data is well-formed UTF-8 (no overlongs, no surrogates). */
+int dpi_utf8_valid(const void *data, size_t len);
+/* Like dpi_utf8_valid, but an incomplete sequence cut off at the very end is
+ * accepted (for prefixes). */
+int dpi_utf8_valid_prefix(const void *data, size_t len);
+/* Append the UTF-8 form of a code point (invalid ones become U+FFFD). */
+int dpi_utf8_put(struct dp_buf *out, uint32_t cp);
+/* Append data, replacing every ill-formed sequence with U+FFFD. */
+int dpi_utf8_sanitize(struct dp_buf *out, const void *data, size_t len);
+
+/* Best guess at the charset of plain text: "UTF-8", "UTF-16LE", "UTF-16BE",
+ * "UTF-32LE", "UTF-32BE" (from a BOM) or "WINDOWS-1252".  *bom_len gets the
+ * length of the byte order mark to skip. */
+const char *dpi_detect_charset(const void *data, size_t len, size_t *bom_len);
+/* Append data converted from `charset` (an iconv name) to UTF-8; bytes that
+ * do not convert become U+FFFD.  Returns 0, or -1 when the charset is
+ * unknown or the buffer's cap was reached. */
+int dpi_to_utf8(struct dp_buf *out, const void *data, size_t len, const char *charset);
+
+/* The clean form of extracted text written to records: valid UTF-8, "\n"
+ * line endings, no control characters but tab and newline, no trailing
+ * blanks on a line, at most one empty line in a row, no leading or trailing
+ * empty lines. */
+int dpi_text_clean(struct dp_buf *out, const char *text, size_t len);
+
+/* Collapse runs of white space (ASCII and U+00A0) to one space and trim;
+ * used for short values such as titles and table cells. */
+int dpi_text_squeeze(struct dp_buf *out, const char *text, size_t len);
+
+#endif

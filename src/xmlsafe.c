@@ -1,0 +1,236 @@
+/* xmlsafe.c - see xmlsafe.h */
+#include "xmlsafe.h"
+
+#include <libxml/HTMLparser.h>
+#include <libxml/parser.h>
+#include <stdio.h>
+#include <string.h>
+
+/* No network, no DTD, no entity substitution, quiet.  XML_PARSE_HUGE is
+ * deliberately absent so libxml2 keeps its default size and depth limits. */
+#define XML_SAFE_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | \
+                          XML_PARSE_NOCDATA)
+
+static void last_error(xmlParserCtxtPtr ctxt, const char *what, char *why, size_t whylen)
+{
+  if(!why || !whylen)
+    return;
+  const xmlError *e = ctxt ? xmlCtxtGetLastError(ctxt) : NULL;
+  if(e && e->message) {
+    /* libxml2 messages end with '\n' and never quote document text beyond a
+     * name; keep the first line. */
+    size_t n = strcspn(e->message, "\r\n");
+    snprintf(why, whylen, "%s line %d: %.*s", what, e->line, (int)n, e->message);
+  } else {
+    snprintf(why, whylen, "%s: cannot be parsed", what);
+  }
+}
+
+xmlDocPtr dpi_xml_parse(const void *data, size_t len, char *why, size_t whylen)
+{
+  if(len > (size_t)0x7fffffff) {
+    snprintf(why, whylen, "XML document too large to parse");
+    return NULL;
+  }
+  xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+  if(!ctxt) {
+    snprintf(why, whylen, "out of memory");
+    return NULL;
+  }
+  xmlDocPtr doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL, XML_SAFE_OPTIONS);
+  if(!doc || !ctxt->wellFormed) {
+    last_error(ctxt, "XML not well-formed", why, whylen);
+    xmlFreeDoc(doc);
+    doc = NULL;
+  }
+  xmlFreeParserCtxt(ctxt);
+  return doc;
+}
+
+xmlDocPtr dpi_html_parse(const void *data, size_t len, const char *encoding, char *why,
+                         size_t whylen)
+{
+  if(len > (size_t)0x7fffffff) {
+    snprintf(why, whylen, "HTML document too large to parse");
+    return NULL;
+  }
+  htmlParserCtxtPtr ctxt = htmlNewParserCtxt();
+  if(!ctxt) {
+    snprintf(why, whylen, "out of memory");
+    return NULL;
+  }
+  htmlDocPtr doc = htmlCtxtReadMemory(ctxt, data, (int)len, NULL, encoding,
+                                      HTML_PARSE_NONET | HTML_PARSE_NOERROR |
+                                          HTML_PARSE_NOWARNING | HTML_PARSE_RECOVER);
+  if(!doc)
+    last_error(ctxt, "HTML", why, whylen);
+  htmlFreeParserCtxt(ctxt);
+  return doc;
+}
+
+static int name_char(unsigned char c)
+{
+  return c == '_' || c == '-' || c == '.' || c == ':' || (c >= 'a' && c <= 'z') ||
+         (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
+}
+
+static int skip_until(const char *s, size_t len, size_t *i, const char *end)
+{
+  size_t el = strlen(end);
+  for(; *i + el <= len; (*i)++)
+    if(!memcmp(s + *i, end, el)) {
+      *i += el;
+      return 1;
+    }
+  return 0;
+}
+
+/* Copy [s, s+n) into dst (size cap) as a C string; 0 when it does not fit. */
+static int copy_name(char *dst, size_t cap, const char *s, size_t n)
+{
+  if(n >= cap)
+    return 0;
+  memcpy(dst, s, n);
+  dst[n] = '\0';
+  return 1;
+}
+
+static int ascii_prefix_ci(const char *s, size_t len, const char *lit)
+{
+  size_t n = strlen(lit);
+  if(len < n)
+    return 0;
+  for(size_t i = 0; i < n; i++) {
+    char a = s[i], b = lit[i];
+    if(a >= 'A' && a <= 'Z')
+      a = (char)(a - 'A' + 'a');
+    if(a != b)
+      return 0;
+  }
+  return 1;
+}
+
+int dpi_xml_peek_root(const char *s, size_t len, struct dp_xml_root *root)
+{
+  memset(root, 0, sizeof(*root));
+  size_t i = 0;
+  if(len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3))
+    i = 3;
+  for(;;) {
+    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+      i++;
+    if(i >= len || s[i] != '<')
+      return 0;
+    if(i + 1 < len && s[i + 1] == '?') {
+      if(!skip_until(s, len, &i, "?>"))
+        return 0;
+    } else if(i + 3 < len && !memcmp(s + i, "<!--", 4)) {
+      if(!skip_until(s, len, &i, "-->"))
+        return 0;
+    } else if(i + 1 < len && s[i + 1] == '!') {
+      if(ascii_prefix_ci(s + i, len - i, "<!doctype html"))
+        root->doctype_html = 1;
+      /* A DOCTYPE may hold an internal subset in brackets. */
+      int depth = 0;
+      for(; i < len; i++) {
+        if(s[i] == '[')
+          depth++;
+        else if(s[i] == ']')
+          depth--;
+        else if(s[i] == '>' && depth <= 0)
+          break;
+      }
+      if(i >= len)
+        return 0;
+      i++;
+    } else {
+      break;
+    }
+  }
+  /* s[i] == '<': the root start tag. */
+  size_t n0 = ++i;
+  while(i < len && name_char((unsigned char)s[i]))
+    i++;
+  if(i == n0 || i >= len)
+    return 0;
+  const char *qname = s + n0;
+  size_t qlen = i - n0;
+  const char *colon = memchr(qname, ':', qlen);
+  if(colon) {
+    if(!copy_name(root->prefix, sizeof(root->prefix), qname, (size_t)(colon - qname)) ||
+       !copy_name(root->name, sizeof(root->name), colon + 1, qlen - (size_t)(colon - qname) - 1))
+      return 0;
+  } else if(!copy_name(root->name, sizeof(root->name), qname, qlen)) {
+    return 0;
+  }
+  /* Attributes: look for xmlns or xmlns:prefix matching the root's prefix. */
+  while(i < len && s[i] != '>') {
+    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n' || s[i] == '/'))
+      i++;
+    size_t a0 = i;
+    while(i < len && name_char((unsigned char)s[i]))
+      i++;
+    size_t alen = i - a0;
+    if(alen == 0) {
+      if(i < len && s[i] != '>')
+        i++;
+      continue;
+    }
+    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+      i++;
+    if(i >= len || s[i] != '=')
+      continue;
+    i++;
+    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+      i++;
+    if(i >= len || (s[i] != '"' && s[i] != '\''))
+      continue;
+    char q = s[i++];
+    size_t v0 = i;
+    while(i < len && s[i] != q)
+      i++;
+    if(i >= len)
+      return 1; /* the root was found; the namespace stays unknown */
+    size_t vlen = i - v0;
+    i++;
+    const char *an = s + a0;
+    int match = 0;
+    if(alen == 5 && !memcmp(an, "xmlns", 5))
+      match = root->prefix[0] == '\0';
+    else if(alen > 6 && !memcmp(an, "xmlns:", 6))
+      match = alen - 6 == strlen(root->prefix) && !memcmp(an + 6, root->prefix, alen - 6);
+    if(match)
+      copy_name(root->ns, sizeof(root->ns), s + v0, vlen);
+  }
+  return 1;
+}
+
+int dpi_xml_text(struct dp_buf *out, const xmlNode *node)
+{
+  for(const xmlNode *c = node ? node->children : NULL; c; c = c->next) {
+    if((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content) {
+      if(dpi_buf_adds(out, (const char *)c->content))
+        return -1;
+    } else if(c->type == XML_ELEMENT_NODE) {
+      if(dpi_xml_text(out, c))
+        return -1;
+    }
+  }
+  return 0;
+}
+
+xmlNode *dpi_xml_child(const xmlNode *node, const char *name)
+{
+  for(xmlNode *c = node ? node->children : NULL; c; c = c->next)
+    if(c->type == XML_ELEMENT_NODE && !strcmp((const char *)c->name, name))
+      return c;
+  return NULL;
+}
+
+const char *dpi_xml_attr(const xmlNode *node, const char *name)
+{
+  for(const xmlAttr *a = node ? node->properties : NULL; a; a = a->next)
+    if(!strcmp((const char *)a->name, name) && a->children && a->children->content)
+      return (const char *)a->children->content;
+  return NULL;
+}

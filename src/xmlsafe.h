@@ -1,0 +1,42 @@
+/* xmlsafe.h - libxml2 with the safety catches on.
+ *
+ * Documents are untrusted: no network, no DTD loading, no external or
+ * substituted entities, libxml2's default size limits, and no messages
+ * printed to stderr (the reason comes back in `why`).  Also a tiny, pure
+ * scanner for bidders that finds the root element without parsing. */
+#ifndef DP_XMLSAFE_H
+#define DP_XMLSAFE_H
+
+#include <libxml/tree.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+/* Parse XML; NULL on error with a one-line reason (no document text) in why. */
+xmlDocPtr dpi_xml_parse(const void *data, size_t len, char *why, size_t whylen);
+/* Parse HTML leniently (libxml2's HTML parser); NULL only when hopeless.
+ * `encoding` may be NULL to let <meta charset> decide. */
+xmlDocPtr dpi_html_parse(const void *data, size_t len, const char *encoding, char *why,
+                         size_t whylen);
+
+struct dp_xml_root {
+  char name[64];   /* local name of the root element */
+  char prefix[32]; /* its namespace prefix, "" when none */
+  char ns[128];    /* namespace URI bound to that prefix in the root tag, "" when none */
+  int doctype_html; /* a <!DOCTYPE html ...> came before the root */
+};
+
+/* Scan UTF-8 text for the root element: skips an XML declaration, comments,
+ * processing instructions and a DOCTYPE.  Returns 1 when a root start tag was
+ * found within len bytes, else 0.  Pure. */
+int dpi_xml_peek_root(const char *text, size_t len, struct dp_xml_root *root);
+
+/* Concatenated text of an element (text and CDATA children, recursively),
+ * appended to out.  Entity references are not expanded. */
+int dpi_xml_text(struct dp_buf *out, const xmlNode *node);
+/* First child element with the given local name (any namespace), or NULL. */
+xmlNode *dpi_xml_child(const xmlNode *node, const char *name);
+/* Attribute value (a pointer into the tree) or NULL. */
+const char *dpi_xml_attr(const xmlNode *node, const char *name);
+
+#endif

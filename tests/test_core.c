@@ -1,0 +1,120 @@
+/* test_core.c - buffer, Base64, charset and date helpers. */
+#include <string.h>
+
+#include "b64.h"
+#include "buf.h"
+#include "date.h"
+#include "testutil.h"
+#include "textconv.h"
+
+static void test_buf_cap(void)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 8);
+  CU_ASSERT_EQUAL(dpi_buf_adds(&b, "12345678"), 0);
+  CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "12345678");
+  CU_ASSERT_NOT_EQUAL(dpi_buf_addc(&b, '9'), 0);
+  CU_ASSERT(dpi_buf_failed(&b));
+  CU_ASSERT_NOT_EQUAL(dpi_buf_adds(&b, "x"), 0); /* sticky */
+  dpi_buf_free(&b);
+}
+
+static void test_date_forms(void)
+{
+  char d[11];
+  CU_ASSERT_EQUAL(dpi_date_normalize("2022-08-18T00:00:00Z", d), 0);
+  CU_ASSERT_STRING_EQUAL(d, "2022-08-18");
+  CU_ASSERT_EQUAL(dpi_date_normalize("20080511103530", d), 0);
+  CU_ASSERT_STRING_EQUAL(d, "2008-05-11");
+  CU_ASSERT_EQUAL(dpi_date_normalize("200805111035-0500", d), 0);
+  CU_ASSERT_STRING_EQUAL(d, "2008-05-11");
+  CU_ASSERT_EQUAL(dpi_date_normalize("D:20220818120000+02'00'", d), 0);
+  CU_ASSERT_STRING_EQUAL(d, "2022-08-18");
+  CU_ASSERT_EQUAL(dpi_date_normalize("2024-02-29", d), 0);
+  CU_ASSERT_EQUAL(dpi_date_normalize("2023-02-29", d), -1); /* not a leap year */
+  CU_ASSERT_EQUAL(dpi_date_normalize("2022", d), -1);       /* partial: never invented */
+  CU_ASSERT_EQUAL(dpi_date_normalize("202208", d), -1);
+  CU_ASSERT_EQUAL(dpi_date_normalize("2022-13-01", d), -1);
+  CU_ASSERT_EQUAL(dpi_date_normalize("yesterday", d), -1);
+  CU_ASSERT_EQUAL(dpi_date_normalize("", d), -1);
+}
+
+static void test_utf8(void)
+{
+  CU_ASSERT(dpi_utf8_valid("h\xC3\xA9llo", 6));
+  CU_ASSERT(!dpi_utf8_valid("\xC0\xAF", 2));         /* overlong */
+  CU_ASSERT(!dpi_utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
+  CU_ASSERT(!dpi_utf8_valid("\xE2\x82", 2));         /* cut off */
+  CU_ASSERT(dpi_utf8_valid_prefix("\xE2\x82", 2));
+  struct dp_buf b;
+  dpi_buf_init(&b, 1024);
+  dpi_utf8_sanitize(&b, "a\xFF" "b", 3);
+  CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "a\xEF\xBF\xBD" "b");
+  dpi_buf_free(&b);
+}
+
+static void test_charsets(void)
+{
+  struct dp_buf b;
+  size_t bom;
+  dpi_buf_init(&b, 1024);
+  /* Windows-1252: curly quotes and the euro sign. */
+  const char *cp = "\x93" "caf\xE9\x94 \x80" "5";
+  CU_ASSERT_STRING_EQUAL(dpi_detect_charset(cp, strlen(cp), &bom), "WINDOWS-1252");
+  CU_ASSERT_EQUAL(dpi_to_utf8(&b, cp, strlen(cp), "WINDOWS-1252"), 0);
+  CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "\xE2\x80\x9C" "caf\xC3\xA9\xE2\x80\x9D \xE2\x82\xAC" "5");
+  dpi_buf_reset(&b);
+  /* UTF-16LE with BOM. */
+  const char u16[] = "\xFF\xFEh\0i\0";
+  CU_ASSERT_STRING_EQUAL(dpi_detect_charset(u16, 6, &bom), "UTF-16LE");
+  CU_ASSERT_EQUAL(bom, 2);
+  CU_ASSERT_EQUAL(dpi_to_utf8(&b, u16 + bom, 6 - bom, "UTF-16LE"), 0);
+  CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "hi");
+  dpi_buf_reset(&b);
+  /* A byte Windows-1252 leaves undefined becomes U+FFFD, not an error. */
+  CU_ASSERT_EQUAL(dpi_to_utf8(&b, "a\x81z", 3, "WINDOWS-1252"), 0);
+  CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "a\xEF\xBF\xBDz");
+  dpi_buf_free(&b);
+}
+
+static void test_text_clean(void)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 1024);
+  const char *in = "\r\n\r\nline one  \r\nline two\r\r\r\n\n\nend\x01\t\n\n";
+  dpi_text_clean(&b, in, strlen(in));
+  CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "line one\nline two\n\nend");
+  dpi_buf_free(&b);
+}
+
+static void test_b64_roundtrip(void)
+{
+  struct dp_buf enc, dec;
+  dpi_buf_init(&enc, 1 << 20);
+  dpi_buf_init(&dec, 1 << 20);
+  unsigned char data[1000];
+  for(size_t i = 0; i < sizeof(data); i++)
+    data[i] = (unsigned char)(i * 7 + 3);
+  for(size_t n = 0; n < sizeof(data); n += 97) {
+    dpi_buf_reset(&enc);
+    dpi_buf_reset(&dec);
+    CU_ASSERT_EQUAL(dpi_b64_encode(data, n, &enc), DP_B64_OK);
+    CU_ASSERT_PTR_NULL(memchr(dpi_buf_str(&enc), '\n', enc.len));
+    CU_ASSERT_EQUAL(dpi_b64_decode(enc.mem, enc.len, &dec, NULL), DP_B64_OK);
+    CU_ASSERT_EQUAL(dec.len, n);
+    CU_ASSERT(n == 0 || !memcmp(dec.mem, data, n));
+  }
+  dpi_buf_free(&enc);
+  dpi_buf_free(&dec);
+}
+
+DPT_SUITE(core)
+{
+  CU_pSuite s = CU_add_suite("core", NULL, NULL);
+  CU_add_test(s, "buffer cap is sticky", test_buf_cap);
+  CU_add_test(s, "date forms", test_date_forms);
+  CU_add_test(s, "utf-8 validation", test_utf8);
+  CU_add_test(s, "charset conversion", test_charsets);
+  CU_add_test(s, "text clean-up", test_text_clean);
+  CU_add_test(s, "base64 round trip", test_b64_roundtrip);
+}
