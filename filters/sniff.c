@@ -1,4 +1,23 @@
-/* sniff.c - placeholder until the stage is written */
+/* sniff.c - the "sniff" stage: decide the format from the bytes.
+ *
+ * The bidding itself is in src/sniff.c so that extraction of embedded
+ * documents uses the same rules.  The declared content type stays in
+ * source.declaredContentType; the sniffed one goes to source.contentType. */
 #include "registry.h"
+#include "sniff.h"
 
-const struct dp_stage_ops dp_stage_sniff = {.name = "sniff", .summary = "not written yet"};
+static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
+{
+  (void)st;
+  if(!rec->has_body)
+    return dpi_record_fail(rec, DP_KIND_INVALID_INPUT,
+                           "record has no document bytes (run decode or files first)");
+  dpi_sniff_record(rec);
+  return dpi_emit(out, rec);
+}
+
+const struct dp_stage_ops dp_stage_sniff = {
+  .name = "sniff",
+  .summary = "decide each document's format from its bytes, not its declared type",
+  .process = process,
+};

@@ -202,6 +202,12 @@ enum dp_status dpi_extract_finish(const struct dp_stage *st, struct dp_record *r
     }
     return dpi_record_fail(rec, DP_KIND_INTERNAL, "out of memory");
   }
+  /* The extractor that made the text decides the format: an extractor run
+   * by name ("docpipe pdf") has no sniff before it. */
+  dpi_record_set_str(rec, "format", st->ops->format);
+  json_object *source = dpi_record_object(rec, "source");
+  if(!json_object_object_get_ex(source, "contentType", NULL))
+    dpi_json_set_str(source, "contentType", st->ops->mime);
   dpi_record_set_content(rec, text);
   dpi_record_drop_body(rec);
   return dpi_emit(out, rec);

@@ -1,1 +1,7 @@
-int main(void) { return 0; }
+/* main.c - docpipe program entry. */
+#include "cli.h"
+
+int main(int argc, char **argv)
+{
+  return dpi_cli_main(argc, argv);
+}

@@ -1,2 +1,411 @@
-/* runner.c - placeholder */
-typedef int dp_placeholder_runner;
+/* runner.c - see runner.h */
+#include "runner.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "dplimits.h"
+#include "ndjson.h"
+#include "record.h"
+
+/* links[i] receives what stage i emits and passes it on to stage i + 1. */
+struct link {
+  struct dp_emitter base;
+  struct dp_runner *run;
+  size_t stage;
+  unsigned long outputs;
+};
+
+struct dp_runner {
+  struct dp_chain *chain;
+  struct link *links;
+  struct dp_run_options opt;
+  struct dp_buf line;
+  struct dp_counts counts;
+  int fatal;
+};
+
+static enum dp_status push(struct dp_runner *run, size_t i, struct dp_record *rec);
+
+static enum dp_status write_line(struct dp_runner *run, FILE *f)
+{
+  if(dpi_buf_failed(&run->line) || fwrite(run->line.mem, 1, run->line.len, f) != run->line.len ||
+     (run->opt.unbuffered && fflush(f))) {
+    run->fatal = 1;
+    return DP_FATAL;
+  }
+  return DP_OK;
+}
+
+static enum dp_status write_error(struct dp_runner *run, struct dp_record *rec, const char *stage)
+{
+  if(!rec->err_stage)
+    rec->err_stage = stage;
+  if(rec->err_kind == DP_KIND_NONE)
+    rec->err_kind = DP_KIND_INTERNAL;
+  run->counts.failed++;
+  run->counts.by_kind[rec->err_kind]++;
+  dpi_buf_reset(&run->line);
+  dpi_record_write_error(rec, &run->line);
+  dpi_record_free(rec);
+  return write_line(run, run->opt.errors);
+}
+
+static enum dp_status write_record(struct dp_runner *run, struct dp_record *rec)
+{
+  dpi_buf_reset(&run->line);
+  if(dpi_record_write(rec, &run->line)) {
+    dpi_record_fail(rec, DP_KIND_TOO_LARGE, "record too large to write");
+    return write_error(run, rec, "output");
+  }
+  run->counts.emitted++;
+  dpi_record_free(rec);
+  return write_line(run, run->opt.out);
+}
+
+static enum dp_status link_emit(struct dp_emitter *self, struct dp_record *rec)
+{
+  struct link *l = (struct link *)self;
+  l->outputs++;
+  return push(l->run, l->stage + 1, rec);
+}
+
+static enum dp_status link_fail(struct dp_emitter *self, struct dp_record *rec)
+{
+  struct link *l = (struct link *)self;
+  l->outputs++;
+  return write_error(l->run, rec, l->run->chain->stages[l->stage].ops->name);
+}
+
+static enum dp_status push(struct dp_runner *run, size_t i, struct dp_record *rec)
+{
+  if(i == run->chain->n)
+    return write_record(run, rec);
+  struct dp_stage *st = &run->chain->stages[i];
+  struct link *l = &run->links[i];
+  /* Keep the identity so a record a stage loses can still be reported. */
+  json_object *id = NULL, *input = NULL;
+  json_object_object_get_ex(rec->obj, "id", &id);
+  json_object_object_get_ex(rec->obj, "_input", &input);
+  id = json_object_get(id);
+  input = json_object_get(input);
+  unsigned long before = l->outputs;
+  enum dp_status rc = st->ops->process(st, rec, &l->base);
+  if(rc == DP_FAIL) {
+    rc = write_error(run, rec, st->ops->name);
+  } else if(rc == DP_OK && l->outputs == before) {
+    if(st->ops->flags & DP_STAGE_MAY_DROP) {
+      run->counts.skipped++;
+    } else {
+      struct dp_record *lost = dpi_record_new();
+      if(lost) {
+        json_object_object_add(lost->obj, "id", json_object_get(id));
+        json_object_object_add(lost->obj, "_input", json_object_get(input));
+        dpi_record_fail(lost, DP_KIND_INTERNAL, "stage %s emitted nothing for this record",
+                        st->ops->name);
+        rc = write_error(run, lost, st->ops->name);
+      }
+    }
+  }
+  json_object_put(id);
+  json_object_put(input);
+  return rc;
+}
+
+struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_options *opt)
+{
+  struct dp_runner *run = calloc(1, sizeof(*run));
+  if(!run)
+    return NULL;
+  run->links = calloc(chain->n, sizeof(*run->links));
+  if(!run->links) {
+    free(run);
+    return NULL;
+  }
+  run->chain = chain;
+  run->opt = *opt;
+  if(!run->opt.max_line)
+    run->opt.max_line = DP_MAX_LINE;
+  for(size_t i = 0; i < chain->n; i++) {
+    run->links[i].base.emit = link_emit;
+    run->links[i].base.fail = link_fail;
+    run->links[i].run = run;
+    run->links[i].stage = i;
+  }
+  /* Records are written whole; the cap only guards against a runaway. */
+  dpi_buf_init(&run->line, (size_t)4 << 30);
+  return run;
+}
+
+void dpi_runner_free(struct dp_runner *run)
+{
+  if(!run)
+    return;
+  dpi_buf_free(&run->line);
+  free(run->links);
+  free(run);
+}
+
+const struct dp_counts *dpi_runner_counts(const struct dp_runner *run)
+{
+  return &run->counts;
+}
+
+static json_object *input_ref(const char *file, unsigned long line)
+{
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "file", json_object_new_string(file));
+  if(line)
+    json_object_object_add(in, "line", json_object_new_int64((int64_t)line));
+  return in;
+}
+
+/* For an input that could not be parsed: find "resourceType" and "id" near
+ * the start of the raw text so the error names the document when it can. */
+static void salvage_id(const char *text, size_t len, struct dp_record *rec)
+{
+  char type[64] = "", id[128] = "";
+  const char *keys[2] = {"\"resourceType\"", "\"id\""};
+  char *vals[2] = {type, id};
+  size_t caps[2] = {sizeof(type), sizeof(id)};
+  size_t scan = len < 4096 ? len : 4096;
+  for(int k = 0; k < 2; k++) {
+    size_t kl = strlen(keys[k]);
+    for(size_t i = 0; i + kl < scan; i++) {
+      if(memcmp(text + i, keys[k], kl))
+        continue;
+      size_t j = i + kl;
+      while(j < scan && (text[j] == ' ' || text[j] == ':'))
+        j++;
+      if(j >= scan || text[j] != '"')
+        break;
+      size_t n = 0;
+      j++;
+      while(j < scan && text[j] != '"' && text[j] != '\\' && n + 1 < caps[k])
+        vals[k][n++] = text[j++];
+      vals[k][j < scan && text[j] == '"' ? n : 0] = '\0';
+      break;
+    }
+  }
+  if(type[0] && id[0]) {
+    char full[200];
+    snprintf(full, sizeof(full), "%s/%s", type, id);
+    dpi_record_set_str(rec, "id", full);
+  }
+}
+
+static enum dp_status input_error(struct dp_runner *run, const char *file, unsigned long line,
+                                  const char *text, size_t len, enum dp_kind kind,
+                                  const char *why)
+{
+  struct dp_record *rec = dpi_record_new();
+  if(!rec)
+    return DP_FATAL;
+  if(text)
+    salvage_id(text, len, rec);
+  json_object_object_add(rec->obj, "_input", input_ref(file, line));
+  dpi_record_fail(rec, kind, "%s", why);
+  return write_error(run, rec, "input");
+}
+
+static enum dp_status push_json(struct dp_runner *run, json_object *obj, const char *file,
+                                unsigned long line)
+{
+  if(!json_object_is_type(obj, json_type_object)) {
+    json_object_put(obj);
+    return input_error(run, file, line, NULL, 0, DP_KIND_INVALID_INPUT,
+                       "input is JSON but not an object");
+  }
+  struct dp_record *rec = dpi_record_parse(obj);
+  if(!rec)
+    return DP_FATAL;
+  if(!json_object_object_get_ex(rec->obj, "_input", NULL))
+    json_object_object_add(rec->obj, "_input", input_ref(file, line));
+  if(rec->err_kind != DP_KIND_NONE)
+    return write_error(run, rec, "input");
+  return push(run, 0, rec);
+}
+
+/* One NDJSON line (not blank, not over the cap). */
+static enum dp_status feed_line(struct dp_runner *run, const char *name, unsigned long lineno,
+                                const char *text, size_t len)
+{
+  char why[512];
+  json_object *obj;
+  run->counts.inputs++;
+  if(dpi_json_parse(text, len, &obj, why, sizeof(why)) == DP_JSON_OK)
+    return push_json(run, obj, name, lineno);
+  return input_error(run, name, lineno, text, len, DP_KIND_BAD_JSON, why);
+}
+
+static int blank(const char *text, size_t len)
+{
+  for(size_t k = 0; k < len; k++)
+    if(text[k] != ' ' && text[k] != '\t' && text[k] != '\r')
+      return 0;
+  return 1;
+}
+
+/* The first line did not hold a whole JSON value: either the input is one
+ * JSON document over many lines (a saved Bundle), or the first NDJSON line
+ * is cut off.  Try the first; if it fails, read the lines one by one. */
+static enum dp_status feed_document(struct dp_runner *run, const char *name, unsigned long first,
+                                    const char *line, size_t len, struct dp_reader *r)
+{
+  size_t rest_len = 0;
+  char *rest = dpi_reader_rest(r, DP_MAX_JSON_FILE, &rest_len);
+  if(!rest) {
+    run->counts.inputs++;
+    return input_error(run, name, first, line, len, DP_KIND_TOO_LARGE,
+                       "JSON document over the size cap, or unreadable");
+  }
+  struct dp_buf whole;
+  dpi_buf_init(&whole, DP_MAX_JSON_FILE + len + 1);
+  dpi_buf_add(&whole, line, len);
+  dpi_buf_addc(&whole, '\n');
+  dpi_buf_add(&whole, rest, rest_len);
+  free(rest);
+  enum dp_status rc = DP_OK;
+  json_object *obj;
+  char why[512];
+  if(!dpi_buf_failed(&whole) &&
+     dpi_json_parse(whole.mem, whole.len, &obj, why, sizeof(why)) == DP_JSON_OK) {
+    run->counts.inputs++;
+    rc = push_json(run, obj, name, first);
+  } else {
+    unsigned long lineno = first;
+    const char *p = dpi_buf_str(&whole), *end = p + whole.len;
+    while(p < end && rc != DP_FATAL) {
+      const char *nl = memchr(p, '\n', (size_t)(end - p));
+      size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+      size_t shown = n && p[n - 1] == '\r' ? n - 1 : n;
+      if(!blank(p, shown))
+        rc = feed_line(run, name, lineno, p, shown);
+      lineno++;
+      p += n + 1;
+    }
+  }
+  dpi_buf_free(&whole);
+  return rc;
+}
+
+static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
+{
+  struct dp_reader r;
+  if(dpi_reader_open(&r, path, run->opt.max_line)) {
+    char why[512];
+    snprintf(why, sizeof(why), "cannot open input: %s", strerror(errno));
+    run->counts.inputs++;
+    return input_error(run, path, 0, NULL, 0, DP_KIND_IO, why);
+  }
+  const char *text;
+  size_t len;
+  int too_long, first = 1;
+  enum dp_status rc = DP_OK;
+  while(rc != DP_FATAL && dpi_reader_next(&r, &text, &len, &too_long) == 1) {
+    if(too_long) {
+      char why[512];
+      run->counts.inputs++;
+      snprintf(why, sizeof(why), "line of %zu bytes is over the --max-line cap of %zu", len,
+               run->opt.max_line);
+      rc = input_error(run, path, r.line, NULL, 0, DP_KIND_TOO_LARGE, why);
+      first = 0;
+      continue;
+    }
+    if(blank(text, len))
+      continue;
+    if(!first) {
+      rc = feed_line(run, path, r.line, text, len);
+      continue;
+    }
+    first = 0;
+    json_object *obj;
+    char why[512];
+    enum dp_json_result jr = dpi_json_parse(text, len, &obj, why, sizeof(why));
+    if(jr == DP_JSON_INCOMPLETE) {
+      rc = feed_document(run, path, r.line, text, len, &r);
+      break;
+    }
+    run->counts.inputs++;
+    rc = jr == DP_JSON_OK ? push_json(run, obj, path, r.line)
+                          : input_error(run, path, r.line, text, len, DP_KIND_BAD_JSON, why);
+  }
+  if(rc != DP_FATAL && r.error) {
+    char why[512];
+    snprintf(why, sizeof(why), "read error after line %lu: %s", r.line, strerror(r.error));
+    rc = input_error(run, path, r.line, NULL, 0, DP_KIND_IO, why);
+  }
+  dpi_reader_close(&r);
+  return rc;
+}
+
+static enum dp_status feed_path(struct dp_runner *run, const char *path)
+{
+  struct dp_record *rec = dpi_record_new();
+  if(!rec)
+    return DP_FATAL;
+  run->counts.inputs++;
+  dpi_record_set_str(rec, "_path", path);
+  json_object_object_add(rec->obj, "_input", input_ref(path, 0));
+  return push(run, 0, rec);
+}
+
+enum dp_status dpi_runner_feed(struct dp_runner *run, const char *input)
+{
+  if(run->fatal)
+    return DP_FATAL;
+  if(run->chain->stages[0].ops->flags & DP_STAGE_READS_PATHS)
+    return strcmp(input, "-") ? feed_path(run, input) : dpi_runner_feed_stdin(run);
+  return feed_ndjson(run, input);
+}
+
+enum dp_status dpi_runner_feed_stdin(struct dp_runner *run)
+{
+  if(!(run->chain->stages[0].ops->flags & DP_STAGE_READS_PATHS))
+    return feed_ndjson(run, "-");
+  /* One path per line, as find(1) prints them. */
+  struct dp_reader r;
+  if(dpi_reader_open(&r, "-", DP_MAX_SHORT))
+    return DP_FATAL;
+  const char *text;
+  size_t len;
+  int too_long;
+  enum dp_status rc = DP_OK;
+  while(rc != DP_FATAL && dpi_reader_next(&r, &text, &len, &too_long) == 1) {
+    if(too_long) {
+      run->counts.inputs++;
+      rc = input_error(run, "-", r.line, NULL, 0, DP_KIND_TOO_LARGE, "path is too long");
+      continue;
+    }
+    if(!len)
+      continue;
+    char *path = strndup(text, len);
+    if(!path)
+      return DP_FATAL;
+    rc = feed_path(run, path);
+    free(path);
+  }
+  dpi_reader_close(&r);
+  return rc;
+}
+
+void dpi_runner_summary(const struct dp_runner *run, FILE *f)
+{
+  const struct dp_counts *c = &run->counts;
+  fprintf(f, "docpipe: %lu documents from %lu inputs: %lu converted, %lu failed",
+          c->emitted + c->failed, c->inputs, c->emitted, c->failed);
+  if(c->failed) {
+    const char *sep = " (";
+    for(int k = 0; k < DP_KIND_COUNT; k++)
+      if(c->by_kind[k]) {
+        fprintf(f, "%s%s %lu", sep, dpi_kind_name((enum dp_kind)k), c->by_kind[k]);
+        sep = ", ";
+      }
+    fputc(')', f);
+  }
+  if(c->skipped)
+    fprintf(f, "; %lu inputs held no document", c->skipped);
+  fputc('\n', f);
+}

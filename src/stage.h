@@ -72,7 +72,9 @@ struct dp_stage_ops {
    * (roughly the number of bits checked); may set *mime to a static string
    * that refines ops->mime. */
   int (*bid)(const struct dp_peek *peek, const char **mime);
-  enum dp_status (*open)(struct dp_stage *st);
+  /* Prepare st->state from the options; on failure write a one-line reason
+   * into why and return DP_FATAL. */
+  enum dp_status (*open)(struct dp_stage *st, char *why, size_t whylen);
   /* Own `rec`: pass it (or records derived from it) to dpi_emit, or free it,
    * and return DP_OK; or set its error with dpi_record_fail and return
    * DP_FAIL, leaving it to the caller. */
@@ -82,7 +84,12 @@ struct dp_stage_ops {
 
 enum dp_stage_flags {
   DP_STAGE_READS_PATHS = 1, /* its inputs are file names, not NDJSON lines */
-  DP_STAGE_EXTRACTOR = 2    /* bids on bytes and turns them into text */
+  DP_STAGE_EXTRACTOR = 2,   /* bids on bytes and turns them into text */
+  DP_STAGE_MAY_DROP = 4     /* may emit nothing for an input that holds no
+                               document (an empty Bundle); the runner counts
+                               it as skipped.  Any other stage that emits
+                               nothing has lost a record: the runner reports
+                               that as an internal error. */
 };
 
 struct dp_stage {

@@ -81,7 +81,8 @@ void dpt_run_stage(const struct dp_stage_ops *ops, struct dp_record *rec, struct
   }
   va_end(ap);
   struct collector c = {{collect, collect_fail}, res};
-  res->status = ops->open ? ops->open(&st) : DP_OK;
+  char why[512];
+  res->status = ops->open ? ops->open(&st, why, sizeof(why)) : DP_OK;
   if(res->status == DP_OK) {
     res->status = ops->process(&st, rec, &c.base);
     if(res->status == DP_FAIL)

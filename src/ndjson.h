@@ -1,0 +1,49 @@
+/* ndjson.h - reading input line by line with a cap, and parsing JSON lines.
+ *
+ * Input never goes through an unbounded getline: a line longer than the cap
+ * is skipped to its end and reported, so one bad line cannot exhaust memory
+ * and the lines after it are still read. */
+#ifndef DP_NDJSON_H
+#define DP_NDJSON_H
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+struct dp_reader {
+  FILE *f;
+  int owns;
+  char *buf;
+  size_t cap, start, end; /* buf[start, end) holds unread bytes */
+  size_t max_line;
+  unsigned long line;     /* number of the line last returned (1-based) */
+  off_t offset;           /* file offset of the line last returned */
+  off_t consumed;         /* file offset of buf[start] */
+  int eof, error;
+};
+
+/* path "-" means stdin.  Returns 0, or -1 with errno set. */
+int dpi_reader_open(struct dp_reader *r, const char *path, size_t max_line);
+void dpi_reader_close(struct dp_reader *r);
+/* Next line without its "\n" (and "\r").  Returns 1 and sets *line, *len
+ * (valid until the next call); 0 at end of input; -1 on a read error.
+ * A line over the cap is returned with *too_long = 1 and *len = its true
+ * length but no data (*line = NULL). */
+int dpi_reader_next(struct dp_reader *r, const char **line, size_t *len, int *too_long);
+/* Read everything not yet returned (up to max bytes) into a new buffer: for
+ * inputs that are one pretty-printed JSON document.  NULL on error or when
+ * larger than max. */
+char *dpi_reader_rest(struct dp_reader *r, size_t max, size_t *len);
+
+enum dp_json_result {
+  DP_JSON_OK,
+  DP_JSON_INCOMPLETE, /* valid so far but ends early: a cut-off line */
+  DP_JSON_INVALID
+};
+
+/* Parse exactly one JSON value from text (surrounding white space allowed).
+ * On failure, why gets a one-line reason naming the column, never the text. */
+enum dp_json_result dpi_json_parse(const char *text, size_t len, json_object **out, char *why,
+                                   size_t whylen);
+
+#endif

@@ -1,0 +1,54 @@
+/* pipeline.h - pipeline files and chains of stage instances.
+ *
+ * A pipeline file (docpipe-pipeline(5)) names one stage per line with its
+ * options; '#' starts a comment; values may be double-quoted; relative file
+ * names in options are relative to the pipeline file.  For example:
+ *
+ *     # FHIR Bulk Data dump to records
+ *     resolve --binaries Binary.ndjson
+ *     decode
+ *     sniff
+ *     extract
+ *     normalize
+ */
+#ifndef DP_PIPELINE_H
+#define DP_PIPELINE_H
+
+#include <stddef.h>
+
+#include "stage.h"
+
+struct dp_chain {
+  struct dp_stage *stages;
+  size_t n;
+  int opened;
+};
+
+/* Parse pipeline text.  origin names it in messages ("fhir-dump.pipeline");
+ * base_dir anchors relative paths (NULL: the current directory).  Returns 0,
+ * or -1 with a message in why ("origin:line: ..."). */
+int dpi_pipeline_parse(const char *text, const char *origin, const char *base_dir,
+                       const struct dp_context *ctx, struct dp_chain *chain, char *why,
+                       size_t whylen);
+/* Find a pipeline by path, or by name in $DOCPIPE_PIPELINE_DIR and the
+ * installed pipelines folder ("fhir-dump" finds fhir-dump.pipeline), and
+ * parse it. */
+int dpi_pipeline_load(const char *name, const struct dp_context *ctx, struct dp_chain *chain,
+                      char *why, size_t whylen);
+/* A chain of one stage, as `docpipe STAGE` runs it. */
+int dpi_chain_single(const struct dp_stage_ops *ops, const struct dp_context *ctx,
+                     struct dp_chain *chain);
+/* Give "--name value" to every stage of the chain that declares the option.
+ * Returns how many stages took it (0: nobody knows it), -1 on OOM. */
+int dpi_chain_set_option(struct dp_chain *chain, const char *name, const char *value);
+/* Does any stage of the chain declare the option?  Sets *takes_arg. */
+int dpi_chain_knows_option(const struct dp_chain *chain, const char *name, int *takes_arg);
+/* Open every stage; on failure closes those opened and returns -1 with a
+ * message in why. */
+int dpi_chain_open(struct dp_chain *chain, char *why, size_t whylen);
+void dpi_chain_free(struct dp_chain *chain);
+
+/* Folder searched for pipelines and their data (the LOINC table). */
+const char *dpi_pipeline_dir(void);
+
+#endif

@@ -1,0 +1,151 @@
+"""Shared helpers for docpipe's end-to-end tests: run the real binary, read
+its NDJSON, and check every line against the contract in RECORD.md."""
+import base64
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+DOCPIPE = os.environ.get("DOCPIPE", "docpipe")
+SOURCE = os.environ.get("DOCPIPE_SOURCE", os.path.join(os.path.dirname(__file__), "..", ".."))
+SHARED = os.environ.get("DOCPIPE_SHARED", os.path.join(SOURCE, "..", "shared"))
+CORPUS = os.path.join(SHARED, "corpus")
+
+FORMATS = {"pdf", "cda", "xml", "hl7v2", "text", "html", "rtf", "image", "unknown"}
+KINDS = {"bad-json", "invalid-input", "bad-base64", "empty", "unsupported", "damaged",
+         "encrypted", "too-large", "timeout", "extractor-crash", "not-visible", "not-found",
+         "unauthorized", "forbidden", "version-conflict", "rate-limited", "server-error",
+         "network", "io", "internal"}
+SOURCE_KEYS = ["documentReference", "attachment", "binary", "declaredContentType",
+               "contentType", "patient", "title", "url", "file"]
+RECORD_KEYS = ["id", "documentType", "format", "content", "createdDate", "source", "bytes",
+               "sha256"]
+KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class Run:
+    def __init__(self, proc):
+        self.status = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.records = [json.loads(l) for l in proc.stdout.decode().splitlines() if l.strip()]
+        self.errors = []
+        self.other_stderr = []
+        for line in proc.stderr.decode(errors="replace").splitlines():
+            if line.startswith("{"):
+                self.errors.append(json.loads(line))
+            elif line.strip():
+                self.other_stderr.append(line)
+
+    def by_id(self):
+        return {r["id"]: r for r in self.records}
+
+
+def docpipe(*args, stdin=None, cwd=None, env=None, check_contract=True):
+    e = dict(os.environ)
+    e.update(env or {})
+    proc = subprocess.run([DOCPIPE, *args], input=stdin, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, cwd=cwd, env=e, timeout=300)
+    run = Run(proc)
+    if check_contract:
+        for r in run.records:
+            check_record(r)
+        for err in run.errors:
+            check_error(err)
+    return run
+
+
+def check_record(r):
+    """Fail loudly when a record breaks RECORD.md."""
+    for k in RECORD_KEYS:
+        assert k in r, "record lacks %r: %s" % (k, r.get("id"))
+    extra = set(r) - set(RECORD_KEYS) - {"meta"}
+    assert not extra, "record has fields outside the contract: %s" % extra
+    assert isinstance(r["id"], str) and r["id"], r
+    assert r["documentType"] is None or KEBAB.match(r["documentType"]), r["documentType"]
+    assert r["format"] in FORMATS, r["format"]
+    c = r["content"]
+    assert isinstance(c, str)
+    c.encode("utf-8")  # raises on lone surrogates: content must be valid UTF-8
+    assert "\r" not in c, "content keeps a CR"
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", c), "content keeps control characters"
+    if r["format"] == "image":
+        assert c == "", "images have empty content"
+    d = r["createdDate"]
+    if d is not None:
+        assert ISO_DATE.match(d), d
+        datetime.date.fromisoformat(d)
+    s = r["source"]
+    assert isinstance(s, dict) and all(k in s for k in SOURCE_KEYS), s
+    assert isinstance(r["bytes"], int) and r["bytes"] >= 0
+    assert re.match(r"^[0-9a-f]{64}$", r["sha256"]), r["sha256"]
+    meta = r.get("meta", {})
+    assert isinstance(meta, dict)
+    if "pages" in meta:
+        assert isinstance(meta["pages"], int) and meta["pages"] >= 0
+    for k in ("title", "author", "messageType"):
+        if k in meta:
+            assert isinstance(meta[k], str)
+    for k in ("sections", "embedded"):
+        if k in meta:
+            assert isinstance(meta[k], list) and all(isinstance(x, str) for x in meta[k])
+
+
+def check_error(e):
+    for k in ("id", "stage", "kind", "message"):
+        assert k in e, "error lacks %r: %s" % (k, e)
+    assert e["id"] is None or isinstance(e["id"], (str, int))
+    assert e["kind"] in KINDS, e["kind"]
+    assert isinstance(e["message"], str) and "\n" not in e["message"] and e["message"]
+    if "hint" in e:
+        assert isinstance(e["hint"], str)
+    if "status" in e:
+        assert isinstance(e["status"], int)
+
+
+def squeeze(s):
+    return re.sub(r"[\s\u00a0]+", " ", s).strip()
+
+
+def contains(content, phrase):
+    return squeeze(phrase) in squeeze(content)
+
+
+def expected_rows(path=os.path.join(CORPUS, "expected.tsv")):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            doc, fmt, phrase = line.rstrip("\n").split("\t", 2)
+            rows.append((doc, fmt, phrase))
+    return rows
+
+
+def ndjson_lines(path):
+    with open(path, "rb") as f:
+        return [l for l in f.read().split(b"\n") if l.strip()]
+
+
+class TempDirTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="docpipe-e2e-")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+        return path
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
