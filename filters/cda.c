@@ -51,13 +51,29 @@ static int in_cda_ns(const xmlNode *n)
   return n->ns && n->ns->href && !strcmp((const char *)n->ns->href, CDA_NS);
 }
 
-/* First child element `name` in the HL7 v3 namespace, or NULL. */
+/* Below the root, elements in no namespace are taken as CDA too: some
+ * generators prefix the root (cda:ClinicalDocument) and forget the prefix
+ * on its children.  Extension namespaces (sdtc:) stay out. */
+static int cda_el(const xmlNode *n, const char *name)
+{
+  return is_el(n, name) && (!n->ns || in_cda_ns(n));
+}
+
+/* First child element `name` of the CDA vocabulary, or NULL. */
 static xmlNode *cda_child(const xmlNode *n, const char *name)
 {
   for(xmlNode *c = n ? n->children : NULL; c; c = c->next)
-    if(is_el(c, name) && in_cda_ns(c))
+    if(cda_el(c, name))
       return c;
   return NULL;
+}
+
+static int blank(const char *s, size_t len)
+{
+  for(size_t i = 0; i < len; i++)
+    if(s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+      return 0;
+  return 1;
 }
 
 /* Squeezed text of an element appended to out; the scratch buffer is
@@ -411,7 +427,7 @@ static void render_header(struct cda *c, const xmlNode *root)
   }
 
   const char *when = dpi_xml_attr(cda_child(root, "effectiveTime"), "value");
-  if(when && *when) {
+  if(when && !blank(when, strlen(when))) {
     char day[11];
     dpi_doc_fact(c->rec, "date", when, strlen(when));
     dpi_buf_adds(c->text, "Date: ");
@@ -455,7 +471,7 @@ static int render_section(struct cda *c, const xmlNode *section, int depth)
   if(c->text->len > at)
     dpi_buf_addc(c->text, '\n');
   for(const xmlNode *k = section->children; k; k = k->next) {
-    if(!is_el(k, "component") || !in_cda_ns(k))
+    if(!cda_el(k, "component"))
       continue;
     const xmlNode *sub = cda_child(k, "section");
     if(sub && render_section(c, sub, depth + 2))
@@ -471,14 +487,6 @@ static void direct_text(struct dp_buf *out, const xmlNode *n)
   for(const xmlNode *c = n->children; c; c = c->next)
     if((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) && c->content)
       dpi_buf_adds(out, (const char *)c->content);
-}
-
-static int blank(const char *s, size_t len)
-{
-  for(size_t i = 0; i < len; i++)
-    if(s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-      return 0;
-  return 1;
 }
 
 /* nonXMLBody/text is an ED: plain text (TXT) or a Base64 document (B64),
@@ -578,7 +586,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   const xmlNode *nonxml = cda_child(component, "nonXMLBody");
   if(structured) {
     for(const xmlNode *k = structured->children; k && status == DP_OK; k = k->next) {
-      if(!is_el(k, "component") || !in_cda_ns(k))
+      if(!cda_el(k, "component"))
         continue;
       const xmlNode *section = cda_child(k, "section");
       if(section && render_section(&c, section, 1))

@@ -162,6 +162,18 @@ static void test_prefixed_root(void)
                          "Consultation note\nPatient: Sam Lee\nDate: 2021\n\n"
                          "Assessment\nStable.\n\n");
   dpt_result_free(&res);
+
+  /* Children that lost the prefix are still read; extension elements are
+   * not taken for CDA ones. */
+  run_cda_string("<cda:ClinicalDocument xmlns:cda='urn:hl7-org:v3'"
+                 " xmlns:sdtc='urn:hl7-org:sdtc'><sdtc:title>Extension</sdtc:title>"
+                 "<title>Loose prefix</title><component><structuredBody><component>"
+                 "<section><title>Plan</title><text>Rest.</text></section>"
+                 "</component></structuredBody></component></cda:ClinicalDocument>",
+                 &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "Loose prefix\n\nPlan\nRest.\n\n");
+  dpt_result_free(&res);
 }
 
 static void test_not_cda_root(void)
