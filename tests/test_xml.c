@@ -1,0 +1,128 @@
+/* test_xml.c - the generic XML extractor: element text lines, CDATA, title,
+ * broken and hostile documents, bids. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+#include "testutil.h"
+
+static void run_xml_file(const char *rel, struct dpt_result *res)
+{
+  size_t len;
+  char *doc = dpt_read_file(dpt_data(rel), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  dpt_run_stage(&dp_stage_xml, dpt_body_record(doc, len), res, NULL);
+  free(doc);
+}
+
+static int bid(const char *s)
+{
+  size_t n = strlen(s);
+  struct dp_peek peek = {(const unsigned char *)s, n, s, n, n};
+  const char *mime = NULL;
+  return dp_stage_xml.bid(&peek, &mime);
+}
+
+/* A FHIR XML resource: values live in attributes, so the text is the XHTML
+ * narrative; text interrupted by a child element continues on its own line. */
+static void test_fhir_resource(void)
+{
+  struct dpt_result res;
+  run_xml_file("xml/fhir-patient.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.status, DP_OK);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "Jane Doe, female, born 1970-01-01\n"
+                         "MRN\n"
+                         "12345\n"
+                         "Allergic to\n"
+                         "penicillin\n"
+                         "since childhood\n");
+  CU_ASSERT_PTR_NULL(dpt_field(&res, 0, "meta.title"));
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "format"), "xml");
+  dpt_result_free(&res);
+}
+
+static void test_cdata_and_title(void)
+{
+  struct dpt_result res;
+  run_xml_file("xml/cdata.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "Quarterly report\n"
+                         "Values < 5 & > 2 are \"normal\"\n"
+                         "abc\n");
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.title"), "Quarterly report");
+  dpt_result_free(&res);
+}
+
+static void test_malformed(void)
+{
+  struct dpt_result res;
+  run_xml_file("xml/malformed.xml", &res);
+  CU_ASSERT_EQUAL(res.status, DP_FAIL);
+  CU_ASSERT_EQUAL(res.n, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(res.failed->err_message, "line "));
+  dpt_result_free(&res);
+
+  /* Through the sniff: the prefix looks like XML, the parse says no. */
+  const char *cut = "<?xml version=\"1.0\"?><a><b>text</b>";
+  dpt_extract(cut, strlen(cut), &res);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+  dpt_result_free(&res);
+}
+
+static void test_external_entity(void)
+{
+  struct dpt_result res;
+  run_xml_file("xml/xxe.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "before after\n");
+  dpt_result_free(&res);
+}
+
+static void test_deep_nesting(void)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 1 << 20);
+  for(int i = 0; i < 5000; i++)
+    dpi_buf_adds(&b, "<a>");
+  struct dpt_result res;
+  dpt_run_stage(&dp_stage_xml, dpt_body_record(b.mem, b.len), &res, NULL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+  dpt_result_free(&res);
+  dpi_buf_free(&b);
+}
+
+static void test_bids(void)
+{
+  CU_ASSERT_EQUAL(bid("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<report>"), 20);
+  CU_ASSERT_EQUAL(bid("<Bundle xmlns=\"http://hl7.org/fhir\">"), 20);
+  CU_ASSERT_EQUAL(bid("<f:Bundle xmlns:f=\"http://hl7.org/fhir\">"), 20);
+  CU_ASSERT_EQUAL(bid("<report><title>x</title>"), 10);
+  CU_ASSERT_EQUAL(bid("<!-- note -->\n<report>"), 10);
+  CU_ASSERT_EQUAL(bid("<?xml-stylesheet href=\"a.xsl\"?><report>"), 10);
+  CU_ASSERT_EQUAL(bid("<?xml version=\"1.0\"?><ClinicalDocument xmlns=\"urn:hl7-org:v3\">"), 20);
+  CU_ASSERT_EQUAL(bid("<html><body>"), 0);
+  CU_ASSERT_EQUAL(bid("<?xml version=\"1.0\"?><HTML>"), 0);
+  CU_ASSERT_EQUAL(bid("<!DOCTYPE html>\n<html lang=\"en\">"), 0);
+  CU_ASSERT_EQUAL(bid("MSH|^~\\&|A|B\r"), 0);
+  CU_ASSERT_EQUAL(bid("%PDF-1.4\n"), 0);
+  CU_ASSERT_EQUAL(bid("plain text < with a bracket"), 0);
+  CU_ASSERT_EQUAL(bid(""), 0);
+}
+
+DPT_SUITE(xml)
+{
+  CU_pSuite s = CU_add_suite("xml", NULL, NULL);
+  CU_add_test(s, "FHIR XML resource", test_fhir_resource);
+  CU_add_test(s, "CDATA and title", test_cdata_and_title);
+  CU_add_test(s, "malformed XML", test_malformed);
+  CU_add_test(s, "external entity not loaded", test_external_entity);
+  CU_add_test(s, "deep nesting", test_deep_nesting);
+  CU_add_test(s, "bids", test_bids);
+}
