@@ -33,7 +33,8 @@ class Run:
         self.status = proc.returncode
         self.stdout = proc.stdout
         self.stderr = proc.stderr
-        self.records = [json.loads(l) for l in proc.stdout.decode().splitlines() if l.strip()]
+        self.records = [json.loads(l) for l in proc.stdout.decode().splitlines()
+                        if l.startswith("{")]
         self.errors = []
         self.other_stderr = []
         for line in proc.stderr.decode(errors="replace").splitlines():
@@ -125,6 +126,11 @@ def expected_rows(path=os.path.join(CORPUS, "expected.tsv")):
             doc, fmt, phrase = line.rstrip("\n").split("\t", 2)
             rows.append((doc, fmt, phrase))
     return rows
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def ndjson_lines(path):

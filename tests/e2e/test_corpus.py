@@ -6,7 +6,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from dptest import CORPUS, TempDirTest, contains, docpipe, expected_rows  # noqa: E402
+from dptest import CORPUS, TempDirTest, contains, docpipe, expected_rows, read  # noqa: E402
 
 
 def corpus_ids():
@@ -94,8 +94,8 @@ class BadCorpus(TempDirTest):
 
     def test_bad_among_good_documents(self):
         """read = emitted + failed, and the good documents still convert."""
-        good = open(os.path.join(CORPUS, "docrefs-inline.ndjson"), "rb").read().splitlines()
-        bad = open(os.path.join(CORPUS, "bad", "docrefs-inline.ndjson"), "rb").read().splitlines()
+        good = read(os.path.join(CORPUS, "docrefs-inline.ndjson")).splitlines()
+        bad = read(os.path.join(CORPUS, "bad", "docrefs-inline.ndjson")).splitlines()
         mixed = []
         for i, line in enumerate(good):
             mixed.append(line)
