@@ -128,12 +128,11 @@ enum dp_status dpi_extract_embedded(const struct dp_stage *st, struct dp_record 
   dpi_sniff_record(child);
 
   struct collector c = {{collect, collect_fail}, NULL, 0, 0, NULL};
+  /* The extractor owns child now (it emitted or freed it), except on
+   * DP_FAIL, when it is left to the caller. */
   enum dp_status rc = dpi_extract_record(st->ctx, child, &c.base);
-  if(rc == DP_FAIL) {
+  if(rc == DP_FAIL)
     c.failed = child;
-    child = NULL;
-  }
-  dpi_record_free(child);
   if(c.failed) {
     const char *fmt = dpi_record_str(c.failed, "format");
     dpi_record_fail(parent, c.failed->err_kind, "embedded %s: %s", fmt ? fmt : "document",
