@@ -1,0 +1,537 @@
+/* test_hl7v2.c - the HL7 v2 extractor: delimiters, escapes, segment and OBX
+ * rendering, continuation lines, batches, facts, embedded documents, bids. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dplimits.h"
+#include "registry.h"
+#include "sniff.h"
+#include "testutil.h"
+#include "textconv.h"
+
+/* Sniff and extract a file under tests/data/hl7v2/. */
+static void run_file(const char *name, struct dpt_result *res)
+{
+  char rel[256];
+  size_t len;
+  snprintf(rel, sizeof(rel), "hl7v2/%s", name);
+  char *bytes = dpt_read_file(dpt_data(rel), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
+  dpt_extract(bytes, len, res);
+  free(bytes);
+}
+
+/* CUnit's string asserts crash on NULL. */
+static const char *field_or_missing(const char *value)
+{
+  return value ? value : "(missing)";
+}
+
+static const char *field_of(const struct dpt_result *res, size_t i, const char *path)
+{
+  return field_or_missing(dpt_field(res, i, path));
+}
+
+/* Run the stage itself on a string. */
+static void run_text(const char *text, struct dpt_result *res)
+{
+  dpt_run_stage(&dp_stage_hl7v2, dpt_body_record(text, strlen(text)), res, NULL);
+}
+
+/* meta.embedded of record i as "a,b,c", in a static buffer. */
+static const char *embedded_trail(const struct dpt_result *res, size_t i)
+{
+  static char trail[256];
+  json_object *meta, *list;
+  trail[0] = '\0';
+  if(i >= res->n || !json_object_object_get_ex(res->recs[i]->obj, "meta", &meta) ||
+     !json_object_object_get_ex(meta, "embedded", &list))
+    return trail;
+  for(size_t k = 0; k < json_object_array_length(list); k++) {
+    if(k)
+      strcat(trail, ",");
+    strncat(trail, json_object_get_string(json_object_array_get_idx(list, k)),
+            sizeof(trail) - strlen(trail) - 2);
+  }
+  return trail;
+}
+
+static void test_escapes(void)
+{
+  struct dpt_result res;
+  run_file("escapes.hl7", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH LAB | FAC | 20240105 | ORU R01 | 1 | P | 2.5\n"
+                         "F=| S=^ T=& R=~ E=\\\n"
+                         "line1\nline2\nline3end\n"
+                         "bold plain x\n"
+                         "hex A utf8 \xC3\xA9 cp1252 \xC3\xA9\n"
+                         "unknown \\Q\\ ok, unterminated \\F tail\n");
+  dpt_result_free(&res);
+}
+
+static void test_custom_delimiters(void)
+{
+  struct dpt_result res;
+  run_file("delims.hl7", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "format"), "hl7v2");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH APP | FAC | ADT A08 | 7 | P | 2.5\n"
+                         "PID 1 | 111 MRN, 222 SSN | DOE JANE MARIE Q | 19800101 | F\n"
+                         "pipe | stays, caret ^ too, escaped # and $\n");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.messageType"), "ADT^A08");
+  dpt_result_free(&res);
+}
+
+static void test_repetitions_components(void)
+{
+  struct dpt_result res;
+  /* Empty components, subcomponents and repetitions leave no stray separators;
+   * "" is HL7's explicit null. */
+  run_text("MSH|^~\\&|A\rPID|1||~111^^^MRN&1.2.3&ISO~~222^^^SSN~||\"\"|^^^|"
+           "DOE^JOHN^^^DR~SMITH^J\r",
+           &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH A\nPID 1 | 111 MRN 1.2.3 ISO, 222 SSN | DOE JOHN DR, SMITH J\n");
+  dpt_result_free(&res);
+}
+
+static void test_obx(void)
+{
+  struct dpt_result res;
+  run_file("obx.hl7", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH LAB | 20240105 | ORU R01 | 2 | P | 2.5\n"
+                         "OBR 1 | 24331-1 Lipid panel LN | 20240104083000\n"
+                         "Cholesterol [2093-3 LN]: 182 milligrams per deciliter (<200) N\n"
+                         "Triglyceride [2571-8 LN]: < 150 mg/dL (0-149)\n"
+                         "Ratio [X]: 1 : 4\n"
+                         "Culture [600-7 LN]: Staphylococcus aureus, 112283007\n"
+                         "Comment [8251-1 LN]: plain spaced text\n"
+                         "Pathology report [11526-1 LN]: FINAL DIAGNOSIS:\n"
+                         "Benign tissue.\nNo malignancy.\n"
+                         "Pathology report [11526-1 LN]: Line A\nLine B\n"
+                         "Collected: 20240104\n"
+                         "First comment\nsecond line\n");
+  dpt_result_free(&res);
+}
+
+static void test_nte(void)
+{
+  struct dpt_result res;
+  run_text("MSH|^~\\&|A\rNTE|1|L|  spaced   out  ~\\.br\\~second\\.br\\third\rNTE|2|L|\r", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\nspaced out\nsecond\nthird\n");
+  dpt_result_free(&res);
+}
+
+static void test_continuation_lines(void)
+{
+  struct dpt_result res;
+  run_file("continuation.hl7", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH LAB | FAC | 20240105 | ORU R01 | 3 | P | 2.3\n"
+                         "OBR 1 | 0001 UPPER RESPIRATORY CULTURE L\n"
+                         "first half second half NTEXT continues\n"
+                         "ZX1 1 | custom segment\n");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.type"), "UPPER RESPIRATORY CULTURE");
+  dpt_result_free(&res);
+}
+
+static void test_batch(void)
+{
+  struct dpt_result res;
+  run_file("batch.hl7", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_PTR_NULL(res.failed);
+  CU_ASSERT_EQUAL_FATAL(res.n, 3);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "id"), "test");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 1, "id"), "test#msg1");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 2, "id"), "test#msg2");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH LAB | FAC | 20240101 | ORU R01 | A1 | P | 2.5\nPID 1 | 111 | ONE PATIENT\n");
+  /* batch header and trailer segments belong to no message */
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 2),
+                         "MSH LAB | FAC | 20240103 | ADT A04 | A3 | P | 2.5\n"
+                         "PID 1 | 333 | THREE PATIENT\n");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 1, "_doc.date"), "20240102");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 2, "meta.messageType"), "ADT^A04");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 1, "format"), "hl7v2");
+  dpt_result_free(&res);
+}
+
+static void test_batch_one_message_fails(void)
+{
+  struct dpt_result res;
+  run_text("MSH|^~\\&|A\rPID|1||one\r"
+           "MSH|^~\\&|B\rOBX|1|ED|X^Doc||^TEXT^PLAIN^Base64^@@not base64@@\r"
+           "MSH|^~\\&|C\rPID|1||three\r",
+           &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_EQUAL_FATAL(res.n, 2);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "id"), "test");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 1, "id"), "test#msg2");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 1), "MSH C\nPID 1 | three\n");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_STRING_EQUAL(field_or_missing(dpi_record_str(res.failed, "id")), "test#msg1");
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_BAD_BASE64);
+  dpt_result_free(&res);
+}
+
+/* Counts what the stage emits without keeping it (100,000 records). */
+struct counter {
+  struct dp_emitter base;
+  size_t emitted, failed;
+  enum dp_kind last_kind;
+  char last_failed_id[64];
+};
+
+static enum dp_status count_emit(struct dp_emitter *self, struct dp_record *rec)
+{
+  ((struct counter *)self)->emitted++;
+  dpi_record_free(rec);
+  return DP_OK;
+}
+
+static enum dp_status count_fail(struct dp_emitter *self, struct dp_record *rec)
+{
+  struct counter *c = (struct counter *)self;
+  c->failed++;
+  c->last_kind = rec->err_kind;
+  snprintf(c->last_failed_id, sizeof(c->last_failed_id), "%s",
+           field_or_missing(dpi_record_str(rec, "id")));
+  dpi_record_free(rec);
+  return DP_OK;
+}
+
+static void test_message_cap(void)
+{
+  /* One more message than DP_MAX_HL7_MESSAGES: the last one becomes one
+   * too-large error record, every other message a record. */
+  static const char one[] = "MSH|^~\\&|\r";
+  size_t n = (size_t)DP_MAX_HL7_MESSAGES + 1, len = n * (sizeof(one) - 1);
+  char *batch = malloc(len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(batch);
+  for(size_t i = 0; i < n; i++)
+    memcpy(batch + i * (sizeof(one) - 1), one, sizeof(one) - 1);
+  struct dp_context ctx;
+  dpi_context_defaults(&ctx);
+  struct dp_stage st = {.ops = &dp_stage_hl7v2, .ctx = &ctx};
+  struct counter c = {{count_emit, count_fail}, 0, 0, DP_KIND_NONE, ""};
+  CU_ASSERT_EQUAL(dp_stage_hl7v2.process(&st, dpt_body_record(batch, len), &c.base), DP_OK);
+  free(batch);
+  CU_ASSERT_EQUAL(c.emitted, DP_MAX_HL7_MESSAGES);
+  CU_ASSERT_EQUAL(c.failed, 1);
+  CU_ASSERT_EQUAL(c.last_kind, DP_KIND_TOO_LARGE);
+  CU_ASSERT_STRING_EQUAL(c.last_failed_id, "test#msg100000");
+}
+
+static void test_single_message_keeps_id(void)
+{
+  struct dpt_result res;
+  run_text("\xEF\xBB\xBF\r\n  MSH|^~\\&|A\rBTS|1\r", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "id"), "test");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\n");
+  dpt_result_free(&res);
+}
+
+static void test_facts(void)
+{
+  struct dpt_result res;
+  /* TXA-2 and TXA-4 first */
+  run_file("txa.hl7", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.type"), "Discharge summary");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.date"), "20240103");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.title"), "Discharge summary");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.messageType"), "MDM^T02");
+  dpt_result_free(&res);
+
+  /* no TXA-2 and a partial TXA-4: OBR-4 (its code, it has no text), OBR-7 */
+  run_text("MSH|^~\\&|A||||20240105||ORU^R01\rTXA|1||TX|2024\rOBR|1|||11490-0|||20240102\r", &res);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.type"), "11490-0");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.date"), "20240102");
+  dpt_result_free(&res);
+
+  /* MSH-7 last, as written; no type at all */
+  run_text("MSH|^~\\&|A||||202401051200-0500||ACK\rMSA|AA|1\r", &res);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.date"), "202401051200-0500");
+  CU_ASSERT_PTR_NULL(dpt_field(&res, 0, "_doc.type"));
+  CU_ASSERT_PTR_NULL(dpt_field(&res, 0, "meta.title"));
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.messageType"), "ACK");
+  dpt_result_free(&res);
+}
+
+static void test_corpus_phrases(void)
+{
+  size_t len;
+  char *tsv = dpt_read_file(dpt_shared("corpus/expected.tsv"), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(tsv);
+  size_t checked = 0;
+  char *save = NULL;
+  for(char *line = strtok_r(tsv, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *id = line, *format = strchr(line, '\t'), *phrase;
+    if(line[0] == '#' || !format || !(phrase = strchr(format + 1, '\t')))
+      continue;
+    *format++ = '\0';
+    *phrase++ = '\0';
+    if(strcmp(format, "hl7v2"))
+      continue;
+    char rel[64];
+    size_t blen;
+    snprintf(rel, sizeof(rel), "corpus/files/%s.hl7", id);
+    char *bytes = dpt_read_file(dpt_shared(rel), &blen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
+    struct dpt_result res;
+    dpt_extract(bytes, blen, &res);
+    free(bytes);
+    CU_ASSERT_EQUAL(res.n, 1);
+    CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "format"), "hl7v2");
+    if(!dpt_contains_squeezed(dpt_content(&res, 0), phrase))
+      fprintf(stderr, "\n  %s: ", id);
+    DPT_ASSERT_CONTAINS(dpt_content(&res, 0), phrase);
+    dpt_result_free(&res);
+    checked++;
+  }
+  free(tsv);
+  CU_ASSERT(checked >= 5); /* at least one phrase for each of the 5 files */
+}
+
+static void test_corpus_facts(void)
+{
+  size_t len;
+  char *bytes = dpt_read_file(dpt_shared("corpus/files/21000106.hl7"), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
+  struct dpt_result res;
+  dpt_extract(bytes, len, &res);
+  free(bytes);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.type"), "LIPID SCREEN (CORONARY RISK I)");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.date"), "201005060000");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.messageType"), "ORU^R01");
+  DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "Cholesterol [0058-8 BRLI 2093-3 LOINC]: 120 mg/dl (< 200)");
+  dpt_result_free(&res);
+}
+
+static void test_ed_base64_text(void)
+{
+  struct dpt_result res;
+  run_file("ed-base64.hl7", &res);
+  if(dp_stage_text.process) {
+    CU_ASSERT_EQUAL(res.status, DP_OK);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "Discharge note [18842-5 LN]:\nEmbedded discharge note.");
+    DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "Second line.");
+    CU_ASSERT_STRING_EQUAL(embedded_trail(&res, 0), "hl7v2,text");
+  } else {
+    /* No text extractor in this tree yet: the recursion still runs, and the
+     * nested failure is this record's error. */
+    CU_ASSERT_EQUAL(res.status, DP_FAIL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+    CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_UNSUPPORTED);
+    CU_ASSERT_STRING_EQUAL(field_or_missing(dpi_record_str(res.failed, "id")), "test");
+    CU_ASSERT(!strncmp(field_or_missing(res.failed->err_message), "embedded ", 9));
+  }
+  dpt_result_free(&res);
+}
+
+static void test_ed_hex_and_text(void)
+{
+  struct dpt_result res;
+  run_file("ed-hex.hl7", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH LAB | FAC | 20240105 | ORU R01 | 10 | P | 2.5\n"
+                         "Attached message [X]:\n"
+                         "MSH INNER | FAC | 20240101 | ORU R01 | 1 | P | 2.5\n"
+                         "nested message text\n\n"
+                         "Attached text [Y]: plain\nattached text\n");
+  CU_ASSERT_STRING_EQUAL(embedded_trail(&res, 0), "hl7v2,hl7v2");
+  dpt_result_free(&res);
+}
+
+static void test_ed_errors(void)
+{
+  struct dpt_result res;
+  run_text("MSH|^~\\&|A\rOBX|1|ED|X^Doc||^TEXT^PLAIN^base64^QUJD*RA==\r", &res);
+  CU_ASSERT_EQUAL(res.status, DP_FAIL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_BAD_BASE64);
+  CU_ASSERT_STRING_EQUAL(field_or_missing(res.failed->err_message),
+                         "OBX segment 2: ED data is not valid Base64 (offset 4)");
+  dpt_result_free(&res);
+
+  run_text("MSH|^~\\&|A\rOBX|1|ED|X^Doc||^TEXT^PLAIN^Hex^4D5\r", &res);
+  CU_ASSERT_EQUAL(res.status, DP_FAIL);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+  dpt_result_free(&res);
+
+  /* an ED with no data is only its label */
+  run_text("MSH|^~\\&|A\rOBX|1|ED|X^Doc||^TEXT^PLAIN^Base64^\r", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\nDoc [X]\n");
+  dpt_result_free(&res);
+}
+
+static void test_charsets(void)
+{
+  struct dpt_result res;
+  /* Windows-1252 bytes */
+  run_text("MSH|^~\\&|A\rPID|1||x||caf\xE9\r", &res);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\nPID 1 | x | caf\xC3\xA9\n");
+  dpt_result_free(&res);
+
+  /* UTF-16LE with a byte order mark, sniffed and extracted */
+  const char *ascii = "MSH|^~\\&|A\rPID|1||x||M\xFCller\r";
+  size_t n = strlen(ascii), len = 2 + 2 * n;
+  unsigned char *wide = malloc(len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(wide);
+  wide[0] = 0xFF;
+  wide[1] = 0xFE;
+  for(size_t i = 0; i < n; i++) {
+    wide[2 + 2 * i] = (unsigned char)ascii[i];
+    wide[3 + 2 * i] = 0;
+  }
+  dpt_extract(wide, len, &res);
+  free(wide);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "format"), "hl7v2");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\nPID 1 | x | M\xC3\xBCller\n");
+  dpt_result_free(&res);
+}
+
+static void test_bid(void)
+{
+  static const struct {
+    const char *bytes;
+    int score;
+  } cases[] = {
+    {"MSH|^~\\&|LAB|FAC", 40},
+    {"MSH|^~\\&#|LAB", 40}, /* v2.7 truncation character */
+    {"MSH#$%!@#APP", 40},
+    {"FHS|^~\\&|LAB", 40},
+    {"BHS|^~\\&|LAB", 40},
+    {"\r\n \tMSH|^~\\&|", 40},
+    {"MSH|^|", 40},
+    {"MSHX|^~\\&|", 0},
+    {"MSH is a segment id", 0},
+    {"MSH|^~\\&", 0},         /* no second separator */
+    {"MSH|", 0},
+    {"MSH ^~\\& ", 0},        /* white space is not a separator */
+    {"MSH1^~\\&1", 0},        /* nor is a digit */
+    {"MSH||", 0},             /* no encoding characters */
+    {"MSH|ab|", 0},           /* letters are not encoding characters */
+    {"MSH|^~\\&^%$|", 0},     /* more than five */
+    {"msh|^~\\&|", 0},
+    {"PID|1||123", 0},
+    {"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n", 0},
+    {"<?xml version=\"1.0\"?><ClinicalDocument/>", 0},
+    {"", 0},
+  };
+  for(size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    size_t len = strlen(cases[i].bytes);
+    struct dp_peek peek = {(const unsigned char *)cases[i].bytes, len, cases[i].bytes, len, len};
+    const char *mime = NULL;
+    int score = dp_stage_hl7v2.bid(&peek, &mime);
+    if(score != cases[i].score)
+      fprintf(stderr, "\n  bid case %zu: %d\n", i, score);
+    CU_ASSERT_EQUAL(score, cases[i].score);
+  }
+  /* through the sniffer: a UTF-8 BOM is skipped */
+  struct dp_sniff s;
+  dpi_sniff("\xEF\xBB\xBFMSH|^~\\&|A", 14, &s);
+  CU_ASSERT_PTR_EQUAL(s.ops, &dp_stage_hl7v2);
+  CU_ASSERT_STRING_EQUAL(s.mime, "x-application/hl7-v2+er7");
+  dpi_sniff("MSHX and more text", 18, &s);
+  CU_ASSERT_PTR_NOT_EQUAL(s.ops, &dp_stage_hl7v2);
+}
+
+static void test_no_msh(void)
+{
+  static const char *const inputs[] = {"PID|1||123\rOBX|1|ST|X||y\r", "", "hello\nworld\n",
+                                       "BHS|^~\\&|A\rBTS|0\r"};
+  for(size_t i = 0; i < sizeof(inputs) / sizeof(*inputs); i++) {
+    struct dpt_result res;
+    run_text(inputs[i], &res);
+    CU_ASSERT_EQUAL(res.status, DP_FAIL);
+    CU_ASSERT_EQUAL(res.n, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+    CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+    CU_ASSERT_STRING_EQUAL(field_or_missing(res.failed->err_message), "no MSH segment found");
+    dpt_result_free(&res);
+  }
+}
+
+static void test_garbage(void)
+{
+  struct dpt_result res;
+  /* truncated in the middle of a field */
+  run_text("MSH|^~\\&|LAB|FAC|||2024", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH LAB | FAC | 2024\n");
+  dpt_result_free(&res);
+
+  /* a broken line inside a message does not lose the segments after it */
+  run_text("MSH|^~\\&|A\r\x01\x02garbage\x7F\rPID|1||x\rOBX|1\rOBX\r", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A garbage\nPID 1 | x\n");
+  dpt_result_free(&res);
+
+  /* escapes cut short */
+  run_text("MSH|^~\\&|\\X4\\|\\.sp\\|\\X\\|\\\\|\\", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH \\X4\\ | \\X\\ | \\\\ | \\\n");
+  dpt_result_free(&res);
+
+  /* random bytes after a header: never a crash, always valid UTF-8 */
+  static const char alphabet[] = "MSHOBXNTE|^~\\&#\r\n .brXFSTREH0123456789ABCDEF\"\xE9\xC3";
+  unsigned seed = 12345;
+  char buf[300];
+  for(int round = 0; round < 2000; round++) {
+    size_t len = 9;
+    memcpy(buf, "MSH|^~\\&|", 9);
+    size_t extra = (seed = seed * 1103515245 + 12345) % 280;
+    for(size_t i = 0; i < extra; i++) {
+      seed = seed * 1103515245 + 12345;
+      buf[len++] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+    }
+    dpt_run_stage(&dp_stage_hl7v2, dpt_body_record(buf, len), &res, NULL);
+    CU_ASSERT(res.status == DP_OK || res.status == DP_FAIL);
+    for(size_t i = 0; i < res.n; i++)
+      CU_ASSERT(dpi_utf8_valid(dpt_content(&res, i), strlen(dpt_content(&res, i))));
+    dpt_result_free(&res);
+  }
+}
+
+DPT_SUITE(hl7v2)
+{
+  CU_pSuite s = CU_add_suite("hl7v2", NULL, NULL);
+  CU_add_test(s, "escape sequences", test_escapes);
+  CU_add_test(s, "custom delimiters", test_custom_delimiters);
+  CU_add_test(s, "repetitions and components", test_repetitions_components);
+  CU_add_test(s, "OBX rendering by value type", test_obx);
+  CU_add_test(s, "NTE comments", test_nte);
+  CU_add_test(s, "continuation lines", test_continuation_lines);
+  CU_add_test(s, "batch: one record per message", test_batch);
+  CU_add_test(s, "batch: a failed message does not stop the rest", test_batch_one_message_fails);
+  CU_add_test(s, "batch: message cap", test_message_cap);
+  CU_add_test(s, "single message keeps its id", test_single_message_keeps_id);
+  CU_add_test(s, "type, date and message type facts", test_facts);
+  CU_add_test(s, "corpus phrases", test_corpus_phrases);
+  CU_add_test(s, "corpus facts", test_corpus_facts);
+  CU_add_test(s, "ED Base64 text document", test_ed_base64_text);
+  CU_add_test(s, "ED Hex message and ED text", test_ed_hex_and_text);
+  CU_add_test(s, "ED errors", test_ed_errors);
+  CU_add_test(s, "charsets", test_charsets);
+  CU_add_test(s, "bid", test_bid);
+  CU_add_test(s, "no MSH segment", test_no_msh);
+  CU_add_test(s, "garbage and truncation", test_garbage);
+}
