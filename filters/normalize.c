@@ -96,20 +96,6 @@ static void normalize_close(struct dp_stage *st)
   st->state = NULL;
 }
 
-static json_object *member(json_object *o, const char *key)
-{
-  json_object *v = NULL;
-  if(o && json_object_is_type(o, json_type_object))
-    json_object_object_get_ex(o, key, &v);
-  return v;
-}
-
-static const char *member_str(json_object *o, const char *key)
-{
-  json_object *v = member(o, key);
-  return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 /* kebab-case ASCII: "History & Physical" -> "history-physical". */
 static int slug(const char *text, char out[MAX_SLUG + 1])
 {
@@ -143,43 +129,43 @@ static const char *map_loinc(struct lh_table *map, const char *code)
 static const char *document_type(struct lh_table *map, json_object *fhir, json_object *doc,
                                  char buf[MAX_SLUG + 1])
 {
-  json_object *type = member(fhir, "type");
-  json_object *codings = member(type, "coding");
+  json_object *type = dpi_json_member(fhir, "type");
+  json_object *codings = dpi_json_member(type, "coding");
   size_t n = codings && json_object_is_type(codings, json_type_array)
                  ? json_object_array_length(codings) : 0;
   for(size_t i = 0; i < n; i++) {
     json_object *c = json_object_array_get_idx(codings, i);
-    const char *system = member_str(c, "system");
+    const char *system = dpi_json_member_str(c, "system");
     const char *mapped;
-    if(system && !strcmp(system, LOINC_SYSTEM) && (mapped = map_loinc(map, member_str(c, "code"))))
+    if(system && !strcmp(system, LOINC_SYSTEM) && (mapped = map_loinc(map, dpi_json_member_str(c, "code"))))
       return mapped;
   }
-  const char *text = member_str(type, "text");
+  const char *text = dpi_json_member_str(type, "text");
   if(text && slug(text, buf))
     return buf;
   for(size_t i = 0; i < n; i++) {
-    const char *display = member_str(json_object_array_get_idx(codings, i), "display");
+    const char *display = dpi_json_member_str(json_object_array_get_idx(codings, i), "display");
     if(display && slug(display, buf))
       return buf;
   }
-  json_object *cats = member(fhir, "category");
+  json_object *cats = dpi_json_member(fhir, "category");
   size_t nc = cats && json_object_is_type(cats, json_type_array) ? json_object_array_length(cats)
                                                                  : 0;
   for(size_t i = 0; i < nc; i++) {
     json_object *cat = json_object_array_get_idx(cats, i);
-    json_object *cc = member(cat, "coding");
+    json_object *cc = dpi_json_member(cat, "coding");
     json_object *first = cc && json_object_is_type(cc, json_type_array)
                              ? json_object_array_get_idx(cc, 0) : NULL;
-    const char *candidates[] = {member_str(cat, "text"), member_str(first, "display"),
-                                member_str(first, "code")};
+    const char *candidates[] = {dpi_json_member_str(cat, "text"), dpi_json_member_str(first, "display"),
+                                dpi_json_member_str(first, "code")};
     for(size_t k = 0; k < 3; k++)
       if(candidates[k] && slug(candidates[k], buf))
         return buf;
   }
-  const char *mapped = map_loinc(map, member_str(doc, "code"));
+  const char *mapped = map_loinc(map, dpi_json_member_str(doc, "code"));
   if(mapped)
     return mapped;
-  const char *label = member_str(doc, "type");
+  const char *label = dpi_json_member_str(doc, "type");
   if(label && slug(label, buf))
     return buf;
   return NULL;
@@ -187,8 +173,8 @@ static const char *document_type(struct lh_table *map, json_object *fhir, json_o
 
 static const char *created_date(json_object *fhir, json_object *doc, char out[11])
 {
-  const char *candidates[] = {member_str(fhir, "date"), member_str(fhir, "creation"),
-                              member_str(doc, "date")};
+  const char *candidates[] = {dpi_json_member_str(fhir, "date"), dpi_json_member_str(fhir, "creation"),
+                              dpi_json_member_str(doc, "date")};
   for(size_t i = 0; i < 3; i++)
     if(candidates[i] && !dpi_date_normalize(candidates[i], out))
       return out;
@@ -197,7 +183,7 @@ static const char *created_date(json_object *fhir, json_object *doc, char out[11
 
 static void put(json_object *o, const char *key, json_object *from, const char *fromkey)
 {
-  json_object *v = member(from, fromkey);
+  json_object *v = dpi_json_member(from, fromkey);
   json_object_object_add(o, key, v ? json_object_get(v) : NULL);
 }
 
@@ -208,8 +194,8 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
      !json_object_is_type(content, json_type_string))
     return dpi_record_fail(rec, DP_KIND_INVALID_INPUT,
                            "record has no extracted content (run extract first)");
-  json_object *fhir = member(rec->obj, "_fhir"), *doc = member(rec->obj, "_doc");
-  json_object *src = member(rec->obj, "source");
+  json_object *fhir = dpi_json_member(rec->obj, "_fhir"), *doc = dpi_json_member(rec->obj, "_doc");
+  json_object *src = dpi_json_member(rec->obj, "source");
 
   struct dp_buf text;
   dpi_buf_init(&text, st->ctx->max_text);
@@ -239,12 +225,12 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
                                             "title", "url", "file"};
   for(size_t i = 0; i < sizeof(source_keys) / sizeof(*source_keys); i++)
     put(s, source_keys[i], src, source_keys[i]);
-  if(member(src, "diagnosticReport"))
+  if(dpi_json_member(src, "diagnosticReport"))
     put(s, "diagnosticReport", src, "diagnosticReport");
   json_object_object_add(o, "source", s);
   put(o, "bytes", rec->obj, "bytes");
   put(o, "sha256", rec->obj, "sha256");
-  json_object *meta = member(rec->obj, "meta");
+  json_object *meta = dpi_json_member(rec->obj, "meta");
   if(meta && json_object_object_length(meta) > 0)
     json_object_object_add(o, "meta", json_object_get(meta));
 

@@ -299,23 +299,9 @@ static json_object *load_binary(const struct resolve_state *rs, const char *id)
 
 /* ---- FHIR helpers ------------------------------------------------------ */
 
-static json_object *member(json_object *o, const char *key)
-{
-  json_object *v = NULL;
-  if(o && json_object_is_type(o, json_type_object))
-    json_object_object_get_ex(o, key, &v);
-  return v;
-}
-
-static const char *member_str(json_object *o, const char *key)
-{
-  json_object *v = member(o, key);
-  return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 static void copy_member(json_object *to, const char *tokey, json_object *from, const char *key)
 {
-  json_object *v = member(from, key);
+  json_object *v = dpi_json_member(from, key);
   if(v)
     json_object_object_add(to, tokey, json_object_get(v));
 }
@@ -363,12 +349,12 @@ static json_object *find_binary(const struct resolve_state *rs, json_object *res
                                 const struct bundle_binaries *bundle, const char *url)
 {
   if(url[0] == '#') {
-    json_object *contained = member(resource, "contained");
+    json_object *contained = dpi_json_member(resource, "contained");
     size_t n = contained && json_object_is_type(contained, json_type_array)
                    ? json_object_array_length(contained) : 0;
     for(size_t i = 0; i < n; i++) {
       json_object *c = json_object_array_get_idx(contained, i);
-      const char *t = member_str(c, "resourceType"), *cid = member_str(c, "id");
+      const char *t = dpi_json_member_str(c, "resourceType"), *cid = dpi_json_member_str(c, "id");
       if(t && cid && !strcmp(t, "Binary") && !strcmp(cid, url + 1))
         return json_object_get(c);
     }
@@ -380,9 +366,9 @@ static json_object *find_binary(const struct resolve_state *rs, json_object *res
                  ? json_object_array_length(bundle->entries) : 0;
   for(size_t i = 0; i < n; i++) {
     json_object *e = json_object_array_get_idx(bundle->entries, i);
-    json_object *r = member(e, "resource");
-    const char *t = member_str(r, "resourceType"), *bid = member_str(r, "id");
-    const char *full = member_str(e, "fullUrl");
+    json_object *r = dpi_json_member(e, "resource");
+    const char *t = dpi_json_member_str(r, "resourceType"), *bid = dpi_json_member_str(r, "id");
+    const char *full = dpi_json_member_str(e, "fullUrl");
     if(!t || strcmp(t, "Binary"))
       continue;
     if((full && !strcmp(full, url)) || (ref[0] && bid && !strcmp(bid, ref + 7)))
@@ -426,12 +412,12 @@ static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_sour
   if(!is_docref && strcmp(src->type, "Binary"))
     dpi_json_set_str(source, "diagnosticReport", ref);
   json_object_object_add(source, "attachment", json_object_new_int64((int64_t)index));
-  const char *url = member_str(att, "url");
-  json_object *data = member(att, "data");
+  const char *url = dpi_json_member_str(att, "url");
+  json_object *data = dpi_json_member(att, "data");
   dpi_json_set_str(source, "binary", !strcmp(src->type, "Binary") ? ref : data ? NULL : url);
-  dpi_json_set_str(source, "declaredContentType", member_str(att, "contentType"));
+  dpi_json_set_str(source, "declaredContentType", dpi_json_member_str(att, "contentType"));
   dpi_json_set_str(source, "patient", src->patient);
-  dpi_json_set_str(source, "title", member_str(att, "title"));
+  dpi_json_set_str(source, "title", dpi_json_member_str(att, "title"));
 
   json_object *facts = NULL;
   json_object_deep_copy(src->facts, &facts, NULL);
@@ -462,14 +448,14 @@ static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_sour
     dpi_record_fail(r, DP_KIND_NOT_FOUND, "attachment url %s: no such Binary", shown);
     return dpi_emit_fail(out, r);
   }
-  json_object *bdata = member(binary, "data");
+  json_object *bdata = dpi_json_member(binary, "data");
   if(!bdata || !json_object_is_type(bdata, json_type_string)) {
     json_object_put(binary);
     dpi_record_fail(r, DP_KIND_EMPTY, "Binary %s has no data", shown);
     return dpi_emit_fail(out, r);
   }
-  if(!member_str(att, "contentType"))
-    dpi_json_set_str(source, "declaredContentType", member_str(binary, "contentType"));
+  if(!dpi_json_member_str(att, "contentType"))
+    dpi_json_set_str(source, "declaredContentType", dpi_json_member_str(binary, "contentType"));
   json_object_object_add(r->obj, "data", json_object_get(bdata));
   json_object_put(binary);
   return dpi_emit(out, r);
@@ -484,7 +470,7 @@ static json_object *resource_facts(json_object *res, const char *type)
     copy_member(f, "type", res, "code");
     copy_member(f, "category", res, "category");
     copy_member(f, "date", res, "effectiveDateTime");
-    if(!member(f, "date"))
+    if(!dpi_json_member(f, "date"))
       copy_member(f, "date", res, "issued");
   } else {
     copy_member(f, "type", res, "type");
@@ -500,21 +486,21 @@ static enum dp_status process_resource(struct dp_stage *st, json_object *res, js
                                        struct dp_emitter *out, unsigned long *made,
                                        struct dp_record *failure)
 {
-  const char *type = member_str(res, "resourceType");
+  const char *type = dpi_json_member_str(res, "resourceType");
   const char *list_key = !type ? NULL
                          : !strcmp(type, "DocumentReference") ? "content"
                          : !strcmp(type, "DiagnosticReport") ? "presentedForm"
                          : !strcmp(type, "Binary") ? "" : NULL;
   if(!list_key)
     return DP_OK; /* holds no document */
-  const char *id = member_str(res, "id");
+  const char *id = dpi_json_member_str(res, "id");
   if(!id || !*id) {
     dpi_record_fail(failure, DP_KIND_INVALID_INPUT, "%s without an id", type);
     return DP_FAIL;
   }
   char patient[DP_MAX_SHORT / 4];
-  json_object *subject = member(res, "subject");
-  reference_of(member_str(subject, "reference"), "Patient", patient, sizeof(patient));
+  json_object *subject = dpi_json_member(res, "subject");
+  reference_of(dpi_json_member_str(subject, "reference"), "Patient", patient, sizeof(patient));
   struct doc_source src = {res, type, id, resource_facts(res, type), patient[0] ? patient : NULL,
                            input};
   enum dp_status rc = DP_OK;
@@ -527,12 +513,12 @@ static enum dp_status process_resource(struct dp_stage *st, json_object *res, js
     json_object_put(att);
     (*made)++;
   } else {
-    json_object *list = member(res, list_key);
+    json_object *list = dpi_json_member(res, list_key);
     size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list)
                                                                    : 0;
     for(size_t i = 0; i < n && rc != DP_FATAL; i++) {
       json_object *item = json_object_array_get_idx(list, i);
-      json_object *att = !strcmp(list_key, "content") ? member(item, "attachment") : item;
+      json_object *att = !strcmp(list_key, "content") ? dpi_json_member(item, "attachment") : item;
       rc = emit_attachment(st, &src, bundle, i, att, out);
       (*made)++;
     }
@@ -570,12 +556,12 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   if(input)
     json_object_object_add(failure->obj, "_input", json_object_get(input));
   if(!strcmp(type, "Bundle")) {
-    struct bundle_binaries bundle = {member(rec->obj, "entry")};
+    struct bundle_binaries bundle = {dpi_json_member(rec->obj, "entry")};
     size_t n = bundle.entries && json_object_is_type(bundle.entries, json_type_array)
                    ? json_object_array_length(bundle.entries) : 0;
     for(size_t i = 0; i < n && rc != DP_FATAL; i++) {
-      json_object *res = member(json_object_array_get_idx(bundle.entries, i), "resource");
-      const char *t = member_str(res, "resourceType");
+      json_object *res = dpi_json_member(json_object_array_get_idx(bundle.entries, i), "resource");
+      const char *t = dpi_json_member_str(res, "resourceType");
       if(t && !strcmp(t, "Binary"))
         continue; /* resolves attachments of this Bundle, is not a document itself */
       rc = process_resource(st, res, input, &bundle, out, &made, failure);

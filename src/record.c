@@ -85,6 +85,20 @@ json_object *dpi_record_object(struct dp_record *r, const char *key)
   return v;
 }
 
+json_object *dpi_json_member(json_object *o, const char *key)
+{
+  json_object *v = NULL;
+  if(o && json_object_is_type(o, json_type_object))
+    json_object_object_get_ex(o, key, &v);
+  return v;
+}
+
+const char *dpi_json_member_str(json_object *o, const char *key)
+{
+  json_object *v = dpi_json_member(o, key);
+  return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
 const char *dpi_json_path_str(json_object *o, const char *path)
 {
   char part[128];

@@ -54,6 +54,10 @@ void dpi_record_set_strn(struct dp_record *r, const char *key, const char *value
 json_object *dpi_record_object(struct dp_record *r, const char *key);
 /* Set key in object o to a string (NULL stores JSON null). */
 void dpi_json_set_str(json_object *o, const char *key, const char *value);
+/* Member `key` of o, or NULL when o is not an object or lacks it. */
+json_object *dpi_json_member(json_object *o, const char *key);
+/* The same when it is a string, else NULL. */
+const char *dpi_json_member_str(json_object *o, const char *key);
 /* String at a dotted path ("source.patient") or NULL. */
 const char *dpi_json_path_str(json_object *o, const char *path);
 
