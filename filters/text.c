@@ -1,4 +1,97 @@
-/* text.c - placeholder until the stage is written */
-#include "registry.h"
+/* text.c - the plain-text extractor, and the fallback of the sniff.
+ *
+ * Plain text arrives as UTF-8 (with or without a byte order mark), as
+ * UTF-16/32 with a BOM, or as Windows-1252 from older systems.  The charset
+ * is guessed by dpi_detect_charset, the text is converted to UTF-8 (without
+ * the BOM) and line endings become "\n", whatever the source used (CRLF from
+ * Windows, a lone CR from old Macs and from HL7-ish exports).  meta.charset
+ * says what was detected, so a wrong guess can be spotted downstream.
+ *
+ * The bid is deliberately the lowest in docpipe (1): every specific format
+ * outbids it, and it only says "this looks like text at all", so that binary
+ * data ends as "unknown" rather than as a page of mojibake. */
+#include <string.h>
 
-const struct dp_stage_ops dp_stage_text = {.name = "text", .summary = "not written yet"};
+#include "extract.h"
+#include "registry.h"
+#include "textconv.h"
+
+/* C0 control characters that real text files carry: tab, newline, carriage
+ * return, form feed (page breaks in printed reports) and escape (printer
+ * control sequences in old report dumps). */
+static int text_control(unsigned char c)
+{
+  return c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0x1B;
+}
+
+static int bid(const struct dp_peek *peek, const char **mime)
+{
+  const unsigned char *p = peek->bytes;
+  size_t n = peek->len;
+  (void)mime;
+  if(n == 0)
+    return 0;
+  /* UTF-16 and UTF-32 text is full of NUL bytes; its BOM vouches for it. */
+  if(n >= 2 && (!memcmp(p, "\xFF\xFE", 2) || !memcmp(p, "\xFE\xFF", 2)))
+    return 1;
+  if(n >= 4 && !memcmp(p, "\0\0\xFE\xFF", 4))
+    return 1;
+  if(memchr(p, '\0', n))
+    return 0;
+  /* The prefix may cut a UTF-8 sequence in two at its end. */
+  if(dpi_utf8_valid_prefix(p, n))
+    return 1;
+  /* Windows-1252 (or another 8-bit charset): any byte may appear, but text
+   * hardly ever holds control characters; binary data is full of them. */
+  size_t controls = 0;
+  for(size_t i = 0; i < n; i++)
+    if(p[i] < 0x20 && !text_control(p[i]))
+      controls++;
+  return controls * 100 <= n ? 1 : 0;
+}
+
+/* CRLF and lone CR become LF, in place (the text only shrinks). */
+static void normalise_line_endings(struct dp_buf *text)
+{
+  char *s = text->mem;
+  size_t n = text->len, w = 0;
+  for(size_t i = 0; i < n; i++) {
+    if(s[i] == '\r') {
+      s[w++] = '\n';
+      if(i + 1 < n && s[i + 1] == '\n')
+        i++;
+    } else {
+      s[w++] = s[i];
+    }
+  }
+  dpi_buf_truncate(text, w);
+}
+
+static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
+{
+  size_t len, bom;
+  const unsigned char *body = dpi_record_body(rec, &len);
+  const char *charset = dpi_detect_charset(body, len, &bom);
+  struct dp_buf text;
+  dpi_text_buf_init(st, &text);
+  /* On failure the buffer is in its failed state (the cap was reached) and
+   * dpi_extract_finish reports it; the charsets detected are all known. */
+  if(dpi_to_utf8(&text, body + bom, len - bom, charset) && !dpi_buf_failed(&text)) {
+    dpi_buf_free(&text);
+    return dpi_record_fail(rec, DP_KIND_INTERNAL, "charset %s cannot be converted", charset);
+  }
+  if(!dpi_buf_failed(&text))
+    normalise_line_endings(&text);
+  dpi_json_set_str(dpi_record_object(rec, "meta"), "charset", charset);
+  return dpi_extract_finish(st, rec, &text, out);
+}
+
+const struct dp_stage_ops dp_stage_text = {
+  .name = "text",
+  .summary = "plain text (UTF-8, UTF-16/32 with BOM, Windows-1252)",
+  .format = "text",
+  .mime = "text/plain",
+  .flags = DP_STAGE_EXTRACTOR,
+  .bid = bid,
+  .process = process,
+};
