@@ -93,6 +93,10 @@ int dpi_reader_next(struct dp_reader *r, const char **line, size_t *len, int *to
       r->consumed += (off_t)step;
       if(n && (*line)[n - 1] == '\r')
         (*len)--;
+      if(n > r->max_line) { /* whole in the buffer, but over the cap all the same */
+        *line = NULL;
+        *too_long = 1;
+      }
       return 1;
     }
     if(r->eof)

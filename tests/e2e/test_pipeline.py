@@ -269,7 +269,7 @@ class Cli(TempDirTest):
         for rid, phrase in [("S-1001", "Community-acquired pneumonia, right lower lobe."),
                             ("S-1002", "Penicillin G | Hives | Active"),
                             ("S-1003", "Creatinine [2160-0 LN]: 1.4 mg/dL (0.6-1.2) H"),
-                            ("S-1004", "T 37.1\u00b0C, SpO\u20822 96% on room air"),
+                            ("S-1004", "T 37.1\u00b0C, SpO\u2082 96% on room air"),
                             ("S-1005", "ECG | Sinus rhythm, 78 bpm, no acute ST changes"),
                             ("S-1006", "Caf\u00e9 visit with family; \u201cfeels much better\u201d.")]:
             self.assertTrue(contains(recs["DocumentReference/" + rid]["content"], phrase),
