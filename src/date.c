@@ -44,7 +44,7 @@ int dpi_date_normalize(const char *in, char out[11])
     in++;
   if(in[0] == 'D' && in[1] == ':') /* PDF */
     in += 2;
-  int y, m, d;
+  int y = 0, m = 0, d = 0;
   size_t n = strlen(in);
   if(n >= 10 && in[4] == '-' && in[7] == '-') {
     if(digits(in, 4, &y) || digits(in + 5, 2, &m) || digits(in + 8, 2, &d) ||
@@ -61,6 +61,8 @@ int dpi_date_normalize(const char *in, char out[11])
   }
   if(!valid_ymd(y, m, d))
     return -1;
-  snprintf(out, 11, "%04d-%02d-%02d", y, m, d);
+  /* valid_ymd bounds the values; the modulos tell the compiler so. */
+  snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u,
+           (unsigned)d % 100u);
   return 0;
 }

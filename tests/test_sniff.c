@@ -13,6 +13,10 @@ struct sniff_case {
   const char *mime;
 };
 
+static const char utf16_cda[] =
+  "\xFF\xFE<\0C\0l\0i\0n\0i\0c\0a\0l\0D\0o\0c\0u\0m\0e\0n\0t\0 \0x\0m\0l\0n\0s\0"
+  "=\0\"\0u\0r\0n\0:\0h\0l\0""7\0-\0o\0r\0g\0:\0v\0""3\0\"\0>\0";
+
 static const struct sniff_case cases[] = {
   {"pdf", "%PDF-1.7\n1 0 obj", 0, "pdf", "application/pdf"},
   {"pdf after junk", "\r\n%PDF-1.4\n", 0, "pdf", "application/pdf"},
@@ -36,8 +40,7 @@ static const struct sniff_case cases[] = {
   {"utf-8 text", "Patient seen today. Caf\xC3\xA9.\n", 0, "text", "text/plain"},
   {"windows-1252 text", "Caf\xE9 \x93quoted\x94\r\n", 0, "text", NULL},
   {"utf-16 text", "\xFF\xFEh\0i\0", 6, "text", NULL},
-  {"utf-16 cda", "\xFF\xFE<\0C\0l\0i\0n\0i\0c\0a\0l\0D\0o\0c\0u\0m\0e\0n\0t\0 \0x\0m\0l\0n\0s\0"
-                 "=\0\"\0u\0r\0n\0:\0h\0l\0""7\0-\0o\0r\0g\0:\0v\0""3\0\"\0>\0", 88, "cda", NULL},
+  {"utf-16 cda", utf16_cda, sizeof(utf16_cda) - 1, "cda", NULL},
   {"binary", "\x01\x02\x03\x00\xfe\xff\x10\x11\x00\x80", 10, "unknown", "application/octet-stream"},
   {"empty", "", 0, "unknown", NULL},
 };
