@@ -360,33 +360,25 @@ static xmlNode *next_node(xmlNode *n, const xmlNode *top, int descend)
   return NULL;
 }
 
-/* Text below n (all of it, markup ignored), squeezed to one line. */
-static void squeezed_text(struct dp_buf *out, xmlNode *top)
+/* Text below n (all of it, markup ignored). */
+static void node_text(struct dp_buf *out, xmlNode *top)
 {
-  struct dp_buf raw;
-  dpi_buf_init(&raw, DP_MAX_SHORT);
   for(xmlNode *n = top; n; n = next_node(n, top, 1))
     if((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content)
-      dpi_buf_adds(&raw, (const char *)n->content);
-  /* An overlong title keeps what fitted (the cap cut it at a whole node). */
-  dpi_text_squeeze(out, dpi_buf_str(&raw), raw.len);
-  dpi_buf_free(&raw);
+      dpi_buf_adds(out, (const char *)n->content);
 }
 
 static void set_meta_text(struct dp_record *rec, const char *key, xmlNode *n, const char *value)
 {
-  json_object *meta = dpi_record_object(rec, "meta");
-  if(json_object_object_get_ex(meta, key, NULL))
-    return; /* the first one wins */
-  struct dp_buf b;
-  dpi_buf_init(&b, DP_MAX_SHORT);
-  if(value)
-    dpi_text_squeeze(&b, value, strlen(value));
-  else
-    squeezed_text(&b, n);
-  if(b.len && !dpi_buf_failed(&b))
-    dpi_json_set_str(meta, key, dpi_buf_str(&b));
-  dpi_buf_free(&b);
+  if(value) {
+    dpi_meta_text(rec, key, value, strlen(value));
+    return;
+  }
+  struct dp_buf raw;
+  dpi_buf_init(&raw, DP_MAX_SHORT);
+  node_text(&raw, n);
+  dpi_meta_text(rec, key, raw.mem, raw.len);
+  dpi_buf_free(&raw);
 }
 
 static int is_named(const xmlNode *n, const char *name)

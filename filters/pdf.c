@@ -12,7 +12,6 @@
 
 #include "extract.h"
 #include "registry.h"
-#include "textconv.h"
 
 #define EOF_WINDOW 1024
 
@@ -38,16 +37,11 @@ static int has_eof_marker(const unsigned char *p, size_t len)
   return 0;
 }
 
-static void set_meta_string(json_object *meta, const char *key, gchar *value)
+/* Takes ownership of a string poppler allocated. */
+static void set_meta_string(struct dp_record *rec, const char *key, gchar *value)
 {
-  if(value && *value) {
-    struct dp_buf clean;
-    dpi_buf_init(&clean, 4096);
-    dpi_text_squeeze(&clean, value, strlen(value));
-    if(clean.len)
-      dpi_json_set_str(meta, key, dpi_buf_str(&clean));
-    dpi_buf_free(&clean);
-  }
+  if(value)
+    dpi_meta_text(rec, key, value, strlen(value));
   g_free(value);
 }
 
@@ -105,8 +99,8 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 
   json_object *meta = dpi_record_object(rec, "meta");
   json_object_object_add(meta, "pages", json_object_new_int(pages));
-  set_meta_string(meta, "title", poppler_document_get_title(doc));
-  set_meta_string(meta, "author", poppler_document_get_author(doc));
+  set_meta_string(rec, "title", poppler_document_get_title(doc));
+  set_meta_string(rec, "author", poppler_document_get_author(doc));
   GDateTime *created = poppler_document_get_creation_date_time(doc);
   if(created) {
     gchar *iso = g_date_time_format(created, "%Y-%m-%d");

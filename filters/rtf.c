@@ -710,12 +710,7 @@ static void set_meta(struct dp_record *rec, const char *key, const struct dp_buf
 {
   if(dpi_buf_failed(value) || !value->len)
     return; /* an overlong value is dropped rather than cut */
-  struct dp_buf b;
-  dpi_buf_init(&b, DP_MAX_SHORT);
-  dpi_text_squeeze(&b, value->mem, value->len);
-  if(b.len && !dpi_buf_failed(&b))
-    dpi_json_set_str(dpi_record_object(rec, "meta"), key, dpi_buf_str(&b));
-  dpi_buf_free(&b);
+  dpi_meta_text(rec, key, value->mem, value->len);
 }
 
 /* Tokenize the document; returns DP_OK or DP_FAIL with rec's error set. */

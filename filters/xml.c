@@ -128,14 +128,11 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 
   const xmlNode *title = dpi_xml_child(root, "title");
   if(title) {
-    struct dp_buf raw, squeezed;
+    struct dp_buf raw;
     dpi_buf_init(&raw, DP_MAX_SHORT);
-    dpi_buf_init(&squeezed, DP_MAX_SHORT);
-    if(!dpi_xml_text(&raw, title) && !dpi_text_squeeze(&squeezed, raw.mem, raw.len) &&
-       squeezed.len)
-      dpi_json_set_str(dpi_record_object(rec, "meta"), "title", squeezed.mem);
+    if(!dpi_xml_text(&raw, title))
+      dpi_meta_text(rec, "title", raw.mem, raw.len);
     dpi_buf_free(&raw);
-    dpi_buf_free(&squeezed);
   }
   xmlFreeDoc(doc);
   return dpi_extract_finish(st, rec, &text, out);

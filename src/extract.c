@@ -7,6 +7,7 @@
 #include "dplimits.h"
 #include "registry.h"
 #include "sniff.h"
+#include "textconv.h"
 
 enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record *rec,
                                   struct dp_emitter *out)
@@ -181,6 +182,19 @@ void dpi_doc_fact(struct dp_record *rec, const char *key, const char *value, siz
   if(len > DP_MAX_SHORT)
     len = DP_MAX_SHORT;
   json_object_object_add(doc, key, json_object_new_string_len(value, (int)len));
+}
+
+void dpi_meta_text(struct dp_record *rec, const char *key, const char *text, size_t len)
+{
+  json_object *meta = dpi_record_object(rec, "meta");
+  if(!text || json_object_object_get_ex(meta, key, NULL))
+    return;
+  struct dp_buf b;
+  dpi_buf_init(&b, DP_MAX_SHORT);
+  dpi_text_squeeze(&b, text, len);
+  if(b.len && !dpi_buf_failed(&b))
+    dpi_json_set_str(meta, key, dpi_buf_str(&b));
+  dpi_buf_free(&b);
 }
 
 void dpi_text_buf_init(const struct dp_stage *st, struct dp_buf *text)

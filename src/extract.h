@@ -32,6 +32,10 @@ enum dp_status dpi_extract_embedded(const struct dp_stage *st, struct dp_record 
  * form dpi_date_normalize reads). */
 void dpi_doc_fact(struct dp_record *rec, const char *key, const char *value, size_t len);
 
+/* Set meta.<key> (title, author...) to text with its white space squeezed,
+ * unless it is empty or meta.<key> is already set (the first one wins). */
+void dpi_meta_text(struct dp_record *rec, const char *key, const char *text, size_t len);
+
 /* Give a stage's text cap: ctx->max_text. */
 void dpi_text_buf_init(const struct dp_stage *st, struct dp_buf *text);
 /* When `text` hit its cap, fail rec with too-large and return DP_FAIL;
