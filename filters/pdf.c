@@ -8,6 +8,7 @@
  * end (Acrobat's rule: in the last 1024 bytes) the text would silently be
  * incomplete. */
 #include <poppler.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "extract.h"
@@ -45,8 +46,38 @@ static void set_meta_string(struct dp_record *rec, const char *key, gchar *value
   g_free(value);
 }
 
+/* Poppler sets up some process-wide state (colour management profiles)
+ * lazily, on the first document whose text it lays out; two threads doing
+ * that first layout at once race.  So the first layout happens once, alone,
+ * on a one-page document of our own. */
+static const char warm_up_pdf[] =
+  "%PDF-1.4\n"
+  "1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+  "2 0 obj<</Type/Pages/Count 1/Kids[3 0 R]>>endobj\n"
+  "3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 99 99]/Contents 4 0 R"
+  "/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+  "4 0 obj<</Length 28>>stream\nBT /F1 9 Tf 9 9 Td (w) Tj ET\nendstream endobj\n"
+  "5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+  "trailer<</Root 1 0 R>>\n%%EOF\n";
+
+static void warm_up(void)
+{
+  GBytes *bytes = g_bytes_new_static(warm_up_pdf, sizeof(warm_up_pdf) - 1);
+  PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
+  g_bytes_unref(bytes);
+  PopplerPage *page = doc ? poppler_document_get_page(doc, 0) : NULL;
+  if(page) {
+    g_free(poppler_page_get_text(page));
+    g_object_unref(page);
+  }
+  if(doc)
+    g_object_unref(doc);
+}
+
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
 {
+  static pthread_once_t warmed = PTHREAD_ONCE_INIT;
+  pthread_once(&warmed, warm_up);
   size_t len;
   const unsigned char *body = dpi_record_body(rec, &len);
   if(!body || len == 0)

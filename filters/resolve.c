@@ -299,11 +299,24 @@ static json_object *load_binary(const struct resolve_state *rs, const char *id)
 
 /* ---- FHIR helpers ------------------------------------------------------ */
 
+/* Records go to other threads: they share no json-c object (its reference
+ * counts are not atomic), so members are copied, never shared. */
 static void copy_member(json_object *to, const char *tokey, json_object *from, const char *key)
 {
+  json_object *v = dpi_json_member(from, key), *copy = NULL;
+  if(v && json_object_deep_copy(v, &copy, NULL) == 0)
+    json_object_object_add(to, tokey, copy);
+}
+
+/* Move a string member into a record without copying it: take the
+ * reference and remove it from its old parent, so only the record holds it. */
+static void move_member(json_object *to, const char *tokey, json_object *from, const char *key)
+{
   json_object *v = dpi_json_member(from, key);
-  if(v)
-    json_object_object_add(to, tokey, json_object_get(v));
+  if(!v)
+    return;
+  json_object_object_add(to, tokey, json_object_get(v));
+  json_object_object_del(from, key);
 }
 
 /* "Type/id" from a reference that may be relative, absolute or versioned
@@ -344,10 +357,12 @@ struct bundle_binaries {
 
 /* A Binary resource the attachment url refers to, from the resource's
  * contained list, the enclosing Bundle, or the indexed files.  Returns a new
- * reference, or NULL. */
+ * reference, or NULL; *own is set when nothing else refers to it (a Binary
+ * read from the files), so its data may be moved rather than copied. */
 static json_object *find_binary(const struct resolve_state *rs, json_object *resource,
-                                const struct bundle_binaries *bundle, const char *url)
+                                const struct bundle_binaries *bundle, const char *url, int *own)
 {
+  *own = 0;
   if(url[0] == '#') {
     json_object *contained = dpi_json_member(resource, "contained");
     size_t n = contained && json_object_is_type(contained, json_type_array)
@@ -374,6 +389,7 @@ static json_object *find_binary(const struct resolve_state *rs, json_object *res
     if((full && !strcmp(full, url)) || (ref[0] && bid && !strcmp(bid, ref + 7)))
       return json_object_get(r);
   }
+  *own = 1;
   return ref[0] ? load_binary(rs, ref + 7) : NULL;
 }
 
@@ -403,8 +419,11 @@ static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_sour
   else
     snprintf(id, sizeof(id), "%s#%zu", ref, index);
   dpi_record_set_str(r, "id", id);
-  if(src->input)
-    json_object_object_add(r->obj, "_input", json_object_get(src->input));
+  if(src->input) {
+    json_object *input = NULL;
+    json_object_deep_copy(src->input, &input, NULL);
+    json_object_object_add(r->obj, "_input", input);
+  }
 
   json_object *source = dpi_record_object(r, "source");
   int is_docref = !strcmp(src->type, "DocumentReference");
@@ -429,14 +448,15 @@ static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_sour
   json_object_object_add(r->obj, "_fhir", facts);
 
   if(data && json_object_is_type(data, json_type_string)) {
-    json_object_object_add(r->obj, "data", json_object_get(data));
+    move_member(r->obj, "data", att, "data");
     return dpi_emit(out, r);
   }
   if(!url) {
     dpi_record_fail(r, DP_KIND_EMPTY, "attachment %zu has neither data nor url", index);
     return dpi_emit_fail(out, r);
   }
-  json_object *binary = find_binary(rs, src->resource, bundle, url);
+  int own = 0;
+  json_object *binary = find_binary(rs, src->resource, bundle, url, &own);
   char shown[256];
   safe_url(url, shown, sizeof(shown));
   if(!binary) {
@@ -456,7 +476,10 @@ static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_sour
   }
   if(!dpi_json_member_str(att, "contentType"))
     dpi_json_set_str(source, "declaredContentType", dpi_json_member_str(binary, "contentType"));
-  json_object_object_add(r->obj, "data", json_object_get(bdata));
+  if(own)
+    move_member(r->obj, "data", binary, "data");
+  else /* a Binary of the input that other attachments may share */
+    copy_member(r->obj, "data", binary, "data");
   json_object_put(binary);
   return dpi_emit(out, r);
 }
@@ -554,7 +577,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   if(!failure)
     return DP_FATAL;
   if(input)
-    json_object_object_add(failure->obj, "_input", json_object_get(input));
+    copy_member(failure->obj, "_input", rec->obj, "_input");
   if(!strcmp(type, "Bundle")) {
     struct bundle_binaries bundle = {dpi_json_member(rec->obj, "entry")};
     size_t n = bundle.entries && json_object_is_type(bundle.entries, json_type_array)
@@ -571,7 +594,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
         if(!failure)
           rc = DP_FATAL;
         else if(input)
-          json_object_object_add(failure->obj, "_input", json_object_get(input));
+          copy_member(failure->obj, "_input", rec->obj, "_input");
       }
     }
   } else {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dplimits.h"
 #include "options.h"
@@ -26,6 +27,7 @@ struct cli {
   int quiet;
   int unbuffered;
   size_t max_line;
+  unsigned jobs;
 };
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -66,6 +68,8 @@ static const char general_help[] =
   "      --max-text SIZE  largest extracted text of one document (default 64M)\n"
   "      --max-pages N    most pages read from one PDF (default 10000)\n"
   "      --max-line SIZE  longest input line (default 512M)\n"
+  "  -j, --jobs N         worker threads (default: the number of CPUs); output\n"
+  "                       keeps input order whatever N is\n"
   "  -h, --help           show help (after a stage name: that stage's options)\n"
   "  -V, --version        show the version\n"
   "\n"
@@ -120,8 +124,8 @@ static int global_option(struct cli *c, int argc, char **argv, int *i)
 {
   const char *a = argv[*i];
   const char *names[] = {"--output", "--errors", "--max-bytes", "--max-text", "--max-pages",
-                         "--max-line"};
-  const char *shorts[] = {"-o", "-e", NULL, NULL, NULL, NULL};
+                         "--max-line", "--jobs"};
+  const char *shorts[] = {"-o", "-e", NULL, NULL, NULL, NULL, "-j"};
   if(!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
     c->quiet = 1;
     return 1;
@@ -141,6 +145,8 @@ static int global_option(struct cli *c, int argc, char **argv, int *i)
       value = argv[++*i];
     } else if(!strncmp(a, names[k], nl) && a[nl] == '=') {
       value = a + nl + 1;
+    } else if(shorts[k] && !strncmp(a, shorts[k], 2) && a[2]) {
+      value = a + 2; /* -j4, -oFILE */
     } else {
       continue;
     }
@@ -152,6 +158,7 @@ static int global_option(struct cli *c, int argc, char **argv, int *i)
     case 3: bad = dpi_parse_size(value, &c->ctx.max_text); break;
     case 4: bad = dpi_parse_uint(value, &c->ctx.max_pages); break;
     case 5: bad = dpi_parse_size(value, &c->max_line); break;
+    case 6: bad = dpi_parse_uint(value, &c->jobs) || c->jobs == 0 || c->jobs > 1024; break;
     }
     if(bad) {
       usage_error("bad value for %s", names[k]);
@@ -252,7 +259,7 @@ static int run_chain(struct cli *c, struct dp_chain *chain, const char **inputs,
   static char outbuf[1 << 16];
   if(out == stdout && !c->unbuffered)
     setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-  struct dp_run_options ro = {out, err, c->max_line, c->unbuffered};
+  struct dp_run_options ro = {out, err, c->max_line, c->jobs, c->unbuffered};
   struct dp_runner *run = dpi_runner_new(chain, &ro);
   if(!run) {
     fprintf(stderr, "docpipe: out of memory\n");
@@ -263,6 +270,8 @@ static int run_chain(struct cli *c, struct dp_chain *chain, const char **inputs,
     rc = dpi_runner_feed_stdin(run);
   for(size_t i = 0; i < ninputs && rc != DP_FATAL; i++)
     rc = dpi_runner_feed(run, inputs[i]);
+  if(dpi_runner_finish(run) == DP_FATAL)
+    rc = DP_FATAL;
   int status = DP_EXIT_OK;
   if(fflush(out) || ferror(out) || (out != stdout && fclose(out))) {
     fprintf(stderr, "docpipe: writing records failed: %s\n", strerror(errno));
@@ -290,6 +299,8 @@ int dpi_cli_main(int argc, char **argv)
   memset(&c, 0, sizeof(c));
   dpi_context_defaults(&c.ctx);
   c.max_line = DP_MAX_LINE;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  c.jobs = cpus > 0 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
   xmlInitParser();
 
   /* Global options may come before the command. */

@@ -6,151 +6,74 @@
 #include <string.h>
 
 #include "buf.h"
+#include "engine.h"
 #include "dplimits.h"
 #include "ndjson.h"
 #include "record.h"
 
-/* links[i] receives what stage i emits and passes it on to stage i + 1. */
-struct link {
-  struct dp_emitter base;
-  struct dp_runner *run;
-  size_t stage;
-  unsigned long outputs;
-};
-
 struct dp_runner {
   struct dp_chain *chain;
-  struct link *links;
   struct dp_run_options opt;
-  struct dp_buf line;
+  struct dp_engine *engine;
   struct dp_counts counts;
   int fatal;
 };
-
-static enum dp_status push(struct dp_runner *run, size_t i, struct dp_record *rec);
-
-static enum dp_status write_line(struct dp_runner *run, FILE *f)
-{
-  if(dpi_buf_failed(&run->line) || fwrite(run->line.mem, 1, run->line.len, f) != run->line.len ||
-     (run->opt.unbuffered && fflush(f))) {
-    run->fatal = 1;
-    return DP_FATAL;
-  }
-  return DP_OK;
-}
-
-static enum dp_status write_error(struct dp_runner *run, struct dp_record *rec, const char *stage)
-{
-  if(!rec->err_stage)
-    rec->err_stage = stage;
-  if(rec->err_kind == DP_KIND_NONE)
-    rec->err_kind = DP_KIND_INTERNAL;
-  run->counts.failed++;
-  run->counts.by_kind[rec->err_kind]++;
-  dpi_buf_reset(&run->line);
-  dpi_record_write_error(rec, &run->line);
-  dpi_record_free(rec);
-  return write_line(run, run->opt.errors);
-}
-
-static enum dp_status write_record(struct dp_runner *run, struct dp_record *rec)
-{
-  dpi_buf_reset(&run->line);
-  if(dpi_record_write(rec, &run->line)) {
-    dpi_record_fail(rec, DP_KIND_TOO_LARGE, "record too large to write");
-    return write_error(run, rec, "output");
-  }
-  run->counts.emitted++;
-  dpi_record_free(rec);
-  return write_line(run, run->opt.out);
-}
-
-static enum dp_status link_emit(struct dp_emitter *self, struct dp_record *rec)
-{
-  struct link *l = (struct link *)self;
-  l->outputs++;
-  return push(l->run, l->stage + 1, rec);
-}
-
-static enum dp_status link_fail(struct dp_emitter *self, struct dp_record *rec)
-{
-  struct link *l = (struct link *)self;
-  l->outputs++;
-  return write_error(l->run, rec, l->run->chain->stages[l->stage].ops->name);
-}
-
-static enum dp_status push(struct dp_runner *run, size_t i, struct dp_record *rec)
-{
-  if(i == run->chain->n)
-    return write_record(run, rec);
-  struct dp_stage *st = &run->chain->stages[i];
-  struct link *l = &run->links[i];
-  /* Keep the identity so a record a stage loses can still be reported. */
-  json_object *id = NULL, *input = NULL;
-  json_object_object_get_ex(rec->obj, "id", &id);
-  json_object_object_get_ex(rec->obj, "_input", &input);
-  id = json_object_get(id);
-  input = json_object_get(input);
-  unsigned long before = l->outputs;
-  enum dp_status rc = st->ops->process(st, rec, &l->base);
-  if(rc == DP_FAIL) {
-    rc = write_error(run, rec, st->ops->name);
-  } else if(rc == DP_OK && l->outputs == before) {
-    if(st->ops->flags & DP_STAGE_MAY_DROP) {
-      run->counts.skipped++;
-    } else {
-      struct dp_record *lost = dpi_record_new();
-      if(lost) {
-        json_object_object_add(lost->obj, "id", json_object_get(id));
-        json_object_object_add(lost->obj, "_input", json_object_get(input));
-        dpi_record_fail(lost, DP_KIND_INTERNAL, "stage %s emitted nothing for this record",
-                        st->ops->name);
-        rc = write_error(run, lost, st->ops->name);
-      }
-    }
-  }
-  json_object_put(id);
-  json_object_put(input);
-  return rc;
-}
 
 struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_options *opt)
 {
   struct dp_runner *run = calloc(1, sizeof(*run));
   if(!run)
     return NULL;
-  run->links = calloc(chain->n, sizeof(*run->links));
-  if(!run->links) {
-    free(run);
-    return NULL;
-  }
   run->chain = chain;
   run->opt = *opt;
   if(!run->opt.max_line)
     run->opt.max_line = DP_MAX_LINE;
-  for(size_t i = 0; i < chain->n; i++) {
-    run->links[i].base.emit = link_emit;
-    run->links[i].base.fail = link_fail;
-    run->links[i].run = run;
-    run->links[i].stage = i;
+  struct dp_engine_options eo = {opt->out, opt->errors, opt->jobs, opt->unbuffered};
+  run->engine = dpi_engine_start(chain, &eo);
+  if(!run->engine) {
+    free(run);
+    return NULL;
   }
-  /* Records are written whole; the cap only guards against a runaway. */
-  dpi_buf_init(&run->line, (size_t)4 << 30);
   return run;
+}
+
+enum dp_status dpi_runner_finish(struct dp_runner *run)
+{
+  if(!run->engine)
+    return run->fatal ? DP_FATAL : DP_OK;
+  if(dpi_engine_finish(run->engine, &run->counts) == DP_FATAL)
+    run->fatal = 1;
+  run->engine = NULL;
+  return run->fatal ? DP_FATAL : DP_OK;
 }
 
 void dpi_runner_free(struct dp_runner *run)
 {
   if(!run)
     return;
-  dpi_buf_free(&run->line);
-  free(run->links);
+  dpi_runner_finish(run);
   free(run);
 }
 
 const struct dp_counts *dpi_runner_counts(const struct dp_runner *run)
 {
   return &run->counts;
+}
+
+static enum dp_status push(struct dp_runner *run, struct dp_record *rec)
+{
+  enum dp_status rc = dpi_engine_submit(run->engine, rec);
+  if(rc == DP_FATAL)
+    run->fatal = 1;
+  return rc;
+}
+
+static enum dp_status write_error(struct dp_runner *run, struct dp_record *rec, const char *stage)
+{
+  enum dp_status rc = dpi_engine_submit_failed(run->engine, rec, stage);
+  if(rc == DP_FATAL)
+    run->fatal = 1;
+  return rc;
 }
 
 static json_object *input_ref(const char *file, unsigned long line)
@@ -225,7 +148,7 @@ static enum dp_status push_json(struct dp_runner *run, json_object *obj, const c
     json_object_object_add(rec->obj, "_input", input_ref(file, line));
   if(rec->err_kind != DP_KIND_NONE)
     return write_error(run, rec, "input");
-  return push(run, 0, rec);
+  return push(run, rec);
 }
 
 /* One NDJSON line (not blank, not over the cap). */
@@ -349,7 +272,7 @@ static enum dp_status feed_path(struct dp_runner *run, const char *path)
   run->counts.inputs++;
   dpi_record_set_str(rec, "_path", path);
   json_object_object_add(rec->obj, "_input", input_ref(path, 0));
-  return push(run, 0, rec);
+  return push(run, rec);
 }
 
 enum dp_status dpi_runner_feed(struct dp_runner *run, const char *input)

@@ -1,10 +1,10 @@
 /* runner.h - pushing inputs through a chain of stages, streaming.
  *
- * Each input (an NDJSON line, or a path for chains that start with a stage
- * reading paths) becomes a record that is pushed through the stages at once
- * and written out before the next input is read, so memory depends on the
- * largest document, not on how many there are.  The per-input work is a
- * pure function of the input, which is what a worker pool needs later.
+ * Each input (an NDJSON line, a whole JSON document, or a path for chains
+ * that start with a stage reading paths) becomes a record handed to the
+ * engine (engine.h), which runs the stages on a pool of workers and writes
+ * results in input order.  Memory depends on the largest documents in
+ * flight, not on how many there are.
  *
  * Nothing is lost: every document ends as one output record or one error
  * record, and a stage that swallows a record is reported as an internal
@@ -15,26 +15,23 @@
 #include <stdio.h>
 
 #include "errors.h"
+#include "engine.h"
 #include "pipeline.h"
 
 struct dp_run_options {
   FILE *out;      /* records */
   FILE *errors;   /* error records */
   size_t max_line;
+  unsigned jobs;  /* worker threads */
   int unbuffered; /* flush after every line */
-};
-
-struct dp_counts {
-  unsigned long inputs;   /* lines or paths read */
-  unsigned long emitted;  /* records written */
-  unsigned long failed;   /* error records written */
-  unsigned long skipped;  /* inputs that held no document (empty Bundles, Patients) */
-  unsigned long by_kind[DP_KIND_COUNT];
 };
 
 struct dp_runner;
 
 struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_options *opt);
+/* Wait until every record is written and stop the workers.  DP_FATAL when
+ * the output could not be written. */
+enum dp_status dpi_runner_finish(struct dp_runner *run);
 void dpi_runner_free(struct dp_runner *run);
 /* Feed one input: a file of NDJSON (or one JSON document), "-" for stdin;
  * for path-reading chains, a file or folder.  Returns DP_FATAL only when the

@@ -75,6 +75,20 @@ class PipeEqualsInProcess(TempDirTest):
         self.assertEqual(named, docpipe("-q", "convert", pdf).stdout)
 
 
+class Parallel(TempDirTest):
+    def test_jobs_keep_input_order(self):
+        """Any number of workers gives the same bytes as one, errors included."""
+        inline = read(os.path.join(CORPUS, "docrefs-inline.ndjson"))
+        bad = read(os.path.join(CORPUS, "bad", "docrefs-inline.ndjson"))
+        path = self.write("many.ndjson", inline * 3 + bad + inline)
+        one = docpipe("-j1", "run", "fhir-dump", path)
+        self.assertEqual(len(one.records), 40)
+        for jobs in ("2", "8"):
+            many = docpipe("--jobs", jobs, "run", "fhir-dump", path)
+            self.assertEqual(many.stdout, one.stdout, jobs)
+            self.assertEqual(many.stderr, one.stderr, jobs)
+
+
 class Inputs(TempDirTest):
     def test_two_attachments_give_two_records(self):
         text = b"First note.\n"

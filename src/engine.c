@@ -1,0 +1,436 @@
+/* engine.c - see engine.h */
+#include "engine.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+enum slot_state { SLOT_PENDING, SLOT_EMPTY, SLOT_READY };
+
+/* One place in the output order. */
+struct slot {
+  struct slot *prev, *next;
+  enum slot_state state;
+  int is_error;
+  enum dp_kind kind;
+  char *line; /* READY: the NDJSON line, '\n' included */
+  size_t len;
+};
+
+struct task {
+  struct task *next;
+  struct dp_record *rec;
+  size_t stage;
+  struct slot *slot;
+};
+
+struct dp_engine {
+  struct dp_chain *chain;
+  struct dp_engine_options opt;
+  pthread_mutex_t lock;
+  pthread_cond_t work_cv;  /* a task is queued, or shutdown */
+  pthread_cond_t write_cv; /* a slot became ready, or input ended */
+  pthread_cond_t room_cv;  /* live slots dropped */
+  struct task *qhead, *qtail;
+  size_t qlen, max_queue;
+  struct slot *head, *tail;
+  size_t live, max_live;
+  int input_done, shutdown, fatal;
+  pthread_t *workers;
+  unsigned nworkers;
+  pthread_t writer;
+  struct dp_counts counts;
+};
+
+/* What a stage emits while it runs one task. */
+struct task_emitter {
+  struct dp_emitter base;
+  struct dp_engine *e;
+  size_t stage;
+  struct slot *parent;
+  unsigned long outputs;
+};
+
+static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, struct slot *slot);
+
+/* ---- slots ------------------------------------------------------------ */
+
+/* Callers hold the lock. */
+static struct slot *slot_before(struct dp_engine *e, struct slot *at)
+{
+  struct slot *s = calloc(1, sizeof(*s));
+  if(!s)
+    return NULL;
+  s->next = at;
+  s->prev = at->prev;
+  if(at->prev)
+    at->prev->next = s;
+  else
+    e->head = s;
+  at->prev = s;
+  e->live++;
+  return s;
+}
+
+static struct slot *slot_append(struct dp_engine *e)
+{
+  struct slot *s = calloc(1, sizeof(*s));
+  if(!s)
+    return NULL;
+  s->prev = e->tail;
+  if(e->tail)
+    e->tail->next = s;
+  else
+    e->head = s;
+  e->tail = s;
+  e->live++;
+  return s;
+}
+
+static void slot_settle(struct dp_engine *e, struct slot *s, enum slot_state state, char *line,
+                        size_t len, int is_error, enum dp_kind kind)
+{
+  pthread_mutex_lock(&e->lock);
+  s->state = state;
+  s->line = line;
+  s->len = len;
+  s->is_error = is_error;
+  s->kind = kind;
+  if(s == e->head)
+    pthread_cond_signal(&e->write_cv);
+  pthread_mutex_unlock(&e->lock);
+}
+
+static void settle_record(struct dp_engine *e, struct slot *s, struct dp_record *rec)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, (size_t)4 << 30);
+  if(dpi_record_write(rec, &b)) {
+    dpi_buf_free(&b);
+    dpi_record_fail(rec, DP_KIND_TOO_LARGE, "record too large to write");
+    rec->err_stage = "output";
+    dpi_buf_init(&b, (size_t)1 << 20);
+    dpi_record_write_error(rec, &b);
+    size_t len;
+    char *line = dpi_buf_take(&b, &len);
+    slot_settle(e, s, SLOT_READY, line, len, 1, DP_KIND_TOO_LARGE);
+  } else {
+    size_t len;
+    char *line = dpi_buf_take(&b, &len);
+    slot_settle(e, s, SLOT_READY, line, len, 0, DP_KIND_NONE);
+  }
+  dpi_record_free(rec);
+}
+
+static void settle_error(struct dp_engine *e, struct slot *s, struct dp_record *rec,
+                         const char *stage)
+{
+  if(!rec->err_stage)
+    rec->err_stage = stage;
+  if(rec->err_kind == DP_KIND_NONE)
+    rec->err_kind = DP_KIND_INTERNAL;
+  struct dp_buf b;
+  dpi_buf_init(&b, (size_t)1 << 20);
+  dpi_record_write_error(rec, &b);
+  size_t len;
+  char *line = dpi_buf_take(&b, &len);
+  slot_settle(e, s, SLOT_READY, line, len, 1, rec->err_kind);
+  dpi_record_free(rec);
+}
+
+/* ---- stage output ------------------------------------------------------- */
+
+static struct slot *child_slot(struct task_emitter *em)
+{
+  pthread_mutex_lock(&em->e->lock);
+  struct slot *s = slot_before(em->e, em->parent);
+  pthread_mutex_unlock(&em->e->lock);
+  return s;
+}
+
+static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
+{
+  struct task_emitter *em = (struct task_emitter *)self;
+  struct dp_engine *e = em->e;
+  em->outputs++;
+  struct slot *s = child_slot(em);
+  if(!s) {
+    dpi_record_free(rec);
+    return DP_FATAL;
+  }
+  size_t next = em->stage + 1;
+  if(next == e->chain->n) {
+    settle_record(e, s, rec);
+    return DP_OK;
+  }
+  pthread_mutex_lock(&e->lock);
+  if(e->qlen < e->max_queue) {
+    struct task *t = malloc(sizeof(*t));
+    if(t) {
+      *t = (struct task){NULL, rec, next, s};
+      if(e->qtail)
+        e->qtail->next = t;
+      else
+        e->qhead = t;
+      e->qtail = t;
+      e->qlen++;
+      pthread_cond_signal(&e->work_cv);
+      pthread_mutex_unlock(&e->lock);
+      return DP_OK;
+    }
+  }
+  pthread_mutex_unlock(&e->lock);
+  run_task(e, rec, next, s); /* queue full: go on depth-first in this thread */
+  return e->fatal ? DP_FATAL : DP_OK;
+}
+
+static enum dp_status em_fail(struct dp_emitter *self, struct dp_record *rec)
+{
+  struct task_emitter *em = (struct task_emitter *)self;
+  em->outputs++;
+  struct slot *s = child_slot(em);
+  if(!s) {
+    dpi_record_free(rec);
+    return DP_FATAL;
+  }
+  settle_error(em->e, s, rec, em->e->chain->stages[em->stage].ops->name);
+  return DP_OK;
+}
+
+static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, struct slot *slot)
+{
+  if(stage == e->chain->n) {
+    settle_record(e, slot, rec);
+    return;
+  }
+  struct dp_stage *st = &e->chain->stages[stage];
+  struct task_emitter em = {{em_emit, em_fail}, e, stage, slot, 0};
+  /* Keep the identity so a record a stage loses can still be reported.
+   * Copies: once emitted, rec belongs to another thread, and json-c's
+   * reference counts are not atomic. */
+  json_object *id = NULL, *input = NULL;
+  json_object_deep_copy(dpi_json_member(rec->obj, "id"), &id, NULL);
+  json_object_deep_copy(dpi_json_member(rec->obj, "_input"), &input, NULL);
+  enum dp_status rc = st->ops->process(st, rec, &em.base);
+  if(rc == DP_FAIL) {
+    settle_error(e, slot, rec, st->ops->name);
+  } else if(rc == DP_OK && em.outputs == 0 && !(st->ops->flags & DP_STAGE_MAY_DROP)) {
+    struct dp_record *lost = dpi_record_new();
+    if(lost) {
+      json_object_object_add(lost->obj, "id", json_object_get(id));
+      json_object_object_add(lost->obj, "_input", json_object_get(input));
+      dpi_record_fail(lost, DP_KIND_INTERNAL, "stage %s emitted nothing for this record",
+                      st->ops->name);
+      settle_error(e, slot, lost, st->ops->name);
+    } else {
+      slot_settle(e, slot, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
+    }
+  } else {
+    if(rc == DP_FATAL) {
+      pthread_mutex_lock(&e->lock);
+      e->fatal = 1;
+      pthread_mutex_unlock(&e->lock);
+    }
+    pthread_mutex_lock(&e->lock);
+    if(rc == DP_OK && em.outputs == 0)
+      e->counts.skipped++;
+    pthread_mutex_unlock(&e->lock);
+    slot_settle(e, slot, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
+  }
+  json_object_put(id);
+  json_object_put(input);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+static void *worker_main(void *arg)
+{
+  struct dp_engine *e = arg;
+  pthread_mutex_lock(&e->lock);
+  for(;;) {
+    while(!e->qhead && !e->shutdown)
+      pthread_cond_wait(&e->work_cv, &e->lock);
+    if(!e->qhead)
+      break;
+    struct task *t = e->qhead;
+    e->qhead = t->next;
+    if(!e->qhead)
+      e->qtail = NULL;
+    e->qlen--;
+    pthread_mutex_unlock(&e->lock);
+    run_task(e, t->rec, t->stage, t->slot);
+    free(t);
+    pthread_mutex_lock(&e->lock);
+  }
+  pthread_mutex_unlock(&e->lock);
+  return NULL;
+}
+
+static void write_slot(struct dp_engine *e, struct slot *s)
+{
+  if(s->state == SLOT_READY) {
+    FILE *f = s->is_error ? e->opt.errors : e->opt.out;
+    if(!e->fatal) {
+      if(fwrite(s->line, 1, s->len, f) != s->len || (e->opt.unbuffered && fflush(f)))
+        e->fatal = 1;
+    }
+    if(s->is_error) {
+      e->counts.failed++;
+      e->counts.by_kind[s->kind]++;
+    } else {
+      e->counts.emitted++;
+    }
+  }
+  free(s->line);
+  free(s);
+}
+
+static void *writer_main(void *arg)
+{
+  struct dp_engine *e = arg;
+  pthread_mutex_lock(&e->lock);
+  for(;;) {
+    /* Detach the ready run at the head, then write it without the lock. */
+    struct slot *first = e->head, *last = NULL;
+    size_t n = 0;
+    for(struct slot *s = e->head; s && s->state != SLOT_PENDING; s = s->next) {
+      last = s;
+      n++;
+    }
+    if(n) {
+      e->head = last->next;
+      if(e->head)
+        e->head->prev = NULL;
+      else
+        e->tail = NULL;
+      last->next = NULL;
+      e->live -= n;
+      pthread_cond_broadcast(&e->room_cv);
+      pthread_mutex_unlock(&e->lock);
+      for(struct slot *s = first, *next; s; s = next) {
+        next = s->next;
+        write_slot(e, s);
+      }
+      pthread_mutex_lock(&e->lock);
+      if(e->fatal)
+        pthread_cond_broadcast(&e->room_cv);
+      continue;
+    }
+    if(e->input_done && !e->head)
+      break;
+    pthread_cond_wait(&e->write_cv, &e->lock);
+  }
+  pthread_mutex_unlock(&e->lock);
+  return NULL;
+}
+
+struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engine_options *opt)
+{
+  struct dp_engine *e = calloc(1, sizeof(*e));
+  if(!e)
+    return NULL;
+  e->chain = chain;
+  e->opt = *opt;
+  e->nworkers = opt->jobs ? opt->jobs : 1;
+  e->max_queue = (size_t)e->nworkers * 4;
+  e->max_live = (size_t)e->nworkers * 16 + 64;
+  e->workers = calloc(e->nworkers, sizeof(*e->workers));
+  if(!e->workers) {
+    free(e);
+    return NULL;
+  }
+  pthread_mutex_init(&e->lock, NULL);
+  pthread_cond_init(&e->work_cv, NULL);
+  pthread_cond_init(&e->write_cv, NULL);
+  pthread_cond_init(&e->room_cv, NULL);
+  unsigned started = 0;
+  int ok = pthread_create(&e->writer, NULL, writer_main, e) == 0;
+  for(; ok && started < e->nworkers; started++)
+    ok = pthread_create(&e->workers[started], NULL, worker_main, e) == 0;
+  if(!ok) {
+    /* Could not get the threads: stop what started and give up. */
+    pthread_mutex_lock(&e->lock);
+    e->shutdown = e->input_done = 1;
+    pthread_cond_broadcast(&e->work_cv);
+    pthread_cond_broadcast(&e->write_cv);
+    pthread_mutex_unlock(&e->lock);
+    for(unsigned i = 0; i + 1 < started; i++)
+      pthread_join(e->workers[i], NULL);
+    if(started)
+      pthread_join(e->writer, NULL);
+    free(e->workers);
+    free(e);
+    return NULL;
+  }
+  return e;
+}
+
+enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec)
+{
+  pthread_mutex_lock(&e->lock);
+  while(e->live >= e->max_live && !e->fatal)
+    pthread_cond_wait(&e->room_cv, &e->lock);
+  struct slot *s = e->fatal ? NULL : slot_append(e);
+  struct task *t = s ? malloc(sizeof(*t)) : NULL;
+  if(!t) {
+    pthread_mutex_unlock(&e->lock);
+    dpi_record_free(rec);
+    return DP_FATAL;
+  }
+  *t = (struct task){NULL, rec, 0, s};
+  if(e->qtail)
+    e->qtail->next = t;
+  else
+    e->qhead = t;
+  e->qtail = t;
+  e->qlen++;
+  pthread_cond_signal(&e->work_cv);
+  pthread_mutex_unlock(&e->lock);
+  return DP_OK;
+}
+
+enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *rec,
+                                        const char *stage)
+{
+  pthread_mutex_lock(&e->lock);
+  while(e->live >= e->max_live && !e->fatal)
+    pthread_cond_wait(&e->room_cv, &e->lock);
+  struct slot *s = e->fatal ? NULL : slot_append(e);
+  pthread_mutex_unlock(&e->lock);
+  if(!s) {
+    dpi_record_free(rec);
+    return DP_FATAL;
+  }
+  settle_error(e, s, rec, stage);
+  return DP_OK;
+}
+
+enum dp_status dpi_engine_finish(struct dp_engine *e, struct dp_counts *counts)
+{
+  pthread_mutex_lock(&e->lock);
+  e->input_done = 1;
+  pthread_cond_broadcast(&e->write_cv);
+  pthread_mutex_unlock(&e->lock);
+  pthread_join(e->writer, NULL);
+  pthread_mutex_lock(&e->lock);
+  e->shutdown = 1;
+  pthread_cond_broadcast(&e->work_cv);
+  pthread_mutex_unlock(&e->lock);
+  for(unsigned i = 0; i < e->nworkers; i++)
+    pthread_join(e->workers[i], NULL);
+  enum dp_status rc = e->fatal ? DP_FATAL : DP_OK;
+  counts->emitted += e->counts.emitted;
+  counts->failed += e->counts.failed;
+  counts->skipped += e->counts.skipped;
+  for(int k = 0; k < DP_KIND_COUNT; k++)
+    counts->by_kind[k] += e->counts.by_kind[k];
+  pthread_mutex_destroy(&e->lock);
+  pthread_cond_destroy(&e->work_cv);
+  pthread_cond_destroy(&e->write_cv);
+  pthread_cond_destroy(&e->room_cv);
+  free(e->workers);
+  free(e);
+  return rc;
+}

@@ -1,0 +1,53 @@
+/* engine.h - the worker pool that runs records through a chain, in order.
+ *
+ * Records enter stage 0 from one producer (the runner reading inputs).
+ * Worker threads take (record, stage) tasks; what a stage emits becomes new
+ * tasks for the next stage, so one slow document, or a stage waiting on the
+ * network, does not hold up the others, and a search result fans out over
+ * all workers.  Output keeps input order: every record in flight owns a slot
+ * in one ordered list, a record's children take slots just before their
+ * parent's, and a writer thread writes ready slots from the head.
+ *
+ * Memory stays bounded: the producer waits while too many slots are live,
+ * and when the task queue is full a worker runs the next stage itself,
+ * depth-first, instead of queueing. */
+#ifndef DP_ENGINE_H
+#define DP_ENGINE_H
+
+#include <stdio.h>
+
+#include "errors.h"
+#include "pipeline.h"
+#include "record.h"
+
+struct dp_counts {
+  unsigned long inputs;  /* lines or arguments read (kept by the runner) */
+  unsigned long emitted; /* records written */
+  unsigned long failed;  /* error records written */
+  unsigned long skipped; /* inputs that held no document (empty Bundles, Patients) */
+  unsigned long by_kind[DP_KIND_COUNT];
+};
+
+struct dp_engine_options {
+  FILE *out;      /* records */
+  FILE *errors;   /* error records */
+  unsigned jobs;  /* worker threads, at least 1 */
+  int unbuffered; /* flush after every line */
+};
+
+struct dp_engine;
+
+/* Start the workers and the writer; NULL when threads cannot start. */
+struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engine_options *opt);
+/* Hand a record to stage 0; waits while too much is in flight.  Returns
+ * DP_FATAL once the run cannot go on (output closed). */
+enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec);
+/* A record that failed before entering the chain (unreadable input): its
+ * error record is written in order with the rest. */
+enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *rec,
+                                        const char *stage);
+/* Wait until everything is written, stop the threads, free the engine and
+ * add its counts to *counts.  DP_FATAL when writing failed. */
+enum dp_status dpi_engine_finish(struct dp_engine *e, struct dp_counts *counts);
+
+#endif
