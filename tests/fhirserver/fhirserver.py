@@ -1168,6 +1168,12 @@ class _FhirHandler(_Handler):
             except (ValueError, TypeError) as e:
                 return self._send_oo(400, "bad config: %s" % e)
             return self._send_json(200, _jsonable(app.faults()), "application/json")
+        if rest == ["info"]:
+            if method != "GET":
+                return self._method_not_allowed(["GET"])
+            return self._send_json(200, {"base_url": app.base_url, "token_url": app.token_url,
+                                         "storage_url": app.storage_url, "tenant": app.tenant},
+                                   "application/json")
         if rest == ["stats"]:
             if method != "GET":
                 return self._method_not_allowed(["GET"])
@@ -1643,7 +1649,12 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true", help="log requests to stderr")
     args = ap.parse_args(argv)
 
-    faults = json.loads(args.faults) if args.faults else {}
+    try:
+        faults = json.loads(args.faults) if args.faults else {}
+        if not isinstance(faults, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as e:
+        ap.error("--faults: %s" % e)
     if args.rate is not None:
         faults["rate_limit"] = args.rate
     if args.token_lifetime is not None:
