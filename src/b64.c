@@ -112,6 +112,23 @@ enum dp_b64_result dpi_b64_encode(const void *data, size_t len, struct dp_buf *o
   return DP_B64_OK;
 }
 
+enum dp_b64_result dpi_b64url_encode(const void *data, size_t len, struct dp_buf *out)
+{
+  size_t start = out->len;
+  enum dp_b64_result rc = dpi_b64_encode(data, len, out);
+  if(rc != DP_B64_OK)
+    return rc;
+  size_t w = start;
+  for(size_t i = start; i < out->len; i++) {
+    char c = out->mem[i];
+    if(c == '=')
+      continue;
+    out->mem[w++] = c == '+' ? '-' : c == '/' ? '_' : c;
+  }
+  dpi_buf_truncate(out, w);
+  return DP_B64_OK;
+}
+
 int dpi_b64_plausible(const void *data, size_t len)
 {
   const unsigned char *p = data;

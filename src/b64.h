@@ -23,6 +23,8 @@ enum dp_b64_result dpi_b64_decode(const char *text, size_t len, struct dp_buf *o
                                   size_t *bad_at);
 /* Standard alphabet, padded, no line breaks. */
 enum dp_b64_result dpi_b64_encode(const void *data, size_t len, struct dp_buf *out);
+/* base64url (RFC 4648 section 5) without padding, as JOSE uses it. */
+enum dp_b64_result dpi_b64url_encode(const void *data, size_t len, struct dp_buf *out);
 /* True when data holds only Base64 characters and whitespace and carries
  * enough of them to be an encoded document (used to unwrap Base64 of Base64). */
 int dpi_b64_plausible(const void *data, size_t len);

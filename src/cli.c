@@ -14,21 +14,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
+#include "check.h"
 #include "dplimits.h"
+#include "fhir.h"
 #include "options.h"
 #include "pipeline.h"
 #include "registry.h"
 #include "runner.h"
-
-struct cli {
-  struct dp_context ctx;
-  const char *output;
-  const char *errors;
-  int quiet;
-  int unbuffered;
-  size_t max_line;
-  unsigned jobs;
-};
+#include "settings.h"
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -42,38 +36,32 @@ static void usage_error(const char *fmt, ...)
   va_end(ap);
 }
 
-static const char general_help[] =
+static const char help_head[] =
   "Usage: docpipe [OPTIONS] COMMAND [ARGS...]\n"
   "Turn clinical documents (FHIR DocumentReference + Binary, raw PDF, C-CDA,\n"
   "HL7 v2, RTF, HTML, text) into one normalized NDJSON record per document.\n"
   "\n"
   "Commands:\n"
-  "  run PIPELINE [OPTIONS] [INPUT...]  run a pipeline file: a path, or a name\n"
-  "                                     from the pipelines folder (fhir-dump, raw-files)\n"
-  "  convert [OPTIONS] PATH...          convert raw files and folders (the raw-files pipeline)\n"
-  "  STAGE [OPTIONS] [INPUT...]         run one stage as an NDJSON filter (stdin to stdout)\n"
+  "  run PIPELINE [OPTIONS] [INPUT...]  run a pipeline file: a path, or a name from\n"
+  "                                     the pipelines folder (fhir-dump, raw-files,\n"
+  "                                     fhir-documents, bulk-export)\n"
+  "  convert [OPTIONS] PATH...          convert raw files and folders (raw-files)\n"
+  "  STAGE [OPTIONS] [INPUT...]         run one stage as an NDJSON filter\n"
+  "  check [--patient ID]               preflight against the FHIR server\n"
+  "  jwks                               print the public JWKS of --private-key to\n"
+  "                                     register the client with the EHR\n"
   "  stages                             list the stages\n"
   "  help [STAGE]                       this text, or a stage's options\n"
   "\n"
   "INPUT is an NDJSON file (FHIR resources or docpipe records), a JSON Bundle,\n"
-  "or '-' for stdin (the default). Stage options may follow a pipeline name and\n"
-  "go to every stage of the pipeline that takes them.\n"
+  "or '-' for stdin (the default); stages that read arguments (files, search,\n"
+  "export) take paths, patient ids or query strings instead. Stage options may\n"
+  "follow a pipeline name and go to every stage of the pipeline that takes them.\n"
   "\n"
-  "Options for every command:\n"
-  "  -o, --output FILE    write records to FILE (default: stdout)\n"
-  "  -e, --errors FILE    write error records to FILE (default: stderr)\n"
-  "  -q, --quiet          no summary line on stderr\n"
-  "      --unbuffered     flush after every record\n"
-  "      --max-bytes SIZE largest decoded document (default 256M)\n"
-  "      --max-text SIZE  largest extracted text of one document (default 64M)\n"
-  "      --max-pages N    most pages read from one PDF (default 10000)\n"
-  "      --max-line SIZE  longest input line (default 512M)\n"
-  "  -j, --jobs N         worker threads (default: the number of CPUs); output\n"
-  "                       keeps input order whatever N is\n"
-  "  -h, --help           show help (after a stage name: that stage's options)\n"
-  "  -V, --version        show the version\n"
-  "\n"
-  "Environment: DOCPIPE_PIPELINE_DIR overrides the pipelines folder.\n"
+  "Options for every command (every option also reads a DOCPIPE_* variable or\n"
+  "the config file, as shown):\n";
+
+static const char help_tail[] =
   "\n"
   "Exit status: 0 every document converted; 1 some documents failed (each has an\n"
   "error record); 2 usage error, or the run could not go on.\n"
@@ -82,7 +70,16 @@ static const char general_help[] =
   "  docpipe run fhir-dump --binaries Binary.ndjson DocumentReference.ndjson\n"
   "  docpipe convert ~/scans/ > records.ndjson\n"
   "  docpipe resolve --binaries Binary.ndjson DocumentReference.ndjson | docpipe decode \\\n"
-  "    | docpipe sniff | docpipe extract | docpipe normalize\n";
+  "    | docpipe sniff | docpipe extract | docpipe normalize\n"
+  "  echo 12724066 | docpipe --fhir-base $BASE --client-id $ID --private-key key.pem \\\n"
+  "    --key-id k1 run fhir-documents > records.ndjson\n";
+
+static void general_help(FILE *f)
+{
+  fputs(help_head, f);
+  dpi_settings_help(f);
+  fputs(help_tail, f);
+}
 
 static void list_stages(FILE *f)
 {
@@ -96,10 +93,12 @@ static void stage_help(const struct dp_stage_ops *ops, FILE *f)
 {
   fprintf(f, "Usage: docpipe %s [OPTIONS] [INPUT...]\n%s\n", ops->name,
           ops->summary ? ops->summary : "");
-  if(ops->flags & DP_STAGE_READS_PATHS)
-    fprintf(f, "INPUT: files and folders; with none, paths are read from stdin.\n");
+  if(ops->flags & DP_STAGE_READS_ARGS)
+    fprintf(f, "INPUT: arguments; with none, one per line from stdin.\n");
   else
     fprintf(f, "INPUT: NDJSON files; with none, stdin.\n");
+  if(ops->flags & DP_STAGE_NETWORK)
+    fprintf(f, "Talks to the FHIR server given by --fhir-base (see docpipe --help).\n");
   if(ops->options && ops->options->name) {
     fprintf(f, "\nOptions:\n");
     for(const struct dp_option_spec *o = ops->options; o->name; o++) {
@@ -109,7 +108,7 @@ static void stage_help(const struct dp_stage_ops *ops, FILE *f)
       if(o->def)
         fprintf(f, " (default: %s)", o->def);
       if(o->env)
-        fprintf(f, " [env %s]", o->env);
+        fprintf(f, " [%s]", o->env);
       if(o->flags & DP_OPT_MULTI)
         fprintf(f, " (repeatable)");
       fputc('\n', f);
@@ -118,61 +117,10 @@ static void stage_help(const struct dp_stage_ops *ops, FILE *f)
   fprintf(f, "\nThe options for every command (see docpipe --help) apply too.\n");
 }
 
-/* Global options; returns 1 if argv[*i] was one (consuming its value),
- * 0 if not, -1 on a usage error. */
-static int global_option(struct cli *c, int argc, char **argv, int *i)
-{
-  const char *a = argv[*i];
-  const char *names[] = {"--output", "--errors", "--max-bytes", "--max-text", "--max-pages",
-                         "--max-line", "--jobs"};
-  const char *shorts[] = {"-o", "-e", NULL, NULL, NULL, NULL, "-j"};
-  if(!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-    c->quiet = 1;
-    return 1;
-  }
-  if(!strcmp(a, "--unbuffered")) {
-    c->unbuffered = 1;
-    return 1;
-  }
-  for(size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-    size_t nl = strlen(names[k]);
-    const char *value = NULL;
-    if(!strcmp(a, names[k]) || (shorts[k] && !strcmp(a, shorts[k]))) {
-      if(*i + 1 >= argc) {
-        usage_error("option %s needs a value", a);
-        return -1;
-      }
-      value = argv[++*i];
-    } else if(!strncmp(a, names[k], nl) && a[nl] == '=') {
-      value = a + nl + 1;
-    } else if(shorts[k] && !strncmp(a, shorts[k], 2) && a[2]) {
-      value = a + 2; /* -j4, -oFILE */
-    } else {
-      continue;
-    }
-    int bad = 0;
-    switch(k) {
-    case 0: c->output = value; break;
-    case 1: c->errors = value; break;
-    case 2: bad = dpi_parse_size(value, &c->ctx.max_document); break;
-    case 3: bad = dpi_parse_size(value, &c->ctx.max_text); break;
-    case 4: bad = dpi_parse_uint(value, &c->ctx.max_pages); break;
-    case 5: bad = dpi_parse_size(value, &c->max_line); break;
-    case 6: bad = dpi_parse_uint(value, &c->jobs) || c->jobs == 0 || c->jobs > 1024; break;
-    }
-    if(bad) {
-      usage_error("bad value for %s", names[k]);
-      return -1;
-    }
-    return 1;
-  }
-  return 0;
-}
-
 /* Sort the arguments after the command into options (global or for the
  * chain) and inputs. */
-static int parse_args(struct cli *c, struct dp_chain *chain, int argc, char **argv, int first,
-                      const char ***inputs, size_t *ninputs, int *want_help)
+static int parse_args(struct dp_settings *s, struct dp_chain *chain, int argc, char **argv,
+                      int first, const char ***inputs, size_t *ninputs, int *want_help)
 {
   *inputs = calloc((size_t)argc + 1, sizeof(**inputs));
   *ninputs = 0;
@@ -193,25 +141,24 @@ static int parse_args(struct cli *c, struct dp_chain *chain, int argc, char **ar
       *want_help = 1;
       continue;
     }
-    int g = global_option(c, argc, argv, &i);
-    if(g < 0)
-      return -1;
-    if(g)
-      continue;
-    if(strncmp(a, "--", 2)) {
-      usage_error("unknown option %s", a);
+    char why[256];
+    int g = dpi_settings_arg(s, argc, argv, &i, why, sizeof(why));
+    if(g < 0) {
+      usage_error("%s", why);
       return -1;
     }
+    if(g)
+      continue;
     char name[128];
     const char *eq = strchr(a + 2, '=');
     size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-    if(nl >= sizeof(name)) {
+    int takes_arg = 0;
+    if(strncmp(a, "--", 2) || nl >= sizeof(name) || !chain) {
       usage_error("unknown option %s", a);
       return -1;
     }
     memcpy(name, a + 2, nl);
     name[nl] = '\0';
-    int takes_arg = 0;
     if(!dpi_chain_knows_option(chain, name, &takes_arg)) {
       usage_error("no stage here takes option %s", a);
       return -1;
@@ -240,15 +187,60 @@ static FILE *open_sink(const char *path, FILE *dflt)
   return f;
 }
 
-static int run_chain(struct cli *c, struct dp_chain *chain, const char **inputs, size_t ninputs)
+static int chain_needs_network(const struct dp_chain *chain)
+{
+  for(size_t i = 0; i < chain->n; i++)
+    if(chain->stages[i].ops->flags & DP_STAGE_NETWORK)
+      return 1;
+  return 0;
+}
+
+/* The FHIR server connection, when the run talks to one. */
+static int open_network(struct dp_settings *s, int needed)
+{
+  if(!needed && !dpi_settings_network(s))
+    return 0;
+  if(!s->net.fhir_base && needed) {
+    fprintf(stderr, "docpipe: this needs a FHIR server: give --fhir-base (or "
+                    "DOCPIPE_FHIR_BASE)\n");
+    return -1;
+  }
+  if(s->net.insecure)
+    fprintf(stderr, "docpipe: WARNING: --insecure: TLS certificates are NOT verified; anyone "
+                    "on the network path can read and change this traffic, tokens included\n");
+  char why[1024];
+  if(dpi_net_open(&s->ctx.net, &s->net, s->ctx.max_document, why, sizeof(why))) {
+    fprintf(stderr, "docpipe: %s\n", why);
+    return -1;
+  }
+  return 0;
+}
+
+static void network_summary(const struct dp_settings *s)
+{
+  if(!s->ctx.net)
+    return;
+  unsigned long requests, limited, retries;
+  dpi_http_stats(s->ctx.net->http, &requests, &limited, &retries);
+  struct dp_token_info ti;
+  dpi_auth_info(s->ctx.net->auth, &ti);
+  if(requests)
+    fprintf(stderr, "docpipe: %lu requests, %lu answered 429, %lu retries, %lu token requests\n",
+            requests, limited, retries, ti.requests);
+}
+
+static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char **inputs,
+                     size_t ninputs)
 {
   char why[1024];
+  if(open_network(s, chain_needs_network(chain)))
+    return DP_EXIT_FATAL;
   if(dpi_chain_open(chain, why, sizeof(why))) {
     fprintf(stderr, "docpipe: %s\n", why);
     return DP_EXIT_FATAL;
   }
-  FILE *out = open_sink(c->output, stdout);
-  FILE *err = open_sink(c->errors, stderr);
+  FILE *out = open_sink(s->output, stdout);
+  FILE *err = open_sink(s->errors, stderr);
   if(!out || !err) {
     if(out && out != stdout)
       fclose(out);
@@ -257,17 +249,20 @@ static int run_chain(struct cli *c, struct dp_chain *chain, const char **inputs,
     return DP_EXIT_FATAL;
   }
   static char outbuf[1 << 16];
-  if(out == stdout && !c->unbuffered)
+  if(out == stdout && !s->unbuffered)
     setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-  struct dp_run_options ro = {out, err, c->max_line, c->jobs, c->unbuffered};
+  unsigned jobs = s->jobs;
+  if(!s->jobs_given && s->ctx.net && s->net.concurrency > jobs)
+    jobs = s->net.concurrency; /* network stages wait: more workers than CPUs */
+  struct dp_run_options ro = {out, err, s->max_line, jobs, s->unbuffered};
   struct dp_runner *run = dpi_runner_new(chain, &ro);
   if(!run) {
-    fprintf(stderr, "docpipe: out of memory\n");
+    fprintf(stderr, "docpipe: cannot start the workers\n");
     return DP_EXIT_FATAL;
   }
   enum dp_status rc = DP_OK;
   if(ninputs == 0)
-    rc = dpi_runner_feed_stdin(run);
+    rc = dpi_runner_feed_default(run);
   for(size_t i = 0; i < ninputs && rc != DP_FATAL; i++)
     rc = dpi_runner_feed(run, inputs[i]);
   if(dpi_runner_finish(run) == DP_FATAL)
@@ -285,110 +280,174 @@ static int run_chain(struct cli *c, struct dp_chain *chain, const char **inputs,
     fprintf(stderr, "docpipe: run stopped: %s\n", errno ? strerror(errno) : "fatal error");
     status = DP_EXIT_FATAL;
   }
-  if(!c->quiet)
+  if(!s->quiet) {
     dpi_runner_summary(run, stderr);
+    network_summary(s);
+  }
   if(status == DP_EXIT_OK && dpi_runner_counts(run)->failed)
     status = DP_EXIT_FAILURES;
   dpi_runner_free(run);
   return status;
 }
 
+static int print_jwks(const struct dp_settings *s)
+{
+  if(!s->net.private_key) {
+    usage_error("jwks needs --private-key (and --key-id)");
+    return DP_EXIT_FATAL;
+  }
+  char why[512];
+  EVP_PKEY *key = dpi_load_private_key(s->net.private_key, why, sizeof(why));
+  if(!key) {
+    fprintf(stderr, "docpipe: %s\n", why);
+    return DP_EXIT_FATAL;
+  }
+  struct dp_buf out;
+  dpi_buf_init(&out, 1 << 20);
+  int rc = dpi_jwks(key, s->net.key_id, &out);
+  EVP_PKEY_free(key);
+  if(rc) {
+    fprintf(stderr, "docpipe: the key must be RSA (2048 bits or more) or EC P-384\n");
+    dpi_buf_free(&out);
+    return DP_EXIT_FATAL;
+  }
+  printf("%s\n", dpi_buf_str(&out));
+  dpi_buf_free(&out);
+  return DP_EXIT_OK;
+}
+
 int dpi_cli_main(int argc, char **argv)
 {
-  struct cli c;
-  memset(&c, 0, sizeof(c));
-  dpi_context_defaults(&c.ctx);
-  c.max_line = DP_MAX_LINE;
+  struct dp_settings s;
+  dpi_settings_init(&s);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  c.jobs = cpus > 0 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
+  s.jobs = cpus > 0 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
   xmlInitParser();
+  int status = DP_EXIT_FATAL;
+  struct dp_chain chain = {0};
+  const char **inputs = NULL;
+  size_t ninputs = 0;
+  char why[1024];
 
   /* Global options may come before the command. */
   int i = 1;
   for(; i < argc && argv[i][0] == '-' && strcmp(argv[i], "-"); i++) {
     if(!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      fputs(general_help, stdout);
-      return DP_EXIT_OK;
+      general_help(stdout);
+      status = DP_EXIT_OK;
+      goto done;
     }
     if(!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
       printf("docpipe %s\n", DOCPIPE_VERSION);
-      return DP_EXIT_OK;
+      status = DP_EXIT_OK;
+      goto done;
     }
-    int g = global_option(&c, argc, argv, &i);
+    int g = dpi_settings_arg(&s, argc, argv, &i, why, sizeof(why));
     if(g <= 0) {
       if(g == 0)
         usage_error("unknown option %s", argv[i]);
-      return DP_EXIT_FATAL;
+      else
+        usage_error("%s", why);
+      goto done;
     }
   }
   if(i >= argc) {
-    fputs(general_help, stderr);
-    return DP_EXIT_FATAL;
+    general_help(stderr);
+    goto done;
   }
   const char *cmd = argv[i++];
   if(!strcmp(cmd, "help")) {
     const struct dp_stage_ops *ops = i < argc ? dpi_stage_find(argv[i]) : NULL;
     if(i < argc && !ops) {
       usage_error("no stage named %s", argv[i]);
-      return DP_EXIT_FATAL;
+      goto done;
     }
     if(ops)
       stage_help(ops, stdout);
     else
-      fputs(general_help, stdout);
-    return DP_EXIT_OK;
+      general_help(stdout);
+    status = DP_EXIT_OK;
+    goto done;
   }
   if(!strcmp(cmd, "stages")) {
     list_stages(stdout);
-    return DP_EXIT_OK;
+    status = DP_EXIT_OK;
+    goto done;
   }
 
-  struct dp_chain chain;
-  char why[1024];
   const struct dp_stage_ops *single = NULL;
+  int special = !strcmp(cmd, "check") || !strcmp(cmd, "jwks");
   if(!strcmp(cmd, "run") || !strcmp(cmd, "convert")) {
     const char *name = "raw-files";
     if(!strcmp(cmd, "run")) {
       if(i >= argc || argv[i][0] == '-') {
-        usage_error("%s needs a pipeline: docpipe run PIPELINE [INPUT...]", "run");
-        return DP_EXIT_FATAL;
+        usage_error("run needs a pipeline: docpipe run PIPELINE [INPUT...]");
+        goto done;
       }
       name = argv[i++];
     }
-    if(dpi_pipeline_load(name, &c.ctx, &chain, why, sizeof(why))) {
+    if(dpi_pipeline_load(name, &s.ctx, &chain, why, sizeof(why))) {
       fprintf(stderr, "docpipe: %s\n", why);
-      return DP_EXIT_FATAL;
+      goto done;
     }
   } else if((single = dpi_stage_find(cmd))) {
-    if(dpi_chain_single(single, &c.ctx, &chain)) {
+    if(dpi_chain_single(single, &s.ctx, &chain)) {
       fprintf(stderr, "docpipe: out of memory\n");
-      return DP_EXIT_FATAL;
+      goto done;
     }
-  } else {
+  } else if(!special) {
     usage_error("unknown command or stage '%s'", cmd);
-    return DP_EXIT_FATAL;
+    goto done;
   }
 
-  const char **inputs = NULL;
-  size_t ninputs = 0;
   int want_help = 0;
-  int status;
-  if(parse_args(&c, &chain, argc, argv, i, &inputs, &ninputs, &want_help)) {
-    status = DP_EXIT_FATAL;
-  } else if(want_help) {
+  struct dp_check_options check = {0};
+  if(special) {
+    /* check takes --patient; everything else is a global option. */
+    for(; i < argc; i++) {
+      if(!strcmp(cmd, "check") && !strcmp(argv[i], "--patient") && i + 1 < argc) {
+        check.patient = argv[++i];
+        continue;
+      }
+      if(!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+        want_help = 1;
+        continue;
+      }
+      int g = dpi_settings_arg(&s, argc, argv, &i, why, sizeof(why));
+      if(g <= 0) {
+        usage_error("%s", g < 0 ? why : "unexpected argument");
+        goto done;
+      }
+    }
+  } else if(parse_args(&s, &chain, argc, argv, i, &inputs, &ninputs, &want_help)) {
+    goto done;
+  }
+  if(want_help) {
     if(single)
       stage_help(single, stdout);
     else
-      fputs(general_help, stdout);
+      general_help(stdout);
     status = DP_EXIT_OK;
-  } else if(!strcmp(cmd, "convert") && ninputs == 0) {
-    usage_error("%s needs at least one file or folder", "convert");
-    status = DP_EXIT_FATAL;
-  } else {
-    status = run_chain(&c, &chain, inputs, ninputs);
+    goto done;
   }
+  if(dpi_settings_finish(&s, why, sizeof(why))) {
+    usage_error("%s", why);
+    goto done;
+  }
+  if(!strcmp(cmd, "jwks")) {
+    status = print_jwks(&s);
+  } else if(!strcmp(cmd, "check")) {
+    status = open_network(&s, 1) ? DP_EXIT_FATAL : dpi_check(&s.ctx, &s.net, &check, stdout);
+  } else if(!strcmp(cmd, "convert") && ninputs == 0) {
+    usage_error("convert needs at least one file or folder");
+  } else {
+    status = run_chain(&s, &chain, inputs, ninputs);
+  }
+done:
   free(inputs);
   dpi_chain_free(&chain);
+  dpi_net_close(s.ctx.net);
+  dpi_settings_free(&s);
   xmlCleanupParser();
   return status;
 }

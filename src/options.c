@@ -13,6 +13,7 @@ void dpi_context_defaults(struct dp_context *ctx)
   ctx->max_text = DP_MAX_TEXT;
   ctx->max_pages = DP_MAX_PAGES;
   ctx->max_depth = DP_MAX_EMBED_DEPTH;
+  ctx->net = NULL;
 }
 
 const struct dp_option_spec *dpi_opt_spec(const struct dp_option_spec *table, const char *name)

@@ -264,14 +264,20 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
   return rc;
 }
 
-static enum dp_status feed_path(struct dp_runner *run, const char *path)
+/* An argument (a path, a patient id) for a stage that reads arguments;
+ * line is its line on stdin, 0 when it came from the command line. */
+static enum dp_status feed_arg(struct dp_runner *run, const char *arg, unsigned long line)
 {
   struct dp_record *rec = dpi_record_new();
   if(!rec)
     return DP_FATAL;
   run->counts.inputs++;
-  dpi_record_set_str(rec, "_path", path);
-  json_object_object_add(rec->obj, "_input", input_ref(path, 0));
+  dpi_record_set_str(rec, "_arg", arg);
+  json_object *in = json_object_new_object();
+  json_object_object_add(in, "arg", json_object_new_string(arg));
+  if(line)
+    json_object_object_add(in, "line", json_object_new_int64((int64_t)line));
+  json_object_object_add(rec->obj, "_input", in);
   return push(run, rec);
 }
 
@@ -279,16 +285,23 @@ enum dp_status dpi_runner_feed(struct dp_runner *run, const char *input)
 {
   if(run->fatal)
     return DP_FATAL;
-  if(run->chain->stages[0].ops->flags & DP_STAGE_READS_PATHS)
-    return strcmp(input, "-") ? feed_path(run, input) : dpi_runner_feed_stdin(run);
+  if(run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS)
+    return strcmp(input, "-") ? feed_arg(run, input, 0) : dpi_runner_feed_stdin(run);
   return feed_ndjson(run, input);
+}
+
+enum dp_status dpi_runner_feed_default(struct dp_runner *run)
+{
+  if(run->chain->stages[0].ops->flags & DP_STAGE_NO_INPUT)
+    return feed_arg(run, "", 0);
+  return dpi_runner_feed_stdin(run);
 }
 
 enum dp_status dpi_runner_feed_stdin(struct dp_runner *run)
 {
-  if(!(run->chain->stages[0].ops->flags & DP_STAGE_READS_PATHS))
+  if(!(run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS))
     return feed_ndjson(run, "-");
-  /* One path per line, as find(1) prints them. */
+  /* One argument per line, as find(1) prints paths. */
   struct dp_reader r;
   if(dpi_reader_open(&r, "-", DP_MAX_SHORT))
     return DP_FATAL;
@@ -299,16 +312,16 @@ enum dp_status dpi_runner_feed_stdin(struct dp_runner *run)
   while(rc != DP_FATAL && dpi_reader_next(&r, &text, &len, &too_long) == 1) {
     if(too_long) {
       run->counts.inputs++;
-      rc = input_error(run, "-", r.line, NULL, 0, DP_KIND_TOO_LARGE, "path is too long");
+      rc = input_error(run, "-", r.line, NULL, 0, DP_KIND_TOO_LARGE, "line is too long");
       continue;
     }
-    if(!len)
+    if(blank(text, len))
       continue;
-    char *path = strndup(text, len);
-    if(!path)
+    char *arg = strndup(text, len);
+    if(!arg)
       return DP_FATAL;
-    rc = feed_path(run, path);
-    free(path);
+    rc = feed_arg(run, arg, r.line);
+    free(arg);
   }
   dpi_reader_close(&r);
   return rc;

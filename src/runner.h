@@ -37,8 +37,11 @@ void dpi_runner_free(struct dp_runner *run);
  * for path-reading chains, a file or folder.  Returns DP_FATAL only when the
  * run cannot go on (output closed, out of memory). */
 enum dp_status dpi_runner_feed(struct dp_runner *run, const char *input);
-/* Feed stdin: NDJSON, or for path-reading chains one path per line. */
+/* Feed stdin: NDJSON, or for argument-reading chains one argument per line. */
 enum dp_status dpi_runner_feed_stdin(struct dp_runner *run);
+/* When no input was named: stdin, or one empty argument for a source that
+ * needs no input (export). */
+enum dp_status dpi_runner_feed_default(struct dp_runner *run);
 const struct dp_counts *dpi_runner_counts(const struct dp_runner *run);
 /* One line: "docpipe: 12 documents from 10 inputs: 11 converted, 1 failed (damaged 1)" */
 void dpi_runner_summary(const struct dp_runner *run, FILE *f);

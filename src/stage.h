@@ -16,12 +16,15 @@
 #include "errors.h"
 #include "record.h"
 
-/* Limits that apply to every stage of a run (global options). */
+struct dp_net;
+
+/* What every stage of a run shares (global options). */
 struct dp_context {
   size_t max_document; /* --max-bytes: decoded document size */
   size_t max_text;     /* --max-text: extracted text per document */
   unsigned max_pages;  /* --max-pages: PDF pages */
   unsigned max_depth;  /* nesting of embedded documents */
+  struct dp_net *net;  /* the FHIR server, when one was configured (fhir.h) */
 };
 
 void dpi_context_defaults(struct dp_context *ctx);
@@ -83,13 +86,18 @@ struct dp_stage_ops {
 };
 
 enum dp_stage_flags {
-  DP_STAGE_READS_PATHS = 1, /* its inputs are file names, not NDJSON lines */
+  DP_STAGE_READS_ARGS = 1,  /* its inputs are arguments (paths, patient ids) given
+                               on the command line or one per line on stdin,
+                               not NDJSON; each comes as "_arg" */
   DP_STAGE_EXTRACTOR = 2,   /* bids on bytes and turns them into text */
-  DP_STAGE_MAY_DROP = 4     /* may emit nothing for an input that holds no
+  DP_STAGE_MAY_DROP = 4,    /* may emit nothing for an input that holds no
                                document (an empty Bundle); the runner counts
                                it as skipped.  Any other stage that emits
                                nothing has lost a record: the runner reports
                                that as an internal error. */
+  DP_STAGE_NETWORK = 8,     /* needs the FHIR server (ctx->net) */
+  DP_STAGE_NO_INPUT = 16    /* a source that needs no input: run once with an
+                               empty argument when none is given */
 };
 
 struct dp_stage {

@@ -1,0 +1,689 @@
+/* auth.c - see auth.h */
+#include "auth.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "b64.h"
+#include "dplimits.h"
+#include "http.h"
+#include "ndjson.h"
+#include "record.h"
+
+#define ASSERTION_LIFETIME 240 /* seconds; SMART allows at most 300 */
+#define TOKEN_TRIES 3
+
+struct dp_auth {
+  enum dp_auth_mode mode;
+  struct dp_http *http;
+  char *client_id, *key_id, *scope, *bearer_file, *token_cache, *fhir_base;
+  char *secret;
+  EVP_PKEY *key;
+  pthread_mutex_t lock;
+  pthread_cond_t cv;
+  int refreshing;
+  char token[DP_MAX_SHORT];
+  double refresh_at; /* wall clock: get a new token from then on */
+  double expires_at;
+  double lifetime;
+  char token_url[2048];
+  char scope_granted[2048];
+  unsigned long requests;
+  int from_cache;
+  int cache_checked;
+};
+
+static double wall(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static char *read_secret_file(const char *path, char *why, size_t whylen, const char *what)
+{
+  struct dp_reader r;
+  if(dpi_reader_open(&r, path, DP_MAX_SHORT)) {
+    snprintf(why, whylen, "cannot read %s file %s: %s", what, path, strerror(errno));
+    return NULL;
+  }
+  const char *line;
+  size_t len;
+  int too_long;
+  char *value = NULL;
+  if(dpi_reader_next(&r, &line, &len, &too_long) == 1 && !too_long) {
+    while(len && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+      len--;
+    value = strndup(line, len);
+  }
+  dpi_reader_close(&r);
+  if(!value || !*value) {
+    free(value);
+    snprintf(why, whylen, "%s file %s is empty", what, path);
+    return NULL;
+  }
+  return value;
+}
+
+/* ---- keys and JWT ------------------------------------------------------ */
+
+EVP_PKEY *dpi_load_private_key(const char *path, char *why, size_t whylen)
+{
+  FILE *f = fopen(path, "r");
+  if(!f) {
+    snprintf(why, whylen, "cannot read private key %s: %s", path, strerror(errno));
+    return NULL;
+  }
+  EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+  fclose(f);
+  ERR_clear_error();
+  if(!key)
+    snprintf(why, whylen, "%s is not a PEM private key (an unencrypted PKCS#8 or traditional "
+                          "RSA/EC key is needed)", path);
+  return key;
+}
+
+const char *dpi_jwt_alg(EVP_PKEY *key)
+{
+  if(EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA)
+    return EVP_PKEY_get_bits(key) >= 2048 ? "RS384" : NULL;
+  if(EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
+    char group[64] = "";
+    if(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                      NULL) &&
+       (!strcmp(group, "secp384r1") || !strcmp(group, "P-384")))
+      return "ES384";
+  }
+  return NULL;
+}
+
+static int b64url_json(json_object *o, struct dp_buf *out)
+{
+  size_t n = 0;
+  const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+  return s && dpi_b64url_encode(s, n, out) == DP_B64_OK ? 0 : -1;
+}
+
+/* ECDSA signatures come as DER; JWS wants r || s, each 48 bytes for P-384. */
+static int der_to_raw(const unsigned char *der, size_t len, unsigned char raw[96])
+{
+  const unsigned char *p = der;
+  ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
+  if(!sig)
+    return -1;
+  const BIGNUM *r, *s;
+  ECDSA_SIG_get0(sig, &r, &s);
+  int ok = BN_bn2binpad(r, raw, 48) == 48 && BN_bn2binpad(s, raw + 48, 48) == 48;
+  ECDSA_SIG_free(sig);
+  return ok ? 0 : -1;
+}
+
+int dpi_jwt_assertion(EVP_PKEY *key, const char *kid, const char *client_id,
+                      const char *token_url, long now, struct dp_buf *out, char *why,
+                      size_t whylen)
+{
+  const char *alg = dpi_jwt_alg(key);
+  if(!alg) {
+    snprintf(why, whylen, "the private key must be RSA (2048 bits or more, for RS384) or EC "
+                          "P-384 (for ES384)");
+    return -1;
+  }
+  unsigned char nonce[16];
+  char jti[33];
+  if(RAND_bytes(nonce, sizeof(nonce)) != 1) {
+    snprintf(why, whylen, "no random bytes for the assertion's jti");
+    return -1;
+  }
+  for(int i = 0; i < 16; i++)
+    snprintf(jti + 2 * i, 3, "%02x", nonce[i]);
+  json_object *hdr = json_object_new_object(), *claims = json_object_new_object();
+  dpi_json_set_str(hdr, "alg", alg);
+  dpi_json_set_str(hdr, "typ", "JWT");
+  if(kid)
+    dpi_json_set_str(hdr, "kid", kid);
+  dpi_json_set_str(claims, "iss", client_id);
+  dpi_json_set_str(claims, "sub", client_id);
+  dpi_json_set_str(claims, "aud", token_url);
+  json_object_object_add(claims, "exp", json_object_new_int64(now + ASSERTION_LIFETIME));
+  json_object_object_add(claims, "iat", json_object_new_int64(now));
+  dpi_json_set_str(claims, "jti", jti);
+  size_t start = out->len;
+  int rc = b64url_json(hdr, out) || dpi_buf_addc(out, '.') || b64url_json(claims, out) ? -1 : 0;
+  json_object_put(hdr);
+  json_object_put(claims);
+  if(rc) {
+    snprintf(why, whylen, "out of memory");
+    return -1;
+  }
+  size_t signing_len = out->len - start;
+  unsigned char *sig = NULL;
+  size_t siglen = 0;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  rc = -1;
+  if(md && EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, key) == 1 &&
+     EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)out->mem + start, signing_len) == 1 &&
+     (sig = malloc(siglen)) &&
+     EVP_DigestSign(md, sig, &siglen, (const unsigned char *)out->mem + start, signing_len) == 1) {
+    unsigned char raw[96];
+    if(!strcmp(alg, "ES384")) {
+      if(!der_to_raw(sig, siglen, raw))
+        rc = dpi_buf_addc(out, '.') || dpi_b64url_encode(raw, 96, out) != DP_B64_OK ? -1 : 0;
+    } else {
+      rc = dpi_buf_addc(out, '.') || dpi_b64url_encode(sig, siglen, out) != DP_B64_OK ? -1 : 0;
+    }
+  }
+  EVP_MD_CTX_free(md);
+  free(sig);
+  ERR_clear_error();
+  if(rc)
+    snprintf(why, whylen, "signing the client assertion failed");
+  return rc;
+}
+
+static int add_bn(json_object *jwk, const char *name, EVP_PKEY *key, const char *param, int pad)
+{
+  BIGNUM *bn = NULL;
+  if(!EVP_PKEY_get_bn_param(key, param, &bn))
+    return -1;
+  int n = pad ? pad : BN_num_bytes(bn);
+  unsigned char *bytes = malloc((size_t)n);
+  struct dp_buf b;
+  dpi_buf_init(&b, 4096);
+  int rc = -1;
+  if(bytes && BN_bn2binpad(bn, bytes, n) == n && dpi_b64url_encode(bytes, (size_t)n, &b) == DP_B64_OK) {
+    dpi_json_set_str(jwk, name, dpi_buf_str(&b));
+    rc = 0;
+  }
+  dpi_buf_free(&b);
+  free(bytes);
+  BN_free(bn);
+  return rc;
+}
+
+int dpi_jwks(EVP_PKEY *key, const char *kid, struct dp_buf *out)
+{
+  const char *alg = dpi_jwt_alg(key);
+  if(!alg)
+    return -1;
+  json_object *jwk = json_object_new_object();
+  int rsa = !strcmp(alg, "RS384");
+  dpi_json_set_str(jwk, "kty", rsa ? "RSA" : "EC");
+  if(!rsa)
+    dpi_json_set_str(jwk, "crv", "P-384");
+  if(kid)
+    dpi_json_set_str(jwk, "kid", kid);
+  dpi_json_set_str(jwk, "use", "sig");
+  dpi_json_set_str(jwk, "alg", alg);
+  dpi_json_set_str(jwk, "key_ops", NULL);
+  json_object_object_del(jwk, "key_ops");
+  int rc = rsa ? add_bn(jwk, "n", key, OSSL_PKEY_PARAM_RSA_N, 0) ||
+                     add_bn(jwk, "e", key, OSSL_PKEY_PARAM_RSA_E, 0)
+               : add_bn(jwk, "x", key, OSSL_PKEY_PARAM_EC_PUB_X, 48) ||
+                     add_bn(jwk, "y", key, OSSL_PKEY_PARAM_EC_PUB_Y, 48);
+  json_object *keys = json_object_new_array(), *set = json_object_new_object();
+  json_object_array_add(keys, jwk);
+  json_object_object_add(set, "keys", keys);
+  if(!rc)
+    rc = dpi_buf_adds(out, json_object_to_json_string_ext(set, JSON_C_TO_STRING_PRETTY |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+  json_object_put(set);
+  ERR_clear_error();
+  return rc;
+}
+
+/* ---- discovery ----------------------------------------------------------- */
+
+static void join(const char *base, const char *tail, char *out, size_t outlen)
+{
+  size_t bl = strlen(base);
+  while(bl && base[bl - 1] == '/')
+    bl--;
+  snprintf(out, outlen, "%.*s/%s", (int)bl, base, tail);
+}
+
+static json_object *get_json(struct dp_http *http, const char *url, long *status, char *why,
+                             size_t whylen)
+{
+  struct dp_http_request req = {.url = url, .accept = "application/json", .no_auth = 1};
+  struct dp_http_response res;
+  json_object *obj = NULL;
+  char shown[512];
+  dpi_http_safe_url(url, shown, sizeof(shown));
+  *status = 0;
+  if(dpi_http_do(http, &req, &res)) {
+    snprintf(why, whylen, "GET %s: %s", shown, res.error);
+  } else {
+    *status = res.status;
+    char perr[256];
+    if(res.status != 200)
+      snprintf(why, whylen, "GET %s: HTTP %ld", shown, res.status);
+    else if(dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &obj, perr, sizeof(perr)))
+      snprintf(why, whylen, "GET %s: not JSON (%s)", shown, perr);
+  }
+  dpi_http_response_free(&res);
+  return obj;
+}
+
+int dpi_smart_discover(struct dp_http *http, const char *fhir_base, char *out, size_t outlen,
+                       char *why, size_t whylen)
+{
+  char url[2048];
+  long status;
+  join(fhir_base, ".well-known/smart-configuration", url, sizeof(url));
+  json_object *conf = get_json(http, url, &status, why, whylen);
+  const char *ep = dpi_json_member_str(conf, "token_endpoint");
+  if(ep && snprintf(out, outlen, "%s", ep) < (int)outlen) {
+    json_object_put(conf);
+    return 0;
+  }
+  json_object_put(conf);
+  /* Older servers publish it in the CapabilityStatement's security
+   * extension (oauth-uris). */
+  char first[512];
+  snprintf(first, sizeof(first), "%s", why);
+  join(fhir_base, "metadata", url, sizeof(url));
+  json_object *cap = get_json(http, url, &status, why, whylen);
+  json_object *rest = dpi_json_member(cap, "rest");
+  json_object *r0 = rest && json_object_is_type(rest, json_type_array)
+                        ? json_object_array_get_idx(rest, 0) : NULL;
+  json_object *exts = dpi_json_member(dpi_json_member(r0, "security"), "extension");
+  size_t n = exts && json_object_is_type(exts, json_type_array) ? json_object_array_length(exts) : 0;
+  for(size_t i = 0; i < n; i++) {
+    json_object *e = json_object_array_get_idx(exts, i);
+    const char *u = dpi_json_member_str(e, "url");
+    if(!u || !strstr(u, "oauth-uris"))
+      continue;
+    json_object *inner = dpi_json_member(e, "extension");
+    size_t m = inner && json_object_is_type(inner, json_type_array)
+                   ? json_object_array_length(inner) : 0;
+    for(size_t j = 0; j < m; j++) {
+      json_object *x = json_object_array_get_idx(inner, j);
+      const char *name = dpi_json_member_str(x, "url"), *v = dpi_json_member_str(x, "valueUri");
+      if(name && v && !strcmp(name, "token") && snprintf(out, outlen, "%s", v) < (int)outlen) {
+        json_object_put(cap);
+        return 0;
+      }
+    }
+  }
+  json_object_put(cap);
+  snprintf(why, whylen, "no token endpoint found (%s; and no oauth-uris in the "
+                        "CapabilityStatement): give --token-url", first);
+  return -1;
+}
+
+/* ---- tokens ------------------------------------------------------------------ */
+
+static void form_add(struct dp_buf *b, const char *name, const char *value)
+{
+  if(b->len)
+    dpi_buf_addc(b, '&');
+  dpi_buf_adds(b, name);
+  dpi_buf_addc(b, '=');
+  for(const unsigned char *p = (const unsigned char *)value; *p; p++) {
+    if((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+       *p == '-' || *p == '.' || *p == '_' || *p == '~')
+      dpi_buf_addc(b, (char)*p);
+    else
+      dpi_buf_addf(b, "%%%02X", *p);
+  }
+}
+
+/* What a person should check for a refusal from the token endpoint. */
+static const char *token_hint(const char *error, const char *desc)
+{
+  const char *d = desc ? desc : "";
+  if(strstr(d, "kid") || strstr(d, "jwks") || strstr(d, "JWKS") || strstr(d, "signature"))
+    return "the assertion's key is not the one registered: check --key-id against the kid in "
+           "the JWKS registered for this client, and that the JWKS holds this key's public half "
+           "(docpipe jwks prints it)";
+  if(strstr(d, "expired") || strstr(d, "clock") || strstr(d, "iat") || strstr(d, "nbf") ||
+     strstr(d, "exp"))
+    return "the assertion's time was refused: check this machine's clock (NTP); assertions "
+           "live 240 seconds";
+  if(strstr(d, "aud"))
+    return "the assertion's aud must be the token URL exactly: check --token-url (or the "
+           "tenant in --fhir-base, from which it is discovered)";
+  if(error && !strcmp(error, "invalid_scope"))
+    return "the client is not allowed these scopes: compare --scope with the scopes granted to "
+           "the system account";
+  if(error && !strcmp(error, "invalid_client"))
+    return "check --client-id, that the client is registered for this tenant, and the token "
+           "URL";
+  return "check the client registration, --token-url and the tenant";
+}
+
+static void save_cache(struct dp_auth *a)
+{
+  if(!a->token_cache)
+    return;
+  json_object *o = json_object_new_object();
+  dpi_json_set_str(o, "tokenUrl", a->token_url);
+  dpi_json_set_str(o, "clientId", a->client_id);
+  dpi_json_set_str(o, "scope", a->scope);
+  dpi_json_set_str(o, "scopeGranted", a->scope_granted);
+  dpi_json_set_str(o, "accessToken", a->token);
+  json_object_object_add(o, "expiresAt", json_object_new_double(a->expires_at));
+  json_object_object_add(o, "lifetime", json_object_new_double(a->lifetime));
+  const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+  char tmp[4096];
+  snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", a->token_cache, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if(fd >= 0) {
+    size_t n = strlen(s);
+    int ok = fchmod(fd, 0600) == 0 && write(fd, s, n) == (ssize_t)n && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if(!ok || rename(tmp, a->token_cache))
+      unlink(tmp);
+  }
+  /* The serialized copy inside o held the token. */
+  explicit_bzero((char *)s, strlen(s));
+  json_object_put(o);
+}
+
+static void load_cache(struct dp_auth *a)
+{
+  if(!a->token_cache)
+    return;
+  struct stat sb;
+  if(stat(a->token_cache, &sb) || (sb.st_mode & 077))
+    return; /* missing, or readable by others: not trusted */
+  struct dp_reader r;
+  if(dpi_reader_open(&r, a->token_cache, 65536))
+    return;
+  size_t len = 0;
+  char *text = dpi_reader_rest(&r, 65536, &len);
+  dpi_reader_close(&r);
+  json_object *o = NULL;
+  char why[256];
+  if(text && !dpi_json_parse(text, len, &o, why, sizeof(why))) {
+    const char *url = dpi_json_member_str(o, "tokenUrl"), *id = dpi_json_member_str(o, "clientId");
+    const char *scope = dpi_json_member_str(o, "scope"), *tok = dpi_json_member_str(o, "accessToken");
+    double exp = json_object_get_double(dpi_json_member(o, "expiresAt"));
+    double life = json_object_get_double(dpi_json_member(o, "lifetime"));
+    double margin = life / 10 > 60 ? 60 : life / 10;
+    if(url && id && tok && !strcmp(url, a->token_url) && !strcmp(id, a->client_id) &&
+       !strcmp(scope ? scope : "", a->scope ? a->scope : "") && strlen(tok) < sizeof(a->token) &&
+       wall() < exp - margin) {
+      pthread_mutex_lock(&a->lock);
+      snprintf(a->token, sizeof(a->token), "%s", tok);
+      snprintf(a->scope_granted, sizeof(a->scope_granted), "%s",
+               dpi_json_member_str(o, "scopeGranted") ? dpi_json_member_str(o, "scopeGranted") : "");
+      a->expires_at = exp;
+      a->lifetime = life;
+      a->refresh_at = exp - margin;
+      a->from_cache = 1;
+      pthread_mutex_unlock(&a->lock);
+    }
+  }
+  if(text) {
+    explicit_bzero(text, len);
+    free(text);
+  }
+  json_object_put(o);
+}
+
+/* One token request; fills a->token.  Called with refreshing set, without
+ * the lock. */
+static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
+{
+  if(!a->token_url[0] &&
+     dpi_smart_discover(a->http, a->fhir_base, a->token_url, sizeof(a->token_url), why, whylen))
+    return -1;
+  if(!a->cache_checked) {
+    /* A token left by an earlier run for the same client, scope and
+     * endpoint is as good as a new one (and spares the endpoint). */
+    a->cache_checked = 1;
+    load_cache(a);
+    if(a->from_cache)
+      return 0;
+  }
+  char shown[512];
+  dpi_http_safe_url(a->token_url, shown, sizeof(shown));
+  for(int attempt = 1;; attempt++) {
+    struct dp_buf form;
+    dpi_buf_init(&form, 1 << 16);
+    form_add(&form, "grant_type", "client_credentials");
+    if(a->scope)
+      form_add(&form, "scope", a->scope);
+    if(a->mode == DP_AUTH_JWT) {
+      struct dp_buf jwt;
+      dpi_buf_init(&jwt, 1 << 16);
+      if(dpi_jwt_assertion(a->key, a->key_id, a->client_id, a->token_url, (long)wall(), &jwt,
+                           why, whylen)) {
+        dpi_buf_free(&jwt);
+        dpi_buf_free(&form);
+        return -1;
+      }
+      form_add(&form, "client_assertion_type",
+               "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+      form_add(&form, "client_assertion", dpi_buf_str(&jwt));
+      dpi_buf_free(&jwt);
+    }
+    struct dp_http_request req = {.method = "POST",
+                                  .url = a->token_url,
+                                  .accept = "application/json",
+                                  .content_type = "application/x-www-form-urlencoded",
+                                  .body = form.mem,
+                                  .body_len = form.len,
+                                  .no_auth = 1,
+                                  .no_retry = 1};
+    if(a->mode == DP_AUTH_SECRET) {
+      req.basic_user = a->client_id;
+      req.basic_password = a->secret;
+    }
+    struct dp_http_response res;
+    int rc = dpi_http_do(a->http, &req, &res);
+    __atomic_add_fetch(&a->requests, 1, __ATOMIC_RELAXED);
+    explicit_bzero(form.mem, form.len);
+    dpi_buf_free(&form);
+    int transient = rc ? 1 : res.status == 429 || res.status >= 500;
+    if(transient && attempt < TOKEN_TRIES) {
+      double after = dpi_retry_after_seconds(res.retry_after, (long)wall());
+      dpi_http_response_free(&res);
+      struct timespec ts = {after > 0 && after < 60 ? (time_t)after : attempt, 0};
+      nanosleep(&ts, NULL);
+      continue;
+    }
+    if(rc) {
+      snprintf(why, whylen, "token request to %s failed: %s", shown, res.error);
+      dpi_http_response_free(&res);
+      return -1;
+    }
+    json_object *o = NULL;
+    char perr[256];
+    dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &o, perr, sizeof(perr));
+    const char *tok = dpi_json_member_str(o, "access_token");
+    if(res.status != 200 || !tok) {
+      const char *err = dpi_json_member_str(o, "error");
+      const char *desc = dpi_json_member_str(o, "error_description");
+      snprintf(why, whylen, "token endpoint %s refused: HTTP %ld%s%s%s%s. Hint: %s", shown,
+               res.status, err ? " " : "", err ? err : "", desc ? ": " : "", desc ? desc : "",
+               token_hint(err, desc));
+      json_object_put(o);
+      dpi_http_response_free(&res);
+      return -1;
+    }
+    double life = 0;
+    json_object *exp = dpi_json_member(o, "expires_in");
+    if(exp)
+      life = json_object_get_double(exp);
+    if(life <= 0)
+      life = 300; /* no lifetime given: assume a short one */
+    double margin = life / 10 > 60 ? 60 : life / 10;
+    pthread_mutex_lock(&a->lock);
+    snprintf(a->token, sizeof(a->token), "%s", tok);
+    const char *granted = dpi_json_member_str(o, "scope");
+    snprintf(a->scope_granted, sizeof(a->scope_granted), "%s",
+             granted ? granted : a->scope ? a->scope : "");
+    a->lifetime = life;
+    a->expires_at = wall() + life;
+    a->refresh_at = a->expires_at - margin;
+    a->from_cache = 0;
+    pthread_mutex_unlock(&a->lock);
+    explicit_bzero(res.body.mem, res.body.len);
+    json_object_put(o);
+    dpi_http_response_free(&res);
+    save_cache(a);
+    return 0;
+  }
+}
+
+int dpi_auth_bearer(struct dp_auth *a, char *out, size_t outlen, char *why, size_t whylen)
+{
+  pthread_mutex_lock(&a->lock);
+  for(;;) {
+    if(a->token[0] && (a->mode == DP_AUTH_BEARER || wall() < a->refresh_at)) {
+      int fits = snprintf(out, outlen, "%s", a->token) < (int)outlen;
+      pthread_mutex_unlock(&a->lock);
+      if(!fits)
+        snprintf(why, whylen, "access token too long");
+      return fits ? 0 : -1;
+    }
+    if(!a->refreshing)
+      break;
+    pthread_cond_wait(&a->cv, &a->lock);
+  }
+  a->refreshing = 1;
+  pthread_mutex_unlock(&a->lock);
+  int rc;
+  if(a->mode == DP_AUTH_BEARER) {
+    char *tok = read_secret_file(a->bearer_file, why, whylen, "bearer token");
+    rc = tok ? 0 : -1;
+    pthread_mutex_lock(&a->lock);
+    if(tok && strlen(tok) < sizeof(a->token))
+      snprintf(a->token, sizeof(a->token), "%s", tok);
+    else if(tok)
+      rc = -1, snprintf(why, whylen, "bearer token too long");
+    pthread_mutex_unlock(&a->lock);
+    if(tok) {
+      explicit_bzero(tok, strlen(tok));
+      free(tok);
+    }
+  } else {
+    rc = fetch_token(a, why, whylen);
+  }
+  pthread_mutex_lock(&a->lock);
+  a->refreshing = 0;
+  pthread_cond_broadcast(&a->cv);
+  pthread_mutex_unlock(&a->lock);
+  return rc ? -1 : dpi_auth_bearer(a, out, outlen, why, whylen);
+}
+
+void dpi_auth_reject(struct dp_auth *a, const char *token)
+{
+  pthread_mutex_lock(&a->lock);
+  if(!strcmp(a->token, token)) { /* not yet replaced by another thread */
+    explicit_bzero(a->token, sizeof(a->token));
+    a->refresh_at = 0;
+  }
+  pthread_mutex_unlock(&a->lock);
+}
+
+enum dp_auth_mode dpi_auth_mode(const struct dp_auth *a)
+{
+  return a->mode;
+}
+
+void dpi_auth_info(struct dp_auth *a, struct dp_token_info *info)
+{
+  pthread_mutex_lock(&a->lock);
+  snprintf(info->token_url, sizeof(info->token_url), "%s", a->token_url);
+  snprintf(info->scope_granted, sizeof(info->scope_granted), "%s", a->scope_granted);
+  info->lifetime = a->lifetime;
+  info->from_cache = a->from_cache;
+  pthread_mutex_unlock(&a->lock);
+  info->requests = __atomic_load_n(&a->requests, __ATOMIC_RELAXED);
+}
+
+static char *dup_or_null(const char *s)
+{
+  return s && *s ? strdup(s) : NULL;
+}
+
+struct dp_auth *dpi_auth_new(const struct dp_auth_config *cfg, struct dp_http *http, char *why,
+                             size_t whylen)
+{
+  struct dp_auth *a = calloc(1, sizeof(*a));
+  if(!a) {
+    snprintf(why, whylen, "out of memory");
+    return NULL;
+  }
+  pthread_mutex_init(&a->lock, NULL);
+  pthread_cond_init(&a->cv, NULL);
+  a->http = http;
+  a->client_id = dup_or_null(cfg->client_id);
+  a->key_id = dup_or_null(cfg->key_id);
+  a->scope = dup_or_null(cfg->scope);
+  a->bearer_file = dup_or_null(cfg->bearer_file);
+  a->token_cache = dup_or_null(cfg->token_cache);
+  a->fhir_base = dup_or_null(cfg->fhir_base);
+  if(cfg->token_url)
+    snprintf(a->token_url, sizeof(a->token_url), "%s", cfg->token_url);
+  if(cfg->bearer_file) {
+    a->mode = DP_AUTH_BEARER;
+  } else if(cfg->private_key) {
+    a->mode = DP_AUTH_JWT;
+    if(!(a->key = dpi_load_private_key(cfg->private_key, why, whylen)))
+      goto fail;
+    if(!dpi_jwt_alg(a->key)) {
+      snprintf(why, whylen, "private key %s is neither RSA of 2048+ bits (RS384) nor EC P-384 "
+                            "(ES384)", cfg->private_key);
+      goto fail;
+    }
+  } else if(cfg->client_secret_file) {
+    a->mode = DP_AUTH_SECRET;
+    if(!(a->secret = read_secret_file(cfg->client_secret_file, why, whylen, "client secret")))
+      goto fail;
+  } else {
+    a->mode = DP_AUTH_NONE;
+    return a;
+  }
+  if(a->mode != DP_AUTH_BEARER && !a->client_id) {
+    snprintf(why, whylen, "--client-id is needed with --private-key or --client-secret-file");
+    goto fail;
+  }
+  if(a->mode != DP_AUTH_BEARER && !a->token_url[0] && !a->fhir_base) {
+    snprintf(why, whylen, "--token-url or --fhir-base is needed to get a token");
+    goto fail;
+  }
+  return a;
+fail:
+  dpi_auth_free(a);
+  return NULL;
+}
+
+void dpi_auth_free(struct dp_auth *a)
+{
+  if(!a)
+    return;
+  explicit_bzero(a->token, sizeof(a->token));
+  if(a->secret) {
+    explicit_bzero(a->secret, strlen(a->secret));
+    free(a->secret);
+  }
+  EVP_PKEY_free(a->key);
+  free(a->client_id);
+  free(a->key_id);
+  free(a->scope);
+  free(a->bearer_file);
+  free(a->token_cache);
+  free(a->fhir_base);
+  pthread_mutex_destroy(&a->lock);
+  pthread_cond_destroy(&a->cv);
+  free(a);
+}

@@ -1,0 +1,82 @@
+/* auth.h - SMART on FHIR authorization for system accounts.
+ *
+ * Modes, chosen from the options given: SMART Backend Services
+ * (client_credentials with a private_key_jwt assertion signed RS384 or
+ * ES384), client_secret_basic, a static bearer token from a file, or none.
+ * The token endpoint comes from --token-url or the server's
+ * /.well-known/smart-configuration (then its CapabilityStatement).
+ *
+ * One access token serves every request until shortly before it expires:
+ * the margin is a tenth of its lifetime, at most a minute, so a five-second
+ * test token and Oracle Health's ~570-second ones both refresh about once
+ * per lifetime.  However many requests are in flight, exactly one refresh
+ * happens (the others wait for it).  A token the server refuses is replaced
+ * once.  With a cache file the token survives to the next run (mode 0600).
+ * Tokens, keys and secrets are never written to messages. */
+#ifndef DP_AUTH_H
+#define DP_AUTH_H
+
+#include <openssl/evp.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+struct dp_http;
+
+struct dp_auth_config {
+  const char *fhir_base;
+  const char *token_url;          /* NULL: discover */
+  const char *client_id;
+  const char *private_key;        /* PEM file: JWT assertion */
+  const char *key_id;             /* kid of that key in the registered JWKS */
+  const char *client_secret_file; /* client_secret_basic */
+  const char *bearer_file;        /* a token obtained elsewhere */
+  const char *scope;
+  const char *token_cache;        /* file, or NULL */
+};
+
+enum dp_auth_mode { DP_AUTH_NONE, DP_AUTH_BEARER, DP_AUTH_SECRET, DP_AUTH_JWT };
+
+struct dp_auth;
+
+/* NULL with a reason when the configuration cannot work (unreadable key,
+ * a key that is neither RSA nor EC P-384, missing client id). */
+struct dp_auth *dpi_auth_new(const struct dp_auth_config *cfg, struct dp_http *http, char *why,
+                             size_t whylen);
+void dpi_auth_free(struct dp_auth *a);
+enum dp_auth_mode dpi_auth_mode(const struct dp_auth *a);
+
+/* A valid access token in out; refreshes when needed.  -1 with a reason a
+ * person can act on when none can be had. */
+int dpi_auth_bearer(struct dp_auth *a, char *out, size_t outlen, char *why, size_t whylen);
+/* The server refused this token: the next dpi_auth_bearer gets a new one
+ * (unless another thread already did). */
+void dpi_auth_reject(struct dp_auth *a, const char *token);
+
+struct dp_token_info {
+  char token_url[2048];
+  char scope_granted[2048];
+  double lifetime;           /* seconds */
+  unsigned long requests;    /* token requests made */
+  int from_cache;
+};
+void dpi_auth_info(struct dp_auth *a, struct dp_token_info *info);
+
+/* Find the token endpoint of a FHIR server; 0 or -1 with a reason. */
+int dpi_smart_discover(struct dp_http *http, const char *fhir_base, char *out, size_t outlen,
+                       char *why, size_t whylen);
+
+/* Load a PEM private key (PKCS#8 or traditional, RSA or EC). */
+EVP_PKEY *dpi_load_private_key(const char *path, char *why, size_t whylen);
+/* "RS384" for RSA keys of 2048 bits or more, "ES384" for EC P-384, else
+ * NULL. */
+const char *dpi_jwt_alg(EVP_PKEY *key);
+/* A signed client assertion: iss = sub = client_id, aud = token_url, a
+ * unique jti, exp = now + 240 s.  Appends the compact JWS to out. */
+int dpi_jwt_assertion(EVP_PKEY *key, const char *kid, const char *client_id,
+                      const char *token_url, long now, struct dp_buf *out, char *why,
+                      size_t whylen);
+/* The public JWKS for the key, to register with the EHR. */
+int dpi_jwks(EVP_PKEY *key, const char *kid, struct dp_buf *out);
+
+#endif

@@ -1,0 +1,231 @@
+/* fhir.c - see fhir.h */
+#include "fhir.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ndjson.h"
+
+int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t max_document,
+                 char *why, size_t whylen)
+{
+  *out = NULL;
+  struct dp_net *net = calloc(1, sizeof(*net));
+  if(!net) {
+    snprintf(why, whylen, "out of memory");
+    return -1;
+  }
+  if(cfg->fhir_base) {
+    snprintf(net->base, sizeof(net->base), "%s", cfg->fhir_base);
+    size_t n = strlen(net->base);
+    while(n && net->base[n - 1] == '/')
+      net->base[--n] = '\0';
+  }
+  struct dp_http_config hc;
+  dpi_http_config_defaults(&hc);
+  hc.max_response = max_document / 3 * 4 + (1 << 20); /* Base64 plus the JSON around it */
+  hc.insecure = cfg->insecure;
+  if(cfg->concurrency)
+    hc.concurrency = cfg->concurrency;
+  hc.rate = cfg->rate;
+  if(cfg->burst >= 1)
+    hc.burst = cfg->burst;
+  hc.max_tries = cfg->retries + 1;
+  if(cfg->retry_base > 0)
+    hc.retry_base = cfg->retry_base;
+  hc.timeout = cfg->timeout;
+  hc.headers = cfg->headers;
+  char origin[512];
+  if(net->base[0] && !dpi_http_origin(net->base, origin, sizeof(origin)))
+    hc.origin = net->base;
+  if(!(net->http = dpi_http_new(&hc, why, whylen))) {
+    free(net);
+    return -1;
+  }
+  struct dp_auth_config ac = {net->base[0] ? net->base : NULL, cfg->token_url, cfg->client_id,
+                              cfg->private_key, cfg->key_id, cfg->client_secret_file,
+                              cfg->bearer_file, cfg->scope, cfg->token_cache};
+  if(!(net->auth = dpi_auth_new(&ac, net->http, why, whylen))) {
+    dpi_net_close(net);
+    return -1;
+  }
+  if(dpi_auth_mode(net->auth) != DP_AUTH_NONE)
+    dpi_http_set_auth(net->http, net->auth);
+  *out = net;
+  return 0;
+}
+
+void dpi_net_close(struct dp_net *net)
+{
+  if(!net)
+    return;
+  dpi_auth_free(net->auth);
+  dpi_http_free(net->http);
+  free(net);
+}
+
+int dpi_fhir_url(const struct dp_net *net, const char *ref, char *out, size_t outlen)
+{
+  if(strstr(ref, "://"))
+    return snprintf(out, outlen, "%s", ref) < (int)outlen ? 0 : -1;
+  if(!net->base[0])
+    return -1;
+  while(*ref == '/')
+    ref++;
+  return snprintf(out, outlen, "%s/%s", net->base, ref) < (int)outlen ? 0 : -1;
+}
+
+void dpi_fhir_outcome(const struct dp_buf *body, char *out, size_t outlen)
+{
+  out[0] = '\0';
+  json_object *o = NULL;
+  char why[128];
+  if(!body->len || dpi_json_parse(dpi_buf_str(body), body->len, &o, why, sizeof(why)))
+    return;
+  const char *type = dpi_json_member_str(o, "resourceType");
+  json_object *issues = dpi_json_member(o, "issue");
+  size_t n = type && !strcmp(type, "OperationOutcome") && issues &&
+                     json_object_is_type(issues, json_type_array)
+                 ? json_object_array_length(issues) : 0;
+  size_t used = 0;
+  for(size_t i = 0; i < n && i < 3; i++) {
+    json_object *issue = json_object_array_get_idx(issues, i);
+    const char *d = dpi_json_member_str(issue, "diagnostics");
+    if(!d)
+      d = dpi_json_member_str(dpi_json_member(issue, "details"), "text");
+    if(!d)
+      d = dpi_json_member_str(issue, "code");
+    if(d && used + 3 < outlen)
+      used += (size_t)snprintf(out + used, outlen - used, "%s%s", used ? "; " : "", d);
+    if(used >= outlen)
+      used = outlen - 1;
+  }
+  for(char *p = out; *p; p++)
+    if(*p == '\n' || *p == '\r' || *p == '\t')
+      *p = ' ';
+  json_object_put(o);
+}
+
+static const char *find_ci(const char *hay, const char *needle)
+{
+  size_t n = strlen(needle);
+  for(; *hay; hay++)
+    if(!strncasecmp(hay, needle, n))
+      return hay;
+  return NULL;
+}
+
+/* A quoted parameter of a WWW-Authenticate header: error="...", scope="..." */
+static void auth_param(const char *header, const char *name, char *out, size_t outlen)
+{
+  out[0] = '\0';
+  size_t nl = strlen(name);
+  for(const char *p = header; (p = find_ci(p, name)); p += nl) {
+    if(p != header && p[-1] != ' ' && p[-1] != ',')
+      continue;
+    const char *v = p + nl;
+    while(*v == ' ')
+      v++;
+    if(*v != '=')
+      continue;
+    v++;
+    while(*v == ' ')
+      v++;
+    if(*v == '"') {
+      v++;
+      snprintf(out, outlen, "%.*s", (int)strcspn(v, "\""), v);
+    } else {
+      snprintf(out, outlen, "%.*s", (int)strcspn(v, ", "), v);
+    }
+    return;
+  }
+}
+
+void dpi_fhir_missing_scope(const struct dp_http_response *res, char *out, size_t outlen)
+{
+  auth_param(res->www_authenticate, "scope", out, outlen);
+}
+
+enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_response *res,
+                             const char *what, const char *resource_type,
+                             enum dp_fhir_origin origin)
+{
+  char diag[600];
+  dpi_fhir_outcome(&res->body, diag, sizeof(diag));
+  const char *sep = diag[0] ? ": " : "";
+  long st = res->status;
+  rec->err_status = (int)st;
+  if(res->request_id[0])
+    dpi_record_set_str(rec, "_requestId", res->request_id);
+  const char *type = resource_type ? resource_type : "resource";
+
+  if(res->auth_failed) {
+    /* The reason already ends with a hint from the token endpoint's answer. */
+    const char *hint = strstr(res->error, ". Hint: ");
+    if(hint)
+      dpi_record_hint(rec, "%s", hint + 8);
+    return dpi_record_fail(rec, DP_KIND_UNAUTHORIZED, "%s: no access token: %.*s", what,
+                           hint ? (int)(hint - res->error) : (int)strlen(res->error), res->error);
+  }
+  if(res->too_large)
+    return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "%s: response over the size cap "
+                                                   "(--max-bytes)", what);
+  if(st == 0) {
+    dpi_record_hint(rec, "check the network path to the server, proxy settings (https_proxy, "
+                         "no_proxy) and TLS trust; the request was retried %u times",
+                    res->tries ? res->tries - 1 : 0);
+    return dpi_record_fail(rec, DP_KIND_NETWORK, "%s: %s", what, res->error);
+  }
+  if(st == 404 || st == 410) {
+    if(origin == DP_FHIR_LISTED) {
+      dpi_record_hint(rec, "the server listed or referenced this %s but will not show it: the "
+                           "API user's security persona probably lacks access to %s resources "
+                           "of this kind (for XR- PDFs, the reporting solution may not be "
+                           "installed); ask the EHR administrator to review the system "
+                           "account's roles",
+                      type, type);
+      return dpi_record_fail(rec, DP_KIND_NOT_VISIBLE, "%s: HTTP %ld%s%s", what, st, sep, diag);
+    }
+    return dpi_record_fail(rec, DP_KIND_NOT_FOUND, "%s: HTTP %ld%s%s", what, st, sep, diag);
+  }
+  if(st == 401) {
+    char err[128], desc[256];
+    auth_param(res->www_authenticate, "error", err, sizeof(err));
+    auth_param(res->www_authenticate, "error_description", desc, sizeof(desc));
+    dpi_record_hint(rec, "the server refused a fresh token too: check this machine's clock "
+                         "(skew), that --fhir-base and the token URL belong to the same tenant, "
+                         "and that the client's JWKS holds the key used (kid)");
+    return dpi_record_fail(rec, DP_KIND_UNAUTHORIZED, "%s: HTTP 401%s%s%s%s%s%s", what,
+                           err[0] ? " " : "", err, desc[0] ? ": " : "", desc, sep, diag);
+  }
+  if(st == 403) {
+    char scope[256];
+    dpi_fhir_missing_scope(res, scope, sizeof(scope));
+    if(scope[0]) {
+      dpi_record_hint(rec, "add %s to --scope (SMART v2 spells it with .r/.rs) and have it "
+                           "granted to the system account",
+                      scope);
+      return dpi_record_fail(rec, DP_KIND_FORBIDDEN, "%s: HTTP 403: missing scope %s%s%s", what,
+                             scope, sep, diag);
+    }
+    dpi_record_hint(rec, "the token lacks a scope or the request a header the tenant needs "
+                         "(see --scope and --header)");
+    return dpi_record_fail(rec, DP_KIND_FORBIDDEN, "%s: HTTP 403%s%s", what, sep, diag);
+  }
+  if(st == 409 || st == 412)
+    return dpi_record_fail(rec, DP_KIND_VERSION_CONFLICT, "%s: HTTP %ld%s%s", what, st, sep, diag);
+  if(st == 429) {
+    dpi_record_hint(rec, "the server kept answering 429 after %u tries: lower --rate or "
+                         "--concurrency",
+                    res->tries);
+    return dpi_record_fail(rec, DP_KIND_RATE_LIMITED, "%s: HTTP 429%s%s", what, sep, diag);
+  }
+  if(st >= 500) {
+    dpi_record_hint(rec, "the server failed %u times; try again later or report the request id",
+                    res->tries);
+    return dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: HTTP %ld%s%s", what, st, sep, diag);
+  }
+  return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "%s: HTTP %ld%s%s", what, st, sep, diag);
+}

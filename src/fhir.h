@@ -1,0 +1,64 @@
+/* fhir.h - FHIR over HTTP: the network context of a run, reference URLs,
+ * OperationOutcome, and turning a failed exchange into an error record a
+ * person can act on. */
+#ifndef DP_FHIR_H
+#define DP_FHIR_H
+
+#include <curl/curl.h>
+
+#include "auth.h"
+#include "http.h"
+#include "record.h"
+
+struct dp_net_config {
+  const char *fhir_base;
+  const char *client_id, *private_key, *key_id, *scope, *token_url;
+  const char *client_secret_file, *bearer_file, *token_cache;
+  struct curl_slist *headers; /* "Name: value", for the FHIR server only */
+  int insecure;
+  unsigned concurrency;
+  double rate, burst;
+  unsigned retries;
+  double retry_base;
+  long timeout;
+};
+
+/* What the network stages of one run share. */
+struct dp_net {
+  struct dp_http *http;
+  struct dp_auth *auth;
+  char base[2048]; /* service root without a trailing slash, "" when none */
+};
+
+int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t max_document,
+                 char *why, size_t whylen);
+void dpi_net_close(struct dp_net *net);
+
+/* The URL a reference points to: absolute URLs as they are, relative ones
+ * ("Binary/XR-1") under the service root.  -1 when relative and no root. */
+int dpi_fhir_url(const struct dp_net *net, const char *ref, char *out, size_t outlen);
+
+/* "diagnostics" of an OperationOutcome body (issues joined), one line, or
+ * "" when the body is not one. */
+void dpi_fhir_outcome(const struct dp_buf *body, char *out, size_t outlen);
+
+/* Where the request came from decides what a 404 means. */
+enum dp_fhir_origin {
+  DP_FHIR_LISTED, /* the server itself listed or referenced the resource */
+  DP_FHIR_ASKED   /* the user named it */
+};
+
+/* Fail rec for an exchange that did not give what was needed: the kind
+ * (not-visible, not-found, unauthorized, forbidden, version-conflict,
+ * rate-limited, server-error, network, too-large), a one-line message with
+ * `what` ("GET Binary/XR-1") and the server's diagnostics, a hint, the HTTP
+ * status and the correlation ids.  resource_type names what was asked for.
+ * Returns DP_FAIL. */
+enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_response *res,
+                             const char *what, const char *resource_type,
+                             enum dp_fhir_origin origin);
+
+/* The scope a 403 says is missing (WWW-Authenticate scope="..."), or "". */
+void dpi_fhir_missing_scope(const struct dp_http_response *res, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,677 @@
+/* http.c - see http.h */
+#include "http.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth.h"
+#include "dplimits.h"
+
+#define MAX_REDIRECTS 5
+#define HANDLE_POOL 64
+
+void dpi_http_config_defaults(struct dp_http_config *cfg)
+{
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->user_agent = "docpipe/" DOCPIPE_VERSION;
+  cfg->connect_timeout = 15;
+  cfg->low_speed_time = 60;
+  cfg->timeout = 0;
+  cfg->max_response = DP_MAX_DOCUMENT / 3 * 4 + 4096; /* a Base64 document and its JSON */
+  cfg->concurrency = 8;
+  cfg->burst = 1;
+  cfg->max_tries = 6;
+  cfg->retry_base = 1;
+  cfg->retry_cap = 60;
+}
+
+/* ---- time ------------------------------------------------------------- */
+
+static double now_mono(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_for(double seconds)
+{
+  if(seconds <= 0)
+    return;
+  struct timespec ts;
+  ts.tv_sec = (time_t)seconds;
+  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+  while(nanosleep(&ts, &ts) && errno == EINTR)
+    ;
+}
+
+/* ---- pacing ------------------------------------------------------------- */
+
+/* A token bucket whose rate adapts: a 429 lowers it below the rate that
+ * drew the 429, each quiet second raises it a little, never above --rate.
+ * A Retry-After pauses every request until it has passed. */
+struct pacer {
+  pthread_mutex_t lock;
+  double limit;       /* --rate, 0 = none */
+  double rate;        /* current pace, 0 = unpaced */
+  double burst;
+  double tokens;
+  double last_refill;
+  double pause_until;
+  double last_raise;
+  double starts[64];  /* recent request start times, to measure the pace */
+  unsigned nstarts;
+};
+
+static double observed_rate(struct pacer *p, double now)
+{
+  unsigned n = 0;
+  for(unsigned i = 0; i < p->nstarts && i < 64; i++)
+    if(now - p->starts[i] <= 1.0)
+      n++;
+  return n;
+}
+
+static void pacer_wait(struct pacer *p)
+{
+  pthread_mutex_lock(&p->lock);
+  for(;;) {
+    double now = now_mono();
+    double wait = 0;
+    if(now < p->pause_until) {
+      wait = p->pause_until - now;
+    } else if(p->rate > 0) {
+      if(now - p->last_raise >= 1.0) { /* additive increase, once a second */
+        double step = p->rate * 0.02 > 0.1 ? p->rate * 0.02 : 0.1;
+        p->rate += step;
+        if(p->limit > 0 && p->rate > p->limit)
+          p->rate = p->limit;
+        p->last_raise = now;
+      }
+      p->tokens += (now - p->last_refill) * p->rate;
+      if(p->tokens > p->burst)
+        p->tokens = p->burst;
+      p->last_refill = now;
+      if(p->tokens < 1)
+        wait = (1 - p->tokens) / p->rate;
+    }
+    if(wait <= 0) {
+      if(p->rate > 0)
+        p->tokens -= 1;
+      p->starts[p->nstarts++ % 64] = now;
+      break;
+    }
+    pthread_mutex_unlock(&p->lock);
+    sleep_for(wait);
+    pthread_mutex_lock(&p->lock);
+  }
+  pthread_mutex_unlock(&p->lock);
+}
+
+static void pacer_429(struct pacer *p, double retry_after)
+{
+  pthread_mutex_lock(&p->lock);
+  double now = now_mono();
+  double seen = observed_rate(p, now);
+  double base = p->rate > 0 && (seen <= 0 || p->rate < seen) ? p->rate : seen;
+  double slower = base * 0.9;
+  if(slower < 0.2)
+    slower = 0.2;
+  if(p->rate <= 0 || slower < p->rate)
+    p->rate = slower;
+  p->tokens = 0;
+  p->last_refill = now;
+  p->last_raise = now;
+  if(retry_after > 0 && now + retry_after > p->pause_until)
+    p->pause_until = now + retry_after;
+  pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- the client ----------------------------------------------------------- */
+
+struct dp_http {
+  struct dp_http_config cfg;
+  CURLSH *share;
+  pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
+  pthread_mutex_t lock; /* handle pool, permits, stats */
+  pthread_cond_t permit_cv;
+  unsigned in_flight;
+  CURL *pool[HANDLE_POOL];
+  unsigned npool;
+  struct pacer pacer;
+  struct dp_auth *auth;
+  unsigned long requests, rate_limited, retries;
+  unsigned seed;
+};
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
+{
+  (void)h;
+  (void)access;
+  struct dp_http *http = user;
+  pthread_mutex_lock(&http->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *user)
+{
+  (void)h;
+  struct dp_http *http = user;
+  pthread_mutex_unlock(&http->share_locks[data]);
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+  curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+struct dp_http *dpi_http_new(const struct dp_http_config *cfg, char *why, size_t whylen)
+{
+  pthread_once(&curl_once, curl_init);
+  if(curl_init_rc != CURLE_OK) {
+    snprintf(why, whylen, "libcurl failed to start: %s", curl_easy_strerror(curl_init_rc));
+    return NULL;
+  }
+  struct dp_http *h = calloc(1, sizeof(*h));
+  if(!h) {
+    snprintf(why, whylen, "out of memory");
+    return NULL;
+  }
+  h->cfg = *cfg;
+  if(!h->cfg.concurrency)
+    h->cfg.concurrency = 1;
+  if(!h->cfg.max_tries)
+    h->cfg.max_tries = 1;
+  for(int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_init(&h->share_locks[i], NULL);
+  pthread_mutex_init(&h->lock, NULL);
+  pthread_cond_init(&h->permit_cv, NULL);
+  pthread_mutex_init(&h->pacer.lock, NULL);
+  h->pacer.limit = cfg->rate;
+  h->pacer.rate = cfg->rate;
+  h->pacer.burst = cfg->burst >= 1 ? cfg->burst : 1;
+  h->pacer.tokens = h->pacer.burst;
+  h->pacer.last_refill = h->pacer.last_raise = now_mono();
+  h->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)h;
+  h->share = curl_share_init();
+  if(!h->share) {
+    snprintf(why, whylen, "libcurl share handle unavailable");
+    dpi_http_free(h);
+    return NULL;
+  }
+  curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
+  curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+  curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
+  curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  return h;
+}
+
+void dpi_http_free(struct dp_http *h)
+{
+  if(!h)
+    return;
+  for(unsigned i = 0; i < h->npool; i++)
+    curl_easy_cleanup(h->pool[i]);
+  if(h->share)
+    curl_share_cleanup(h->share);
+  for(int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_destroy(&h->share_locks[i]);
+  pthread_mutex_destroy(&h->lock);
+  pthread_cond_destroy(&h->permit_cv);
+  pthread_mutex_destroy(&h->pacer.lock);
+  free(h);
+}
+
+void dpi_http_set_auth(struct dp_http *h, struct dp_auth *auth)
+{
+  h->auth = auth;
+}
+
+void dpi_http_stats(struct dp_http *h, unsigned long *requests, unsigned long *rate_limited,
+                    unsigned long *retries)
+{
+  pthread_mutex_lock(&h->lock);
+  *requests = h->requests;
+  *rate_limited = h->rate_limited;
+  *retries = h->retries;
+  pthread_mutex_unlock(&h->lock);
+}
+
+static CURL *take_handle(struct dp_http *h)
+{
+  pthread_mutex_lock(&h->lock);
+  while(h->in_flight >= h->cfg.concurrency)
+    pthread_cond_wait(&h->permit_cv, &h->lock);
+  h->in_flight++;
+  h->requests++;
+  CURL *c = h->npool ? h->pool[--h->npool] : NULL;
+  pthread_mutex_unlock(&h->lock);
+  if(!c)
+    c = curl_easy_init();
+  else
+    curl_easy_reset(c);
+  return c;
+}
+
+static void give_handle(struct dp_http *h, CURL *c)
+{
+  pthread_mutex_lock(&h->lock);
+  h->in_flight--;
+  if(c && h->npool < HANDLE_POOL)
+    h->pool[h->npool++] = c;
+  else if(c)
+    curl_easy_cleanup(c);
+  pthread_cond_signal(&h->permit_cv);
+  pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- URLs ------------------------------------------------------------------- */
+
+int dpi_http_origin(const char *url, char *out, size_t outlen)
+{
+  CURLU *u = curl_url();
+  if(!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+    curl_url_cleanup(u);
+    return -1;
+  }
+  char *scheme = NULL, *host = NULL, *port = NULL;
+  int rc = -1;
+  if(curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+     curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+     curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    for(char *p = host; *p; p++)
+      if(*p >= 'A' && *p <= 'Z')
+        *p = (char)(*p - 'A' + 'a');
+    rc = snprintf(out, outlen, "%s://%s:%s", scheme, host, port) < (int)outlen ? 0 : -1;
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+int dpi_http_same_origin(const char *a, const char *b)
+{
+  char oa[512], ob[512];
+  if(!a || !b || dpi_http_origin(a, oa, sizeof(oa)) || dpi_http_origin(b, ob, sizeof(ob)))
+    return 0;
+  return !strcmp(oa, ob);
+}
+
+int dpi_http_resolve_url(const char *base, const char *ref, char *out, size_t outlen)
+{
+  CURLU *u = curl_url();
+  char *full = NULL;
+  int rc = -1;
+  if(u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+     curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK &&
+     curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK)
+    rc = snprintf(out, outlen, "%s", full) < (int)outlen ? 0 : -1;
+  curl_free(full);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+void dpi_http_safe_url(const char *url, char *out, size_t outlen)
+{
+  snprintf(out, outlen, "%.*s", (int)strcspn(url, "?#"), url);
+  if(outlen > 4 && strlen(out) > 200)
+    strcpy(out + 197, "...");
+}
+
+/* ---- schedule ------------------------------------------------------------------ */
+
+double dpi_retry_after_seconds(const char *value, long now)
+{
+  if(!value || !*value)
+    return -1;
+  char *end;
+  errno = 0;
+  double secs = strtod(value, &end);
+  if(end != value && !errno) {
+    while(*end == ' ' || *end == '\t')
+      end++;
+    if(!*end && secs >= 0 && isfinite(secs))
+      return secs;
+  }
+  time_t when = curl_getdate(value, NULL);
+  if(when == (time_t)-1)
+    return -1;
+  return when > now ? (double)(when - now) : 0;
+}
+
+double dpi_backoff_delay(unsigned retry, double base, double cap, double u)
+{
+  if(retry == 0)
+    retry = 1;
+  double d = base;
+  for(unsigned i = 1; i < retry && d < cap; i++)
+    d *= 2;
+  if(d > cap)
+    d = cap;
+  return d * (0.5 + 0.5 * u);
+}
+
+/* ---- one exchange -------------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *user)
+{
+  struct dp_http_response *res = user;
+  if(dpi_buf_add(&res->body, data, size * n)) {
+    res->too_large = 1;
+    return 0;
+  }
+  return size * n;
+}
+
+static void keep(char *dst, size_t cap, const char *v, size_t n)
+{
+  if(n >= cap)
+    n = cap - 1;
+  memcpy(dst, v, n);
+  dst[n] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *user)
+{
+  struct dp_http_response *res = user;
+  size_t len = size * n;
+  if(len >= 5 && !strncmp(data, "HTTP/", 5)) {
+    /* A new response (after 100 Continue): forget the previous headers. */
+    res->content_type[0] = res->www_authenticate[0] = res->retry_after[0] = '\0';
+    res->etag[0] = res->location[0] = res->content_location[0] = res->x_progress[0] = '\0';
+    res->request_id[0] = res->date[0] = '\0';
+    return len;
+  }
+  const char *colon = memchr(data, ':', len);
+  if(!colon)
+    return len;
+  size_t nl = (size_t)(colon - data);
+  const char *v = colon + 1;
+  size_t vl = len - nl - 1;
+  while(vl && (*v == ' ' || *v == '\t'))
+    v++, vl--;
+  while(vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+    vl--;
+  static const struct {
+    const char *name;
+    size_t off, cap;
+  } wanted[] = {
+    {"content-type", offsetof(struct dp_http_response, content_type), 128},
+    {"www-authenticate", offsetof(struct dp_http_response, www_authenticate), 512},
+    {"retry-after", offsetof(struct dp_http_response, retry_after), 64},
+    {"etag", offsetof(struct dp_http_response, etag), 64},
+    {"location", offsetof(struct dp_http_response, location), 2048},
+    {"content-location", offsetof(struct dp_http_response, content_location), 2048},
+    {"x-progress", offsetof(struct dp_http_response, x_progress), 128},
+    {"date", offsetof(struct dp_http_response, date), 64},
+  };
+  for(size_t i = 0; i < sizeof(wanted) / sizeof(*wanted); i++)
+    if(strlen(wanted[i].name) == nl && !strncasecmp(data, wanted[i].name, nl)) {
+      keep((char *)res + wanted[i].off, wanted[i].cap, v, vl);
+      return len;
+    }
+  int correlation = (nl == 12 && !strncasecmp(data, "x-request-id", 12)) ||
+                    (nl == 14 && !strncasecmp(data, "opc-request-id", 14)) ||
+                    (nl > 15 && !strncasecmp(data + nl - 15, "-correlation-id", 15));
+  if(correlation) {
+    size_t used = strlen(res->request_id);
+    snprintf(res->request_id + used, sizeof(res->request_id) - used, "%s%.*s: %.*s",
+             used ? ", " : "", (int)nl, data, (int)vl, v);
+  }
+  return len;
+}
+
+static int retryable_transport(CURLcode rc)
+{
+  switch(rc) {
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_HTTP2:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_OPERATION_TIMEDOUT:
+  case CURLE_GOT_NOTHING:
+  case CURLE_SEND_ERROR:
+  case CURLE_RECV_ERROR:
+  case CURLE_HTTP2_STREAM:
+  case CURLE_SSL_CONNECT_ERROR:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, const char *url,
+                         const char *token, int same_origin, struct dp_http_response *res)
+{
+  CURL *c = take_handle(h);
+  if(!c) {
+    give_handle(h, NULL);
+    return CURLE_OUT_OF_MEMORY;
+  }
+  dpi_buf_reset(&res->body);
+  res->too_large = 0;
+  res->status = 0;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  struct curl_slist *hdrs = NULL;
+  char line[DP_MAX_SHORT + 64];
+  if(req->accept) {
+    snprintf(line, sizeof(line), "Accept: %s", req->accept);
+    hdrs = curl_slist_append(hdrs, line);
+  }
+  if(token) {
+    snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
+    hdrs = curl_slist_append(hdrs, line);
+  }
+  if(req->if_match) {
+    snprintf(line, sizeof(line), "If-Match: %s", req->if_match);
+    hdrs = curl_slist_append(hdrs, line);
+  }
+  if(req->prefer) {
+    snprintf(line, sizeof(line), "Prefer: %s", req->prefer);
+    hdrs = curl_slist_append(hdrs, line);
+  }
+  if(req->content_type) {
+    snprintf(line, sizeof(line), "Content-Type: %s", req->content_type);
+    hdrs = curl_slist_append(hdrs, line);
+  }
+  hdrs = curl_slist_append(hdrs, "Expect:");
+  for(struct curl_slist *x = same_origin ? h->cfg.headers : NULL; x; x = x->next)
+    hdrs = curl_slist_append(hdrs, x->data);
+  explicit_bzero(line, sizeof(line)); /* it held the token */
+
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_SHARE, h->share);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, h->cfg.user_agent);
+  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, h->cfg.connect_timeout);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->cfg.low_speed_time);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, h->cfg.timeout);
+  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->cfg.max_response);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->cfg.insecure ? 0L : 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->cfg.insecure ? 0L : 2L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, res);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, res);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  if(req->basic_user) {
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(c, CURLOPT_USERNAME, req->basic_user);
+    curl_easy_setopt(c, CURLOPT_PASSWORD, req->basic_password ? req->basic_password : "");
+  }
+  const char *method = req->method ? req->method : "GET";
+  if(req->body) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+  }
+  if(strcmp(method, "GET") && strcmp(method, "POST"))
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  else if(!strcmp(method, "POST") && !req->body)
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+
+  CURLcode rc = curl_easy_perform(c);
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  res->status = rc == CURLE_OK ? status : 0;
+  snprintf(res->url, sizeof(res->url), "%s", url);
+  if(rc != CURLE_OK) {
+    res->transport_error = (int)rc;
+    snprintf(res->error, sizeof(res->error), "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    /* curl's message may quote the URL: keep queries out. */
+    char *q = strchr(res->error, '?');
+    if(q)
+      *q = '\0';
+  }
+  /* The token lived in the header list: wipe it before freeing. */
+  for(struct curl_slist *x = hdrs; x; x = x->next)
+    if(!strncmp(x->data, "Authorization:", 14))
+      explicit_bzero(x->data, strlen(x->data));
+  curl_slist_free_all(hdrs);
+  give_handle(h, c);
+  return rc;
+}
+
+static int idempotent(const char *method)
+{
+  return !method || !strcmp(method, "GET") || !strcmp(method, "HEAD") ||
+         !strcmp(method, "PUT") || !strcmp(method, "DELETE");
+}
+
+static int is_redirect(long status)
+{
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+static double jitter(struct dp_http *h)
+{
+  pthread_mutex_lock(&h->lock);
+  h->seed = h->seed * 1103515245u + 12345u;
+  unsigned r = (h->seed >> 8) & 0xffff;
+  pthread_mutex_unlock(&h->lock);
+  return (double)r / 65536.0;
+}
+
+static void count(struct dp_http *h, unsigned long *counter)
+{
+  pthread_mutex_lock(&h->lock);
+  (*counter)++;
+  pthread_mutex_unlock(&h->lock);
+}
+
+int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
+                struct dp_http_response *res)
+{
+  memset(res, 0, sizeof(*res));
+  dpi_buf_init(&res->body, h->cfg.max_response);
+  char url[4096];
+  snprintf(url, sizeof(url), "%s", req->url);
+  struct dp_http_request cur = *req;
+  int redirects = 0, reauthed = 0;
+  unsigned max_redirects = req->max_redirects ? (unsigned)req->max_redirects : MAX_REDIRECTS;
+  unsigned max_tries = req->no_retry ? 1 : h->cfg.max_tries;
+  for(;;) {
+    res->tries++;
+    int same = h->cfg.origin && dpi_http_same_origin(url, h->cfg.origin);
+    char token[DP_MAX_SHORT];
+    const char *bearer = NULL;
+    if(h->auth && same && !cur.no_auth) {
+      char why[512];
+      if(dpi_auth_bearer(h->auth, token, sizeof(token), why, sizeof(why))) {
+        res->auth_failed = 1;
+        snprintf(res->error, sizeof(res->error), "%s", why);
+        return -1;
+      }
+      bearer = token;
+    }
+    pacer_wait(&h->pacer);
+    CURLcode rc = exchange(h, &cur, url, bearer, same, res);
+    if(rc != CURLE_OK) {
+      if(bearer)
+        explicit_bzero(token, sizeof(token));
+      if(res->too_large)
+        return -1;
+      if(retryable_transport(rc) && idempotent(cur.method) && res->tries < max_tries) {
+        count(h, &h->retries);
+        sleep_for(dpi_backoff_delay(res->tries, h->cfg.retry_base, h->cfg.retry_cap, jitter(h)));
+        continue;
+      }
+      return -1;
+    }
+    long st = res->status;
+    if(is_redirect(st) && res->location[0] && (int)redirects < (int)max_redirects) {
+      char next[4096];
+      if(bearer)
+        explicit_bzero(token, sizeof(token));
+      if(dpi_http_resolve_url(url, res->location, next, sizeof(next)))
+        return 0; /* an unusable Location: the 3xx is the answer */
+      snprintf(url, sizeof(url), "%s", next);
+      redirects++;
+      res->tries--; /* a redirect is not a retry */
+      if(st == 303 || ((st == 301 || st == 302) && cur.method && !strcmp(cur.method, "POST"))) {
+        cur.method = "GET";
+        cur.body = NULL;
+        cur.body_len = 0;
+        cur.content_type = NULL;
+      }
+      continue;
+    }
+    if(st == 401 && bearer && !reauthed) {
+      /* The token was refused (expired early, revoked): one fresh token and
+       * one more try, never a loop. */
+      dpi_auth_reject(h->auth, token);
+      explicit_bzero(token, sizeof(token));
+      reauthed = 1;
+      res->tries--;
+      continue;
+    }
+    if(bearer)
+      explicit_bzero(token, sizeof(token));
+    double after = dpi_retry_after_seconds(res->retry_after, (long)time(NULL));
+    if(st == 429) {
+      count(h, &h->rate_limited);
+      pacer_429(&h->pacer, after);
+      if(res->tries < max_tries) {
+        count(h, &h->retries);
+        sleep_for(after >= 0 ? after
+                             : dpi_backoff_delay(res->tries, h->cfg.retry_base, h->cfg.retry_cap,
+                                                 jitter(h)));
+        continue;
+      }
+      return 0;
+    }
+    if((st == 500 || st == 502 || st == 503 || st == 504) && idempotent(cur.method) &&
+       res->tries < max_tries) {
+      count(h, &h->retries);
+      sleep_for(after >= 0 && after < h->cfg.retry_cap
+                    ? after
+                    : dpi_backoff_delay(res->tries, h->cfg.retry_base, h->cfg.retry_cap,
+                                        jitter(h)));
+      continue;
+    }
+    return 0;
+  }
+}
+
+void dpi_http_response_free(struct dp_http_response *res)
+{
+  dpi_buf_free(&res->body);
+}

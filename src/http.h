@@ -1,0 +1,113 @@
+/* http.h - the HTTP client every network stage shares (libcurl).
+ *
+ * One client per run: connections, DNS and TLS sessions are shared between
+ * threads (a curl share handle), so requests reuse keep-alive connections
+ * and HTTP/2 where the server offers it.  TLS is always verified unless the
+ * user says --insecure.  The client paces requests (--rate, adaptive after a
+ * 429), caps requests in flight (--concurrency), retries what is safe to
+ * retry with exponential backoff and jitter, honours Retry-After, follows
+ * redirects itself so that credentials never go to another origin, and keeps
+ * the server's correlation ids for error records. */
+#ifndef DP_HTTP_H
+#define DP_HTTP_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+struct dp_auth;
+
+struct dp_http_config {
+  const char *user_agent;
+  long connect_timeout;  /* seconds */
+  long low_speed_time;   /* abort a transfer slower than 1 byte/s for this long */
+  long timeout;          /* whole request, seconds; 0 = none */
+  size_t max_response;   /* bytes */
+  int insecure;          /* skip TLS verification (warned about loudly) */
+  unsigned concurrency;  /* requests in flight at most */
+  double rate;           /* requests per second; 0 = no limit until a 429 */
+  double burst;          /* requests allowed at once above the rate */
+  unsigned max_tries;    /* attempts per request, first one included */
+  double retry_base;     /* first backoff delay, seconds (1) */
+  double retry_cap;      /* longest backoff delay, seconds (60) */
+  struct curl_slist *headers; /* extra headers for the FHIR server (tenant...) */
+  const char *origin;    /* scheme://host:port of the FHIR server: credentials
+                            and extra headers go there only */
+};
+
+void dpi_http_config_defaults(struct dp_http_config *cfg);
+
+struct dp_http_request {
+  const char *method;        /* NULL: GET */
+  const char *url;
+  const char *accept;        /* NULL: no Accept header */
+  const char *content_type;  /* of body */
+  const void *body;
+  size_t body_len;
+  const char *if_match;      /* W/"3" */
+  const char *prefer;        /* respond-async */
+  int no_auth;               /* never send the bearer token */
+  const char *basic_user;    /* HTTP Basic credentials (token endpoint) */
+  const char *basic_password;
+  int no_retry;              /* one attempt only */
+  int max_redirects;         /* 0: default 5 */
+};
+
+struct dp_http_response {
+  long status;              /* 0 when no HTTP answer came */
+  struct dp_buf body;
+  char content_type[128];
+  char request_id[256];     /* X-Request-Id, opc-request-id, *-Correlation-Id */
+  char www_authenticate[512];
+  char retry_after[64];
+  char etag[64];
+  char location[2048];
+  char content_location[2048];
+  char x_progress[128];
+  char date[64];
+  char url[4096];           /* the URL that answered (after redirects) */
+  int transport_error;      /* CURLcode when status is 0 */
+  char error[512];          /* transport error text */
+  unsigned tries;           /* attempts made */
+  int too_large;            /* the body passed max_response */
+  int auth_failed;          /* no token could be obtained (error says why) */
+};
+
+struct dp_http;
+
+struct dp_http *dpi_http_new(const struct dp_http_config *cfg, char *why, size_t whylen);
+void dpi_http_free(struct dp_http *h);
+/* Token source for requests to the FHIR origin (may be NULL: no auth). */
+void dpi_http_set_auth(struct dp_http *h, struct dp_auth *auth);
+
+/* Perform a request with retries.  Returns 0 when an HTTP answer arrived
+ * (any status; look at res->status), -1 when none did (res->error says why).
+ * res must be released with dpi_http_response_free. */
+int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
+                struct dp_http_response *res);
+void dpi_http_response_free(struct dp_http_response *res);
+
+/* Same origin (scheme, host, port)?  Unparsable URLs are never the same. */
+int dpi_http_same_origin(const char *a, const char *b);
+/* "scheme://host[:port]" of url into out; 0 or -1. */
+int dpi_http_origin(const char *url, char *out, size_t outlen);
+/* Resolve a possibly relative reference against base into out. */
+int dpi_http_resolve_url(const char *base, const char *ref, char *out, size_t outlen);
+/* url without its query and fragment, fit for messages (pre-signed URLs
+ * carry credentials in the query). */
+void dpi_http_safe_url(const char *url, char *out, size_t outlen);
+
+/* Retry-After as seconds from now: delta-seconds or an HTTP-date; -1 when
+ * absent or unreadable.  now is the current Unix time. */
+double dpi_retry_after_seconds(const char *value, long now);
+/* Backoff before retry number `retry` (1 for the first retry): an
+ * exponential delay base * 2^(retry-1), capped, with jitter u in [0, 1)
+ * spreading it over [delay/2, delay]. */
+double dpi_backoff_delay(unsigned retry, double base, double cap, double u);
+
+/* Total requests, 429s seen and retries made so far (for the summary). */
+void dpi_http_stats(struct dp_http *h, unsigned long *requests, unsigned long *rate_limited,
+                    unsigned long *retries);
+
+#endif

@@ -1,0 +1,328 @@
+/* settings.c - see settings.h */
+#include "settings.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dplimits.h"
+#include "ndjson.h"
+#include "options.h"
+
+enum opt_id {
+  O_OUTPUT, O_ERRORS, O_QUIET, O_UNBUFFERED, O_JOBS, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
+  O_MAX_LINE, O_CONFIG,
+  O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
+  O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
+  O_RETRIES, O_RETRY_BASE, O_TIMEOUT,
+  O_COUNT
+};
+
+struct gopt {
+  enum opt_id id;
+  const char *name;
+  char shrt;
+  const char *arg; /* NULL: a flag */
+  const char *env;
+  const char *def;
+  const char *help;
+};
+
+/* Grouped for --help: general options first, then the FHIR server ones. */
+static const struct gopt gopts[] = {
+  {O_OUTPUT, "output", 'o', "FILE", NULL, "stdout", "write records to FILE"},
+  {O_ERRORS, "errors", 'e', "FILE", NULL, "stderr", "write error records to FILE"},
+  {O_QUIET, "quiet", 'q', NULL, NULL, NULL, "no summary line on stderr"},
+  {O_UNBUFFERED, "unbuffered", 0, NULL, NULL, NULL, "flush after every record"},
+  {O_JOBS, "jobs", 'j', "N", "DOCPIPE_JOBS", "CPUs, or --concurrency if larger",
+   "worker threads; output keeps input order whatever N is"},
+  {O_MAX_BYTES, "max-bytes", 0, "SIZE", NULL, "256M", "largest decoded document"},
+  {O_MAX_TEXT, "max-text", 0, "SIZE", NULL, "64M", "largest extracted text of one document"},
+  {O_MAX_PAGES, "max-pages", 0, "N", NULL, "10000", "most pages read from one PDF"},
+  {O_MAX_LINE, "max-line", 0, "SIZE", NULL, "512M", "longest input line"},
+  {O_CONFIG, "config", 0, "FILE", "DOCPIPE_CONFIG", NULL,
+   "read options from FILE: one 'name = value' per line, '#' comments"},
+  {O_FHIR_BASE, "fhir-base", 0, "URL", "DOCPIPE_FHIR_BASE", NULL,
+   "FHIR service root, e.g. https://fhir-ehr.cerner.com/r4/<tenant>"},
+  {O_CLIENT_ID, "client-id", 0, "ID", "DOCPIPE_CLIENT_ID", NULL, "system account client id"},
+  {O_PRIVATE_KEY, "private-key", 0, "FILE", "DOCPIPE_PRIVATE_KEY", NULL,
+   "PEM key for SMART Backend Services (RSA: RS384, EC P-384: ES384)"},
+  {O_KEY_ID, "key-id", 0, "KID", "DOCPIPE_KEY_ID", NULL, "kid of that key in the registered JWKS"},
+  {O_SCOPE, "scope", 0, "SCOPES", "DOCPIPE_SCOPE",
+   "system/DocumentReference.read system/Binary.read",
+   "scopes to request (SMART v1 .read or v2 .rs forms)"},
+  {O_TOKEN_URL, "token-url", 0, "URL", "DOCPIPE_TOKEN_URL", "discovered",
+   "token endpoint (else from /.well-known/smart-configuration)"},
+  {O_CLIENT_SECRET_FILE, "client-secret-file", 0, "FILE", "DOCPIPE_CLIENT_SECRET_FILE", NULL,
+   "client secret for client_secret_basic"},
+  {O_BEARER_FILE, "bearer-file", 0, "FILE", "DOCPIPE_BEARER_FILE", NULL,
+   "a ready access token (re-read when the server refuses it)"},
+  {O_TOKEN_CACHE, "token-cache", 0, "FILE", "DOCPIPE_TOKEN_CACHE", NULL,
+   "keep the access token in FILE (mode 0600) for the next run"},
+  {O_HEADER, "header", 'H', "'NAME: VALUE'", "DOCPIPE_HEADERS", NULL,
+   "extra header for the FHIR server, e.g. a tenant header (repeatable; the variable takes "
+   "one per line)"},
+  {O_INSECURE, "insecure", 0, NULL, NULL, NULL, "do not verify TLS certificates (never in production)"},
+  {O_CONCURRENCY, "concurrency", 0, "N", "DOCPIPE_CONCURRENCY", "8", "requests in flight at most"},
+  {O_RATE, "rate", 0, "N[/s]", "DOCPIPE_RATE", "no limit until a 429",
+   "requests per second at most"},
+  {O_BURST, "burst", 0, "N", NULL, "1", "requests allowed at once above --rate"},
+  {O_RETRIES, "retries", 0, "N", NULL, "5", "retries of a failed GET (429, 5xx, cut connections)"},
+  {O_RETRY_BASE, "retry-base", 0, "SECONDS", NULL, "1",
+   "first backoff delay; doubles each retry, with jitter, up to 60 s"},
+  {O_TIMEOUT, "timeout", 0, "SECONDS", NULL, "none", "longest time for one request"},
+};
+
+#define NGOPTS (sizeof(gopts) / sizeof(*gopts))
+
+void dpi_settings_init(struct dp_settings *s)
+{
+  memset(s, 0, sizeof(*s));
+  dpi_context_defaults(&s->ctx);
+  s->max_line = DP_MAX_LINE;
+  s->jobs = 1;
+  s->net.concurrency = 8;
+  s->net.retries = 5;
+  s->net.scope = "system/DocumentReference.read system/Binary.read";
+}
+
+void dpi_settings_free(struct dp_settings *s)
+{
+  for(size_t i = 0; i < s->nowned; i++)
+    free(s->owned[i]);
+  free(s->owned);
+  curl_slist_free_all(s->net.headers);
+  s->owned = NULL;
+  s->nowned = 0;
+  s->net.headers = NULL;
+}
+
+static const char *keep(struct dp_settings *s, const char *v, size_t n)
+{
+  char **m = realloc(s->owned, (s->nowned + 1) * sizeof(*m));
+  if(!m)
+    return NULL;
+  s->owned = m;
+  if(!(m[s->nowned] = strndup(v, n)))
+    return NULL;
+  return m[s->nowned++];
+}
+
+static int parse_double(const char *v, double *out)
+{
+  char *end;
+  errno = 0;
+  double d = strtod(v, &end);
+  if(errno || end == v || d < 0)
+    return -1;
+  if(!strcmp(end, "/s"))
+    end += 2;
+  if(*end)
+    return -1;
+  *out = d;
+  return 0;
+}
+
+/* Set one option from a value that outlives the settings. */
+static int apply(struct dp_settings *s, const struct gopt *o, const char *v, char *why,
+                 size_t whylen)
+{
+  int bad = 0;
+  long l;
+  switch(o->id) {
+  case O_OUTPUT: s->output = v; break;
+  case O_ERRORS: s->errors = v; break;
+  case O_QUIET: s->quiet = 1; break;
+  case O_UNBUFFERED: s->unbuffered = 1; break;
+  case O_JOBS:
+    bad = dpi_parse_uint(v, &s->jobs) || s->jobs == 0 || s->jobs > 1024;
+    s->jobs_given = 1;
+    break;
+  case O_MAX_BYTES: bad = dpi_parse_size(v, &s->ctx.max_document); break;
+  case O_MAX_TEXT: bad = dpi_parse_size(v, &s->ctx.max_text); break;
+  case O_MAX_PAGES: bad = dpi_parse_uint(v, &s->ctx.max_pages); break;
+  case O_MAX_LINE: bad = dpi_parse_size(v, &s->max_line); break;
+  case O_CONFIG: s->config = v; break;
+  case O_FHIR_BASE: s->net.fhir_base = v; break;
+  case O_CLIENT_ID: s->net.client_id = v; break;
+  case O_PRIVATE_KEY: s->net.private_key = v; break;
+  case O_KEY_ID: s->net.key_id = v; break;
+  case O_SCOPE: s->net.scope = v; break;
+  case O_TOKEN_URL: s->net.token_url = v; break;
+  case O_CLIENT_SECRET_FILE: s->net.client_secret_file = v; break;
+  case O_BEARER_FILE: s->net.bearer_file = v; break;
+  case O_TOKEN_CACHE: s->net.token_cache = v; break;
+  case O_HEADER:
+    /* Several headers may come in one value, one per line (the variable). */
+    for(const char *p = v; *p;) {
+      size_t n = strcspn(p, "\n");
+      const char *h = keep(s, p, n);
+      if(n && (!h || !strchr(h, ':'))) {
+        bad = 1;
+        break;
+      }
+      if(n) {
+        struct curl_slist *l2 = curl_slist_append(s->net.headers, h);
+        if(!l2) {
+          bad = 1;
+          break;
+        }
+        s->net.headers = l2;
+      }
+      p += n + (p[n] == '\n');
+    }
+    break;
+  case O_INSECURE: s->net.insecure = 1; break;
+  case O_CONCURRENCY: bad = dpi_parse_uint(v, &s->net.concurrency) || !s->net.concurrency; break;
+  case O_RATE: bad = parse_double(v, &s->net.rate); break;
+  case O_BURST: bad = parse_double(v, &s->net.burst); break;
+  case O_RETRIES: bad = dpi_parse_uint(v, &s->net.retries) || s->net.retries > 100; break;
+  case O_RETRY_BASE: bad = parse_double(v, &s->net.retry_base); break;
+  case O_TIMEOUT:
+    l = strtol(v, NULL, 10);
+    bad = l <= 0;
+    s->net.timeout = l;
+    break;
+  case O_COUNT: break;
+  }
+  if(bad) {
+    snprintf(why, whylen, "bad value for --%s", o->name);
+    return -1;
+  }
+  s->given[o->id] = 1;
+  return 0;
+}
+
+int dpi_settings_arg(struct dp_settings *s, int argc, char **argv, int *i, char *why,
+                     size_t whylen)
+{
+  const char *a = argv[*i];
+  if(a[0] != '-' || !a[1])
+    return 0;
+  for(size_t k = 0; k < NGOPTS; k++) {
+    const struct gopt *o = &gopts[k];
+    const char *value = NULL;
+    size_t nl = strlen(o->name);
+    int is_long = a[1] == '-' && !strncmp(a + 2, o->name, nl) && (!a[2 + nl] || a[2 + nl] == '=');
+    int is_short = o->shrt && a[1] == o->shrt && a[1] != '-';
+    if(!is_long && !is_short)
+      continue;
+    if(!o->arg) {
+      if((is_long && a[2 + nl]) || (is_short && a[2]))
+        continue; /* --quietly, -qx: not this flag */
+      return apply(s, o, "1", why, whylen) ? -1 : 1;
+    }
+    if(is_long && a[2 + nl] == '=')
+      value = a + 3 + nl;
+    else if(is_short && a[2])
+      value = a + 2;
+    else if(*i + 1 < argc)
+      value = argv[++*i];
+    else {
+      snprintf(why, whylen, "option --%s needs a value", o->name);
+      return -1;
+    }
+    return apply(s, o, value, why, whylen) ? -1 : 1;
+  }
+  return 0;
+}
+
+static int read_config(struct dp_settings *s, const char *path, const unsigned char *from_env,
+                       char *why, size_t whylen)
+{
+  struct dp_reader r;
+  if(dpi_reader_open(&r, path, 65536)) {
+    snprintf(why, whylen, "cannot read config %s: %s", path, strerror(errno));
+    return -1;
+  }
+  const char *line;
+  size_t len;
+  int too_long, rc = 0;
+  while(!rc && dpi_reader_next(&r, &line, &len, &too_long) == 1) {
+    char buf[4096];
+    if(too_long || len >= sizeof(buf)) {
+      snprintf(why, whylen, "%s:%lu: line too long", path, r.line);
+      rc = -1;
+      break;
+    }
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+    char *p = buf + strspn(buf, " \t");
+    if(!*p || *p == '#')
+      continue;
+    char *name = p;
+    p += strcspn(p, " \t=");
+    char *value = p + strspn(p, " \t");
+    if(*value == '=')
+      value += 1 + strspn(value + 1, " \t");
+    *p = '\0';
+    size_t vl = strlen(value);
+    while(vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
+      value[--vl] = '\0';
+    const struct gopt *o = NULL;
+    for(size_t k = 0; k < NGOPTS && !o; k++)
+      if(!strcmp(gopts[k].name, name))
+        o = &gopts[k];
+    if(!o || o->id == O_CONFIG) {
+      snprintf(why, whylen, "%s:%lu: unknown option '%s'", path, r.line, name);
+      rc = -1;
+      break;
+    }
+    if(s->given[o->id] || from_env[o->id])
+      continue; /* the command line and the environment come first */
+    const char *v = o->arg ? keep(s, value, vl) : "1";
+    if(!v || apply(s, o, v, why, whylen)) {
+      rc = -1;
+      break;
+    }
+  }
+  dpi_reader_close(&r);
+  return rc;
+}
+
+int dpi_settings_finish(struct dp_settings *s, char *why, size_t whylen)
+{
+  unsigned char from_env[O_COUNT] = {0};
+  for(size_t k = 0; k < NGOPTS; k++) {
+    const struct gopt *o = &gopts[k];
+    if(!o->env || s->given[o->id] || o->id == O_CONFIG)
+      continue;
+    const char *v = getenv(o->env);
+    if(!v || !*v)
+      continue;
+    if(apply(s, o, v, why, whylen)) {
+      snprintf(why, whylen, "bad value in %s", o->env);
+      return -1;
+    }
+    from_env[o->id] = 1;
+  }
+  const char *config = s->config ? s->config : getenv("DOCPIPE_CONFIG");
+  if(config && *config && read_config(s, config, from_env, why, whylen))
+    return -1;
+  return 0;
+}
+
+int dpi_settings_network(const struct dp_settings *s)
+{
+  return s->net.fhir_base || s->net.private_key || s->net.bearer_file ||
+         s->net.client_secret_file || s->net.token_url;
+}
+
+void dpi_settings_help(FILE *f)
+{
+  for(size_t k = 0; k < NGOPTS; k++) {
+    const struct gopt *o = &gopts[k];
+    if(o->id == O_FHIR_BASE)
+      fprintf(f, "\nFHIR server options (for search, export, update, check, and resolve "
+                 "over the network):\n");
+    char left[64];
+    snprintf(left, sizeof(left), "%c%c%s--%s%s%s", o->shrt ? '-' : ' ', o->shrt ? o->shrt : ' ',
+             o->shrt ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+    fprintf(f, "  %-30s %s", left, o->help);
+    if(o->def)
+      fprintf(f, " (default: %s)", o->def);
+    if(o->env)
+      fprintf(f, " [%s]", o->env);
+    fputc('\n', f);
+  }
+}

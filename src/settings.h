@@ -1,0 +1,45 @@
+/* settings.h - the options every command takes, from the command line, the
+ * environment and a config file (in that order of precedence).
+ *
+ * One table describes each option once: its name, short form, environment
+ * variable, default and help text; --help is printed from it. */
+#ifndef DP_SETTINGS_H
+#define DP_SETTINGS_H
+
+#include <stdio.h>
+
+#include "fhir.h"
+#include "stage.h"
+
+struct dp_settings {
+  struct dp_context ctx;
+  const char *output;
+  const char *errors;
+  int quiet;
+  int unbuffered;
+  size_t max_line;
+  unsigned jobs;
+  int jobs_given;
+  struct dp_net_config net;
+  /* private */
+  unsigned char given[64];
+  char **owned;
+  size_t nowned;
+  const char *config;
+};
+
+void dpi_settings_init(struct dp_settings *s);
+void dpi_settings_free(struct dp_settings *s);
+/* If argv[*i] is a global option, take it (and its value) and return 1;
+ * 0 when it is not one; -1 with a message in why for a bad value. */
+int dpi_settings_arg(struct dp_settings *s, int argc, char **argv, int *i, char *why,
+                     size_t whylen);
+/* Fill in what the command line left unset from DOCPIPE_* variables, then
+ * from the config file (--config, else $DOCPIPE_CONFIG). */
+int dpi_settings_finish(struct dp_settings *s, char *why, size_t whylen);
+/* Does the run talk to a FHIR server (a base URL or credentials given)? */
+int dpi_settings_network(const struct dp_settings *s);
+/* The options part of --help. */
+void dpi_settings_help(FILE *f);
+
+#endif
