@@ -71,7 +71,7 @@ static enum dp_status read_file(struct dp_stage *st, const char *path, struct dp
   }
   if(dpi_record_set_body(rec, &bytes))
     return dpi_record_fail(rec, DP_KIND_INTERNAL, "cannot hash the file");
-  json_object_object_del(rec->obj, "_path");
+  json_object_object_del(rec->obj, "_arg");
   return dpi_emit(out, rec);
 }
 
@@ -155,7 +155,7 @@ static enum dp_status walk(struct dp_stage *st, const char *dir, const struct dp
 
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
 {
-  const char *path = dpi_record_str(rec, "_path");
+  const char *path = dpi_record_str(rec, "_arg");
   if(!path)
     return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "record names no file (\"_path\")");
   struct stat sb;
@@ -163,7 +163,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
     char *dir = strdup(path);
     if(!dir)
       return DP_FATAL;
-    json_object_object_del(rec->obj, "_path");
+    json_object_object_del(rec->obj, "_arg");
     enum dp_status rc = walk(st, dir, rec, 0, out);
     free(dir);
     dpi_record_free(rec);
@@ -175,6 +175,6 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 const struct dp_stage_ops dp_stage_files = {
   .name = "files",
   .summary = "read raw documents from files and folders (one record per file)",
-  .flags = DP_STAGE_READS_PATHS | DP_STAGE_MAY_DROP,
+  .flags = DP_STAGE_READS_ARGS | DP_STAGE_MAY_DROP,
   .process = process,
 };

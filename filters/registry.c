@@ -12,11 +12,14 @@
 const struct dp_stage_ops *const dp_stage_registry[] = {
   /* pipeline stages, in the order a pipeline uses them */
   &dp_stage_files,
+  &dp_stage_search,
+  &dp_stage_export,
   &dp_stage_resolve,
   &dp_stage_decode,
   &dp_stage_sniff,
   &dp_stage_extract,
   &dp_stage_normalize,
+  &dp_stage_update,
   /* extractors, most specific first */
 #ifdef DP_HAVE_POPPLER
   &dp_stage_pdf,

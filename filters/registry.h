@@ -5,11 +5,14 @@
 #include "stage.h"
 
 extern const struct dp_stage_ops dp_stage_files;
+extern const struct dp_stage_ops dp_stage_search;
+extern const struct dp_stage_ops dp_stage_export;
 extern const struct dp_stage_ops dp_stage_resolve;
 extern const struct dp_stage_ops dp_stage_decode;
 extern const struct dp_stage_ops dp_stage_sniff;
 extern const struct dp_stage_ops dp_stage_extract;
 extern const struct dp_stage_ops dp_stage_normalize;
+extern const struct dp_stage_ops dp_stage_update;
 extern const struct dp_stage_ops dp_stage_pdf;
 extern const struct dp_stage_ops dp_stage_cda;
 extern const struct dp_stage_ops dp_stage_hl7v2;

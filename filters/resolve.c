@@ -10,6 +10,13 @@
  * (--binaries, e.g. a Bulk Data export): they are indexed by id at start,
  * by offset only, so memory stays small whatever their size.
  *
+ * Over the network (--fhir-base), Binaries not found locally are fetched,
+ * as FHIR JSON or raw bytes.  FHIR says the content[] entries of one
+ * DocumentReference are the same document in other formats: with --prefer,
+ * one record is made from the best rendition that can be had, falling back
+ * when one fails (Oracle Health answers 404 for XR- PDFs where the reporting
+ * solution is not installed), and meta.fallback says what failed.
+ *
  * Other resource types (Patient, OperationOutcome...) hold no document and
  * are counted as skipped.  Records already resolved pass through unchanged,
  * so the stage can run twice in a pipe. */
@@ -20,16 +27,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dplimits.h"
 #include "ndjson.h"
+#include "fhir.h"
 #include "registry.h"
 
 static const struct dp_option_spec resolve_options[] = {
   {"binaries", "FILE", DP_OPT_PATH | DP_OPT_MULTI, "DOCPIPE_BINARIES", NULL,
    "Binary NDJSON (or a folder of *.ndjson) that attachment urls refer to"},
+  {"accept", "fhir|raw", 0, "DOCPIPE_ACCEPT", "fhir",
+   "fetch Binaries as FHIR JSON (application/fhir+json) or as raw bytes"},
+  {"prefer", "TYPES", 0, "DOCPIPE_PREFER", NULL,
+   "one record per resource from the first rendition (content[] entry) that can be had, "
+   "trying content types in this order, e.g. application/pdf,text/html,*"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
@@ -342,15 +356,6 @@ static void reference_of(const char *ref, const char *type, char *out, size_t ca
   snprintf(out, cap, "%s/%.*s", type, (int)n, id);
 }
 
-/* A URL fit for a message: no query string (pre-signed URLs carry
- * credentials there). */
-static void safe_url(const char *url, char *out, size_t cap)
-{
-  snprintf(out, cap, "%.*s", (int)strcspn(url, "?#"), url);
-  if(strlen(out) > 200)
-    strcpy(out + 197, "...");
-}
-
 struct bundle_binaries {
   json_object *entries; /* Bundle.entry, or NULL */
 };
@@ -402,19 +407,92 @@ struct doc_source {
   json_object *facts;     /* _fhir template: type, category, date, description */
   const char *patient;    /* "Patient/1" or NULL */
   json_object *input;     /* _input of the input record */
+  int one_record;         /* --prefer: one record per resource, from its best rendition */
 };
 
-static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_source *src,
-                                      const struct bundle_binaries *bundle, size_t index,
-                                      json_object *att, struct dp_emitter *out)
+/* Fetch an attachment over the network: a FHIR Binary (Accept:
+ * application/fhir+json, the default) or, with --accept raw, the bytes with
+ * their Content-Type.  Fills r's "data" or its body; DP_FAIL with the
+ * diagnosis otherwise.  A 404 here is "not-visible": the server itself
+ * referenced this Binary. */
+static enum dp_status fetch_attachment(struct dp_stage *st, struct dp_record *r, const char *url,
+                                       const char *declared)
+{
+  struct dp_net *net = st->ctx->net;
+  char full[4096], shown[512], what[600];
+  dpi_http_safe_url(url, shown, sizeof(shown));
+  snprintf(what, sizeof(what), "GET %s", shown);
+  if(dpi_fhir_url(net, url, full, sizeof(full))) {
+    dpi_record_hint(r, "give --fhir-base so relative attachment urls can be fetched");
+    return dpi_record_fail(r, DP_KIND_NOT_FOUND, "attachment url %s is relative and no FHIR "
+                                                 "server is set", shown);
+  }
+  const char *mode = dpi_opt(st, "accept");
+  int raw = mode && !strcmp(mode, "raw");
+  struct dp_http_request req = {.url = full,
+                                .accept = raw ? (declared ? declared : "*/*")
+                                              : "application/fhir+json"};
+  struct dp_http_response res;
+  json_object *source = dpi_record_object(r, "source");
+  if(dpi_http_do(net->http, &req, &res) || res.status != 200) {
+    dpi_fhir_fail(r, &res, what, "Binary", DP_FHIR_LISTED);
+    dpi_http_response_free(&res);
+    return DP_FAIL;
+  }
+  char safe_full[4096];
+  dpi_http_safe_url(full, safe_full, sizeof(safe_full));
+  dpi_json_set_str(source, "url", safe_full);
+  json_object *binary = NULL;
+  char why[256];
+  int json = !strncasecmp(res.content_type, "application/fhir+json", 21) ||
+             !strncasecmp(res.content_type, "application/json", 16);
+  if(json && !dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &binary, why, sizeof(why))) {
+    const char *type = dpi_json_member_str(binary, "resourceType");
+    json_object *data = dpi_json_member(binary, "data");
+    if(!type || strcmp(type, "Binary") || !data || !json_object_is_type(data, json_type_string)) {
+      json_object_put(binary);
+      dpi_http_response_free(&res);
+      return dpi_record_fail(r, DP_KIND_EMPTY, "%s: the answer is not a Binary with data", what);
+    }
+    if(!declared)
+      dpi_json_set_str(source, "declaredContentType", dpi_json_member_str(binary, "contentType"));
+    move_member(r->obj, "data", binary, "data");
+    json_object_put(binary);
+    dpi_http_response_free(&res);
+    return DP_OK;
+  }
+  json_object_put(binary);
+  /* Raw bytes: they are the document. */
+  if(res.body.len > st->ctx->max_document) {
+    dpi_http_response_free(&res);
+    return dpi_record_fail(r, DP_KIND_TOO_LARGE, "%s: document over the %zu-byte cap", what,
+                           st->ctx->max_document);
+  }
+  if(!declared && res.content_type[0])
+    dpi_json_set_str(source, "declaredContentType", res.content_type);
+  enum dp_status rc = DP_OK;
+  if(res.body.len == 0)
+    rc = dpi_record_fail(r, DP_KIND_EMPTY, "%s: empty answer", what);
+  else if(dpi_record_set_body(r, &res.body))
+    rc = dpi_record_fail(r, DP_KIND_INTERNAL, "cannot hash the document");
+  dpi_http_response_free(&res);
+  return rc;
+}
+
+/* The record of attachment `index`, its data found inline, in the Binary
+ * files, in the input, or over the network.  DP_OK with *out ready to emit,
+ * DP_FAIL with *out carrying the error, DP_FATAL when out of memory. */
+static enum dp_status build_attachment(struct dp_stage *st, const struct doc_source *src,
+                                       const struct bundle_binaries *bundle, size_t index,
+                                       json_object *att, struct dp_record **out)
 {
   const struct resolve_state *rs = st->state;
-  struct dp_record *r = dpi_record_new();
+  struct dp_record *r = *out = dpi_record_new();
   if(!r)
     return DP_FATAL;
   char id[DP_MAX_SHORT + 32], ref[DP_MAX_SHORT];
   snprintf(ref, sizeof(ref), "%s/%s", src->type, src->id);
-  if(index == 0)
+  if(index == 0 || src->one_record)
     snprintf(id, sizeof(id), "%s", ref);
   else
     snprintf(id, sizeof(id), "%s#%zu", ref, index);
@@ -433,8 +511,9 @@ static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_sour
   json_object_object_add(source, "attachment", json_object_new_int64((int64_t)index));
   const char *url = dpi_json_member_str(att, "url");
   json_object *data = dpi_json_member(att, "data");
+  const char *declared = dpi_json_member_str(att, "contentType");
   dpi_json_set_str(source, "binary", !strcmp(src->type, "Binary") ? ref : data ? NULL : url);
-  dpi_json_set_str(source, "declaredContentType", dpi_json_member_str(att, "contentType"));
+  dpi_json_set_str(source, "declaredContentType", declared);
   dpi_json_set_str(source, "patient", src->patient);
   dpi_json_set_str(source, "title", dpi_json_member_str(att, "title"));
 
@@ -448,40 +527,145 @@ static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_sour
   json_object_object_add(r->obj, "_fhir", facts);
 
   if(data && json_object_is_type(data, json_type_string)) {
-    move_member(r->obj, "data", att, "data");
-    return dpi_emit(out, r);
+    if(src->one_record) /* other renditions may still be tried: keep the input whole */
+      copy_member(r->obj, "data", att, "data");
+    else
+      move_member(r->obj, "data", att, "data");
+    return DP_OK;
   }
-  if(!url) {
-    dpi_record_fail(r, DP_KIND_EMPTY, "attachment %zu has neither data nor url", index);
-    return dpi_emit_fail(out, r);
-  }
+  if(!url)
+    return dpi_record_fail(r, DP_KIND_EMPTY, "attachment %zu has neither data nor url", index);
   int own = 0;
   json_object *binary = find_binary(rs, src->resource, bundle, url, &own);
-  char shown[256];
-  safe_url(url, shown, sizeof(shown));
+  char shown[512];
+  dpi_http_safe_url(url, shown, sizeof(shown));
   if(!binary) {
+    if(st->ctx->net)
+      return fetch_attachment(st, r, url, declared);
     if(!rs->nfiles)
-      dpi_record_hint(r, "give the Binary NDJSON of the same export with --binaries FILE");
+      dpi_record_hint(r, "give the Binary NDJSON of the same export with --binaries FILE, or "
+                         "the FHIR server with --fhir-base");
     else
       dpi_record_hint(r, "the Binary files given with --binaries do not hold it; check that "
                          "they come from the same export");
-    dpi_record_fail(r, DP_KIND_NOT_FOUND, "attachment url %s: no such Binary", shown);
-    return dpi_emit_fail(out, r);
+    return dpi_record_fail(r, DP_KIND_NOT_FOUND, "attachment url %s: no such Binary", shown);
   }
   json_object *bdata = dpi_json_member(binary, "data");
   if(!bdata || !json_object_is_type(bdata, json_type_string)) {
     json_object_put(binary);
-    dpi_record_fail(r, DP_KIND_EMPTY, "Binary %s has no data", shown);
-    return dpi_emit_fail(out, r);
+    return dpi_record_fail(r, DP_KIND_EMPTY, "Binary %s has no data", shown);
   }
-  if(!dpi_json_member_str(att, "contentType"))
+  if(!declared)
     dpi_json_set_str(source, "declaredContentType", dpi_json_member_str(binary, "contentType"));
   if(own)
     move_member(r->obj, "data", binary, "data");
   else /* a Binary of the input that other attachments may share */
     copy_member(r->obj, "data", binary, "data");
   json_object_put(binary);
-  return dpi_emit(out, r);
+  return DP_OK;
+}
+
+static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_source *src,
+                                      const struct bundle_binaries *bundle, size_t index,
+                                      json_object *att, struct dp_emitter *out)
+{
+  struct dp_record *r;
+  enum dp_status rc = build_attachment(st, src, bundle, index, att, &r);
+  if(rc == DP_OK)
+    return dpi_emit(out, r);
+  if(rc == DP_FAIL)
+    return dpi_emit_fail(out, r);
+  dpi_record_free(r);
+  return rc;
+}
+
+/* How well a content type matches the --prefer list: 0 best, larger worse,
+ * n when it matches nothing (then document order decides). */
+static size_t preference(const char *prefer, const char *type, size_t n)
+{
+  char list[1024];
+  snprintf(list, sizeof(list), "%s", prefer);
+  size_t rank = 0;
+  for(char *save = NULL, *p = strtok_r(list, ", ", &save); p; p = strtok_r(NULL, ", ", &save),
+           rank++) {
+    size_t pl = strlen(p);
+    if(!strcmp(p, "*") || (type && !strncasecmp(type, p, pl) &&
+                           (type[pl] == '\0' || type[pl] == ';' || type[pl] == ' ')) ||
+       (type && pl > 2 && !strcmp(p + pl - 2, "/*") && !strncasecmp(type, p, pl - 1)))
+      return rank;
+  }
+  return n;
+}
+
+/* --prefer: the content[] entries are renditions of one document (as FHIR
+ * defines them); emit one record from the most preferred rendition that
+ * can be had, falling back in order, and say in meta.fallback what failed. */
+static enum dp_status emit_rendition(struct dp_stage *st, const struct doc_source *src,
+                                     const struct bundle_binaries *bundle, json_object *list,
+                                     int content, struct dp_emitter *out)
+{
+  const char *prefer = dpi_opt(st, "prefer");
+  size_t n = json_object_array_length(list);
+  size_t order[64];
+  size_t count = n < 64 ? n : 64;
+  for(size_t i = 0; i < count; i++)
+    order[i] = i;
+  /* A stable insertion sort by preference rank keeps document order among
+   * equals. */
+  for(size_t i = 1; i < count; i++) {
+    size_t v = order[i], j = i;
+    json_object *a = json_object_array_get_idx(list, v);
+    size_t rv = preference(prefer, dpi_json_member_str(content ? dpi_json_member(a, "attachment") : a,
+                                                       "contentType"), count + 1);
+    while(j > 0) {
+      json_object *b = json_object_array_get_idx(list, order[j - 1]);
+      size_t rb = preference(prefer, dpi_json_member_str(content ? dpi_json_member(b, "attachment")
+                                                                 : b, "contentType"), count + 1);
+      if(rb <= rv)
+        break;
+      order[j] = order[j - 1];
+      j--;
+    }
+    order[j] = v;
+  }
+  json_object *tried = json_object_new_array();
+  struct dp_record *first_failure = NULL;
+  enum dp_status rc = DP_FAIL;
+  for(size_t k = 0; k < count && rc == DP_FAIL; k++) {
+    json_object *item = json_object_array_get_idx(list, order[k]);
+    json_object *att = content ? dpi_json_member(item, "attachment") : item;
+    struct dp_record *r;
+    rc = build_attachment(st, src, bundle, order[k], att, &r);
+    if(rc == DP_OK) {
+      if(json_object_array_length(tried))
+        json_object_object_add(dpi_record_object(r, "meta"), "fallback", json_object_get(tried));
+      rc = dpi_emit(out, r);
+      break;
+    }
+    if(rc == DP_FATAL) {
+      dpi_record_free(r);
+      break;
+    }
+    json_object *t = json_object_new_object();
+    json_object_object_add(t, "attachment", json_object_new_int64((int64_t)order[k]));
+    dpi_json_set_str(t, "contentType", dpi_json_member_str(att, "contentType"));
+    dpi_json_set_str(t, "kind", dpi_kind_name(r->err_kind));
+    json_object_array_add(tried, t);
+    if(!first_failure)
+      first_failure = r;
+    else
+      dpi_record_free(r);
+  }
+  if(rc == DP_FAIL && first_failure) {
+    if(count > 1)
+      dpi_record_fail(first_failure, first_failure->err_kind, "%s (and %zu other renditions "
+                      "failed too)", first_failure->err_message, count - 1);
+    rc = dpi_emit_fail(out, first_failure);
+    first_failure = NULL;
+  }
+  dpi_record_free(first_failure);
+  json_object_put(tried);
+  return rc;
 }
 
 /* The _fhir facts normalize needs, taken once per resource. */
@@ -525,7 +709,7 @@ static enum dp_status process_resource(struct dp_stage *st, json_object *res, js
   json_object *subject = dpi_json_member(res, "subject");
   reference_of(dpi_json_member_str(subject, "reference"), "Patient", patient, sizeof(patient));
   struct doc_source src = {res, type, id, resource_facts(res, type), patient[0] ? patient : NULL,
-                           input};
+                           input, 0};
   enum dp_status rc = DP_OK;
   if(!*list_key) {
     /* A Binary on its own is one document. */
@@ -539,7 +723,13 @@ static enum dp_status process_resource(struct dp_stage *st, json_object *res, js
     json_object *list = dpi_json_member(res, list_key);
     size_t n = list && json_object_is_type(list, json_type_array) ? json_object_array_length(list)
                                                                    : 0;
-    for(size_t i = 0; i < n && rc != DP_FATAL; i++) {
+    if(n > 1 && dpi_opt(st, "prefer")) {
+      src.one_record = 1;
+      rc = emit_rendition(st, &src, bundle, list, !strcmp(list_key, "content"), out);
+      (*made)++;
+      n = 1; /* handled */
+    }
+    for(size_t i = 0; i < n && rc != DP_FATAL && !src.one_record; i++) {
       json_object *item = json_object_array_get_idx(list, i);
       json_object *att = !strcmp(list_key, "content") ? dpi_json_member(item, "attachment") : item;
       rc = emit_attachment(st, &src, bundle, i, att, out);

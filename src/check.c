@@ -168,9 +168,9 @@ int dpi_check(const struct dp_context *ctx, const struct dp_net_config *cfg,
           char msg[2600], fix[512];
           snprintf(msg, sizeof(msg), "granted \"%s\" does not allow %s %s", ti.scope_granted,
                    needed[k].perm == 's' ? "searching" : "reading", needed[k].type);
-          snprintf(fix, sizeof(fix), "add %s (v2: %s.%s) to --scope and to the system "
-                                     "account's scopes", needed[k].v1,
-                   strchr(needed[k].v1, '.') ? "system/" : "", needed[k].perm == 's' ? "rs" : "r");
+          snprintf(fix, sizeof(fix), "add %s (v2: system/%s.%s) to --scope and to the "
+                                     "system account's scopes", needed[k].v1, needed[k].type,
+                   needed[k].perm == 's' ? "rs" : "r");
           fail_line(&c, "scopes", msg, fix);
           all = 0;
           break;

@@ -18,6 +18,7 @@
 #include "check.h"
 #include "dplimits.h"
 #include "fhir.h"
+#include "interrupt.h"
 #include "options.h"
 #include "pipeline.h"
 #include "registry.h"
@@ -261,9 +262,10 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
     return DP_EXIT_FATAL;
   }
   enum dp_status rc = DP_OK;
+  dpi_interrupt_install();
   if(ninputs == 0)
     rc = dpi_runner_feed_default(run);
-  for(size_t i = 0; i < ninputs && rc != DP_FATAL; i++)
+  for(size_t i = 0; i < ninputs && rc != DP_FATAL && !dpi_interrupted(); i++)
     rc = dpi_runner_feed(run, inputs[i]);
   if(dpi_runner_finish(run) == DP_FATAL)
     rc = DP_FATAL;
@@ -274,6 +276,11 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
   }
   if(err != stderr && fclose(err)) {
     fprintf(stderr, "docpipe: writing errors failed: %s\n", strerror(errno));
+    status = DP_EXIT_FATAL;
+  }
+  if(dpi_interrupted() && status == DP_EXIT_OK) {
+    fprintf(stderr, "docpipe: interrupted: the records in hand were written; the rest of the "
+                    "input was not read\n");
     status = DP_EXIT_FATAL;
   }
   if(rc == DP_FATAL && status == DP_EXIT_OK) {

@@ -229,3 +229,40 @@ enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_respons
   }
   return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "%s: HTTP %ld%s%s", what, st, sep, diag);
 }
+
+json_object *dpi_merge_patch(json_object *target, json_object *patch)
+{
+  json_object *out = NULL;
+  if(!json_object_is_type(patch, json_type_object)) {
+    json_object_deep_copy(patch, &out, NULL);
+    return out;
+  }
+  if(target && json_object_is_type(target, json_type_object))
+    json_object_deep_copy(target, &out, NULL);
+  if(!out)
+    out = json_object_new_object();
+  json_object_object_foreach(patch, key, value)
+  {
+    if(!value) {
+      json_object_object_del(out, key);
+      continue;
+    }
+    json_object *merged = dpi_merge_patch(dpi_json_member(out, key), value);
+    json_object_object_add(out, key, merged);
+  }
+  return out;
+}
+
+const char *dpi_fhir_next_link(json_object *bundle)
+{
+  json_object *links = dpi_json_member(bundle, "link");
+  size_t n = links && json_object_is_type(links, json_type_array) ? json_object_array_length(links)
+                                                                   : 0;
+  for(size_t i = 0; i < n; i++) {
+    json_object *l = json_object_array_get_idx(links, i);
+    const char *rel = dpi_json_member_str(l, "relation");
+    if(rel && !strcmp(rel, "next"))
+      return dpi_json_member_str(l, "url");
+  }
+  return NULL;
+}

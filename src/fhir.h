@@ -61,4 +61,11 @@ enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_respons
 /* The scope a 403 says is missing (WWW-Authenticate scope="..."), or "". */
 void dpi_fhir_missing_scope(const struct dp_http_response *res, char *out, size_t outlen);
 
+/* The url of a Bundle's link with relation "next", or NULL. */
+const char *dpi_fhir_next_link(json_object *bundle);
+
+/* RFC 7386 JSON merge patch: a new object, target with patch applied
+ * (null members delete, objects merge, anything else replaces). */
+json_object *dpi_merge_patch(json_object *target, json_object *patch);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "dplimits.h"
@@ -369,6 +370,8 @@ double dpi_backoff_delay(unsigned retry, double base, double cap, double u)
 static size_t on_body(char *data, size_t size, size_t n, void *user)
 {
   struct dp_http_response *res = user;
+  if(res->sink)
+    return fwrite(data, size, n, res->sink) * size;
   if(dpi_buf_add(&res->body, data, size * n)) {
     res->too_large = 1;
     return 0;
@@ -461,6 +464,11 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
     return CURLE_OUT_OF_MEMORY;
   }
   dpi_buf_reset(&res->body);
+  if(res->sink) {
+    fflush(res->sink);
+    if(ftruncate(fileno(res->sink), 0) == 0)
+      rewind(res->sink);
+  }
   res->too_large = 0;
   res->status = 0;
   char errbuf[CURL_ERROR_SIZE] = "";
@@ -503,7 +511,8 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->cfg.low_speed_time);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, h->cfg.timeout);
-  curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->cfg.max_response);
+  if(!res->sink) /* a Bulk file goes to disk: only memory needs the cap */
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->cfg.max_response);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->cfg.insecure ? 0L : 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->cfg.insecure ? 0L : 2L);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
@@ -550,10 +559,14 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
   return rc;
 }
 
+/* Requests retried after a 5xx or a broken connection.  A PUT is left out
+ * although HTTP calls it idempotent: the first try may have been applied,
+ * and a version-aware update must say so rather than guess.  Any request is
+ * retried after a 429, which the server answers before doing anything. */
 static int idempotent(const char *method)
 {
   return !method || !strcmp(method, "GET") || !strcmp(method, "HEAD") ||
-         !strcmp(method, "PUT") || !strcmp(method, "DELETE");
+         !strcmp(method, "DELETE");
 }
 
 static int is_redirect(long status)
@@ -582,6 +595,7 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
 {
   memset(res, 0, sizeof(*res));
   dpi_buf_init(&res->body, h->cfg.max_response);
+  res->sink = req->sink;
   char url[4096];
   snprintf(url, sizeof(url), "%s", req->url);
   struct dp_http_request cur = *req;

@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "buf.h"
 
@@ -52,6 +53,8 @@ struct dp_http_request {
   const char *basic_password;
   int no_retry;              /* one attempt only */
   int max_redirects;         /* 0: default 5 */
+  FILE *sink;                /* write the body here instead of memory (Bulk files);
+                                emptied again before each retry */
 };
 
 struct dp_http_response {
@@ -72,6 +75,7 @@ struct dp_http_response {
   unsigned tries;           /* attempts made */
   int too_large;            /* the body passed max_response */
   int auth_failed;          /* no token could be obtained (error says why) */
+  FILE *sink;               /* from the request */
 };
 
 struct dp_http;

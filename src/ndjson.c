@@ -34,6 +34,20 @@ int dpi_reader_open(struct dp_reader *r, const char *path, size_t max_line)
   return 0;
 }
 
+int dpi_reader_attach(struct dp_reader *r, FILE *f, size_t max_line)
+{
+  memset(r, 0, sizeof(*r));
+  r->f = f;
+  r->max_line = max_line;
+  r->cap = READ_CHUNK;
+  r->buf = malloc(r->cap);
+  if(!r->buf) {
+    errno = ENOMEM;
+    return -1;
+  }
+  return 0;
+}
+
 void dpi_reader_close(struct dp_reader *r)
 {
   if(r->owns && r->f)

@@ -24,6 +24,8 @@ struct dp_reader {
 
 /* path "-" means stdin.  Returns 0, or -1 with errno set. */
 int dpi_reader_open(struct dp_reader *r, const char *path, size_t max_line);
+/* Read lines from an open file the caller keeps owning. */
+int dpi_reader_attach(struct dp_reader *r, FILE *f, size_t max_line);
 void dpi_reader_close(struct dp_reader *r);
 /* Next line without its "\n" (and "\r").  Returns 1 and sets *line, *len
  * (valid until the next call); 0 at end of input; -1 on a read error.

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "engine.h"
+#include "interrupt.h"
 #include "dplimits.h"
 #include "ndjson.h"
 #include "record.h"
@@ -227,7 +228,7 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
   size_t len;
   int too_long, first = 1;
   enum dp_status rc = DP_OK;
-  while(rc != DP_FATAL && dpi_reader_next(&r, &text, &len, &too_long) == 1) {
+  while(rc != DP_FATAL && !dpi_interrupted() && dpi_reader_next(&r, &text, &len, &too_long) == 1) {
     if(too_long) {
       char why[512];
       run->counts.inputs++;
@@ -309,7 +310,8 @@ enum dp_status dpi_runner_feed_stdin(struct dp_runner *run)
   size_t len;
   int too_long;
   enum dp_status rc = DP_OK;
-  while(rc != DP_FATAL && dpi_reader_next(&r, &text, &len, &too_long) == 1) {
+  while(rc != DP_FATAL && !dpi_interrupted() &&
+        dpi_reader_next(&r, &text, &len, &too_long) == 1) {
     if(too_long) {
       run->counts.inputs++;
       rc = input_error(run, "-", r.line, NULL, 0, DP_KIND_TOO_LARGE, "line is too long");

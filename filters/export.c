@@ -1,0 +1,352 @@
+/* export.c - the "export" stage: FHIR Bulk Data $export, feeding the same
+ * pipeline as a search.
+ *
+ * Input: the export level ("" or "system", "Patient", "Group/ID"); with no
+ * input, a system-level export.  Kick-off with Prefer: respond-async, then
+ * poll the status URL honouring Retry-After (X-Progress is shown on stderr),
+ * read the manifest, download each NDJSON file (with the token only when
+ * the manifest says requiresAccessToken; pre-signed storage URLs get none)
+ * to an unlinked temporary file, and emit every resource as a record.
+ * Files of the manifest's error list become error records.  The job is
+ * deleted on the server when done, and when the run is interrupted.
+ * --since (or --state) sends _since; the state file is moved to the
+ * manifest's transactionTime after a run without failures. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dplimits.h"
+#include "fhir.h"
+#include "interrupt.h"
+#include "ndjson.h"
+#include "registry.h"
+#include "statefile.h"
+
+static const struct dp_option_spec export_options[] = {
+  {"type", "TYPES", 0, NULL, "DocumentReference", "resource types to export (_type)"},
+  {"param", "NAME=VALUE", DP_OPT_MULTI, NULL, NULL, "an extra kick-off parameter (_typeFilter...)"},
+  {"since", "INSTANT", 0, NULL, NULL, "only resources changed since then (_since)"},
+  {"state", "FILE", DP_OPT_PATH, "DOCPIPE_STATE", NULL,
+   "high-water mark file: read for --since, moved to the export's transactionTime"},
+  {"wait", "SECONDS", 0, NULL, "86400", "give up polling after this long"},
+  {NULL, NULL, 0, NULL, NULL, NULL},
+};
+
+struct export_state {
+  char since[64];
+  char transaction_time[64];
+  int failed;
+  pthread_mutex_t lock;
+};
+
+static enum dp_status export_open(struct dp_stage *st, char *why, size_t whylen)
+{
+  struct export_state *es = calloc(1, sizeof(*es));
+  if(!es) {
+    snprintf(why, whylen, "out of memory");
+    return DP_FATAL;
+  }
+  pthread_mutex_init(&es->lock, NULL);
+  const char *since = dpi_opt(st, "since"), *state = dpi_opt(st, "state");
+  if(since)
+    snprintf(es->since, sizeof(es->since), "%s", since);
+  else if(state)
+    dpi_state_read(state, es->since, sizeof(es->since));
+  st->state = es;
+  return DP_OK;
+}
+
+static void export_close(struct dp_stage *st)
+{
+  struct export_state *es = st->state;
+  if(!es)
+    return;
+  const char *state = dpi_opt(st, "state");
+  if(state && !es->failed && es->transaction_time[0] && !dpi_interrupted() &&
+     dpi_state_write(state, es->transaction_time))
+    fprintf(stderr, "docpipe: export: cannot write state file %s\n", state);
+  pthread_mutex_destroy(&es->lock);
+  free(es);
+  st->state = NULL;
+}
+
+static void failed(struct export_state *es)
+{
+  pthread_mutex_lock(&es->lock);
+  es->failed = 1;
+  pthread_mutex_unlock(&es->lock);
+}
+
+static void sleep_s(double s)
+{
+  /* In short steps, so that Ctrl-C is noticed. */
+  while(s > 0 && !dpi_interrupted()) {
+    double step = s < 0.2 ? s : 0.2;
+    struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+    nanosleep(&ts, NULL);
+    s -= step;
+  }
+}
+
+static void delete_job(struct dp_net *net, const char *status_url)
+{
+  struct dp_http_request req = {.method = "DELETE", .url = status_url, .no_retry = 1};
+  struct dp_http_response res;
+  dpi_http_do(net->http, &req, &res);
+  dpi_http_response_free(&res);
+}
+
+static int kickoff_url(struct dp_stage *st, const char *level, char *out, size_t outlen)
+{
+  const struct export_state *es = st->state;
+  const char *base = st->ctx->net->base;
+  struct dp_buf q;
+  dpi_buf_init(&q, 8192);
+  dpi_buf_addf(&q, "_type=%s", dpi_opt(st, "type") ? dpi_opt(st, "type") : "DocumentReference");
+  if(es->since[0])
+    dpi_buf_addf(&q, "&_since=%s", es->since);
+  const char *p;
+  for(size_t i = 0; (p = dpi_opt_nth(st, "param", i)); i++)
+    dpi_buf_addf(&q, "&%s", p);
+  int n;
+  if(!*level || !strcmp(level, "system"))
+    n = snprintf(out, outlen, "%s/$export?%s", base, dpi_buf_str(&q));
+  else
+    n = snprintf(out, outlen, "%s/%s/$export?%s", base, level, dpi_buf_str(&q));
+  int bad = dpi_buf_failed(&q);
+  dpi_buf_free(&q);
+  /* Encode the '+' of time-zone offsets in _since. */
+  for(char *c = strchr(out, '+'); c && !bad; c = strchr(c, '+')) {
+    size_t len = strlen(out);
+    if(len + 3 >= outlen)
+      return -1;
+    memmove(c + 3, c + 1, strlen(c + 1) + 1);
+    memcpy(c, "%2B", 3);
+    c += 3;
+  }
+  return bad || n >= (int)outlen ? -1 : 0;
+}
+
+/* Emit every line of a downloaded NDJSON file as a record. */
+static enum dp_status emit_file(FILE *f, const char *label, json_object *input,
+                                struct dp_emitter *out, unsigned long *count)
+{
+  rewind(f);
+  struct dp_reader r;
+  if(dpi_reader_attach(&r, f, DP_MAX_LINE))
+    return DP_FATAL;
+  const char *line;
+  size_t len;
+  int too_long;
+  enum dp_status rc = DP_OK;
+  while(rc != DP_FATAL && dpi_reader_next(&r, &line, &len, &too_long) == 1) {
+    if(!too_long && len == 0)
+      continue;
+    struct dp_record *rec = dpi_record_new();
+    if(!rec) {
+      rc = DP_FATAL;
+      break;
+    }
+    json_object *in = NULL;
+    json_object_deep_copy(input, &in, NULL);
+    if(!in)
+      in = json_object_new_object();
+    dpi_json_set_str(in, "file", label);
+    json_object_object_add(in, "line", json_object_new_int64((int64_t)r.line));
+    json_object_object_add(rec->obj, "_input", in);
+    json_object *obj = NULL;
+    char why[256];
+    if(too_long) {
+      dpi_record_fail(rec, DP_KIND_TOO_LARGE, "%s line %lu is over the line cap", label, r.line);
+      rc = dpi_emit_fail(out, rec);
+    } else if(dpi_json_parse(line, len, &obj, why, sizeof(why)) ||
+              !json_object_is_type(obj, json_type_object)) {
+      json_object_put(obj);
+      dpi_record_fail(rec, DP_KIND_BAD_JSON, "%s line %lu: %s", label, r.line, why);
+      rc = dpi_emit_fail(out, rec);
+    } else {
+      json_object *keep = dpi_json_member(rec->obj, "_input");
+      json_object_get(keep);
+      json_object_put(rec->obj);
+      rec->obj = obj;
+      json_object_object_add(rec->obj, "_input", keep);
+      rc = dpi_emit(out, rec);
+      (*count)++;
+    }
+  }
+  dpi_reader_close(&r);
+  return rc;
+}
+
+static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
+{
+  struct export_state *es = st->state;
+  struct dp_net *net = st->ctx->net;
+  const char *level = dpi_record_str(rec, "_arg");
+  if(!level)
+    level = "";
+  char url[8192];
+  if(kickoff_url(st, level, url, sizeof(url)))
+    return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "export request too long");
+  char label[128];
+  snprintf(label, sizeof(label), "$export %s", *level ? level : "system");
+  dpi_record_set_str(rec, "id", label);
+
+  struct dp_http_request req = {.url = url, .accept = "application/fhir+json",
+                                .prefer = "respond-async"};
+  struct dp_http_response res;
+  if(dpi_http_do(net->http, &req, &res) || res.status != 202 || !res.content_location[0]) {
+    char what[300];
+    snprintf(what, sizeof(what), "%s kick-off", label);
+    if(!res.auth_failed && res.status && res.status != 202 && res.status < 400)
+      dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: HTTP %ld instead of 202 Accepted", what,
+                      res.status);
+    else if(res.status == 202)
+      dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: 202 without Content-Location", what);
+    else
+      dpi_fhir_fail(rec, &res, what, "Bulk Data export", DP_FHIR_ASKED);
+    dpi_http_response_free(&res);
+    failed(es);
+    return DP_FAIL;
+  }
+  char status_url[2048];
+  dpi_http_resolve_url(url, res.content_location, status_url, sizeof(status_url));
+  dpi_http_response_free(&res);
+
+  /* Poll until the manifest is ready. */
+  const char *wait_opt = dpi_opt(st, "wait");
+  double deadline = (wait_opt ? atof(wait_opt) : 86400), waited = 0;
+  char progress[128] = "";
+  json_object *manifest = NULL;
+  for(;;) {
+    if(dpi_interrupted()) {
+      delete_job(net, status_url);
+      failed(es);
+      return dpi_record_fail(rec, DP_KIND_TIMEOUT, "%s: interrupted; the export job was deleted "
+                                                   "on the server", label);
+    }
+    struct dp_http_request poll = {.url = status_url, .accept = "application/json"};
+    if(dpi_http_do(net->http, &poll, &res) || (res.status != 202 && res.status != 200)) {
+      char what[300];
+      snprintf(what, sizeof(what), "%s status", label);
+      dpi_fhir_fail(rec, &res, what, "Bulk Data export", DP_FHIR_ASKED);
+      dpi_http_response_free(&res);
+      failed(es);
+      return DP_FAIL;
+    }
+    if(res.status == 200) {
+      char why[256];
+      if(dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &manifest, why, sizeof(why))) {
+        dpi_http_response_free(&res);
+        delete_job(net, status_url);
+        failed(es);
+        return dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the manifest is not JSON (%s)",
+                               label, why);
+      }
+      dpi_http_response_free(&res);
+      break;
+    }
+    if(res.x_progress[0] && strcmp(res.x_progress, progress)) {
+      snprintf(progress, sizeof(progress), "%s", res.x_progress);
+      fprintf(stderr, "docpipe: export: %s\n", progress);
+    }
+    double after = dpi_retry_after_seconds(res.retry_after, (long)time(NULL));
+    dpi_http_response_free(&res);
+    if(after < 0)
+      after = 2;
+    if(after > 120)
+      after = 120;
+    if(waited + after > deadline) {
+      delete_job(net, status_url);
+      failed(es);
+      return dpi_record_fail(rec, DP_KIND_TIMEOUT, "%s: not ready after %.0f s (--wait); the job "
+                                                   "was deleted", label, waited);
+    }
+    sleep_s(after);
+    waited += after;
+  }
+
+  const char *tt = dpi_json_member_str(manifest, "transactionTime");
+  if(tt) {
+    pthread_mutex_lock(&es->lock);
+    snprintf(es->transaction_time, sizeof(es->transaction_time), "%s", tt);
+    pthread_mutex_unlock(&es->lock);
+  }
+  json_object *token_flag = dpi_json_member(manifest, "requiresAccessToken");
+  int needs_token = token_flag && json_object_get_boolean(token_flag);
+  json_object *input = dpi_json_member(rec->obj, "_input");
+  enum dp_status rc = DP_OK;
+  unsigned long count = 0;
+  static const char *const lists[] = {"output", "error"};
+  for(int l = 0; l < 2 && rc != DP_FATAL; l++) {
+    json_object *files = dpi_json_member(manifest, lists[l]);
+    size_t n = files && json_object_is_type(files, json_type_array)
+                   ? json_object_array_length(files) : 0;
+    for(size_t i = 0; i < n && rc != DP_FATAL && !dpi_interrupted(); i++) {
+      json_object *item = json_object_array_get_idx(files, i);
+      const char *furl = dpi_json_member_str(item, "url");
+      const char *ftype = dpi_json_member_str(item, "type");
+      if(!furl)
+        continue;
+      char shown[512], what[600];
+      dpi_http_safe_url(furl, shown, sizeof(shown));
+      snprintf(what, sizeof(what), "GET %s", shown);
+      FILE *tmp = tmpfile();
+      if(!tmp) {
+        rc = DP_FATAL;
+        break;
+      }
+      struct dp_http_request get = {.url = furl, .accept = "application/fhir+ndjson",
+                                    .no_auth = !needs_token, .sink = tmp};
+      struct dp_record *err;
+      if(dpi_http_do(net->http, &get, &res) || res.status != 200) {
+        err = dpi_record_new();
+        dpi_record_set_str(err, "id", label);
+        json_object *in = NULL;
+        json_object_deep_copy(input, &in, NULL);
+        json_object_object_add(err->obj, "_input", in);
+        dpi_fhir_fail(err, &res, what, ftype ? ftype : "export file", DP_FHIR_LISTED);
+        failed(es);
+        rc = dpi_emit_fail(out, err);
+      } else if(l == 0) {
+        rc = emit_file(tmp, shown, input, out, &count);
+      } else {
+        /* OperationOutcomes of resources the server could not export. */
+        unsigned long issues = 0;
+        struct dp_record *marker = dpi_record_new();
+        dpi_record_set_str(marker, "id", label);
+        dpi_record_fail(marker, DP_KIND_SERVER_ERROR, "%s: the export reported errors "
+                                                      "(OperationOutcome file %s)", label, shown);
+        rewind(tmp);
+        for(int ch; (ch = fgetc(tmp)) != EOF;)
+          issues += ch == '\n';
+        dpi_record_hint(marker, "%lu issues; fetch the file for details", issues);
+        failed(es);
+        rc = dpi_emit_fail(out, marker);
+      }
+      dpi_http_response_free(&res);
+      fclose(tmp);
+    }
+  }
+  json_object_put(manifest);
+  delete_job(net, status_url);
+  if(dpi_interrupted() && rc != DP_FATAL) {
+    failed(es);
+    return dpi_record_fail(rec, DP_KIND_TIMEOUT, "%s: interrupted during the download; %lu "
+                                                 "resources were read", label, count);
+  }
+  dpi_record_free(rec);
+  return rc;
+}
+
+const struct dp_stage_ops dp_stage_export = {
+  .name = "export",
+  .summary = "FHIR Bulk Data $export (system, Patient or Group/ID level) to resource records",
+  .flags = DP_STAGE_READS_ARGS | DP_STAGE_NO_INPUT | DP_STAGE_NETWORK | DP_STAGE_MAY_DROP,
+  .options = export_options,
+  .open = export_open,
+  .process = process,
+  .close = export_close,
+};

@@ -1,0 +1,241 @@
+/* search.c - the "search" stage: DocumentReference searches on a FHIR
+ * server, every page, as FHIR resource records for resolve.
+ *
+ * Each input is a patient id ("12724066", "Patient/12724066"), a query
+ * string ("patient=12724066&category=clinical-note"), or a full search URL.
+ * --param adds parameters to every search (type, category, date, ...).
+ * Bundle.link "next" is followed to the end.  --since (or the high-water
+ * mark in --state) adds _lastUpdated=ge<instant>; the state file is moved
+ * forward at the end of a run without failures, to the time the run began
+ * (by the server's clock), so a nightly job fetches only what changed. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dplimits.h"
+#include "fhir.h"
+#include "interrupt.h"
+#include "ndjson.h"
+#include "registry.h"
+#include "statefile.h"
+
+#define MAX_PAGES 100000
+
+static const struct dp_option_spec search_options[] = {
+  {"param", "NAME=VALUE", DP_OPT_MULTI, NULL, NULL,
+   "a search parameter added to every search (type, category, date, period, ...)"},
+  {"count", "N", 0, NULL, "100", "page size (_count)"},
+  {"resource", "TYPE", 0, NULL, "DocumentReference", "DocumentReference or DiagnosticReport"},
+  {"since", "INSTANT", 0, NULL, NULL, "only resources updated since then (_lastUpdated=ge)"},
+  {"state", "FILE", DP_OPT_PATH, "DOCPIPE_STATE", NULL,
+   "high-water mark file: read for --since, moved forward after a run without failures"},
+  {NULL, NULL, 0, NULL, NULL, NULL},
+};
+
+struct search_state {
+  char since[64];
+  char started[32]; /* when this run began, by the server's clock once known */
+  int have_server_time;
+  int failed;
+  pthread_mutex_t lock;
+};
+
+static enum dp_status search_open(struct dp_stage *st, char *why, size_t whylen)
+{
+  struct search_state *ss = calloc(1, sizeof(*ss));
+  if(!ss) {
+    snprintf(why, whylen, "out of memory");
+    return DP_FATAL;
+  }
+  pthread_mutex_init(&ss->lock, NULL);
+  const char *since = dpi_opt(st, "since"), *state = dpi_opt(st, "state");
+  if(since)
+    snprintf(ss->since, sizeof(ss->since), "%s", since);
+  else if(state)
+    dpi_state_read(state, ss->since, sizeof(ss->since));
+  dpi_iso_now(NULL, ss->started);
+  st->state = ss;
+  return DP_OK;
+}
+
+static void search_close(struct dp_stage *st)
+{
+  struct search_state *ss = st->state;
+  if(!ss)
+    return;
+  const char *state = dpi_opt(st, "state");
+  if(state && !ss->failed && !dpi_interrupted() && dpi_state_write(state, ss->started))
+    fprintf(stderr, "docpipe: search: cannot write state file %s\n", state);
+  pthread_mutex_destroy(&ss->lock);
+  free(ss);
+  st->state = NULL;
+}
+
+static void mark(struct search_state *ss, int failed, const struct dp_http_response *res)
+{
+  pthread_mutex_lock(&ss->lock);
+  if(failed)
+    ss->failed = 1;
+  if(res && res->date[0] && !ss->have_server_time) {
+    /* The server's clock decides what "since" means, not ours. */
+    dpi_iso_now(res->date, ss->started);
+    ss->have_server_time = 1;
+  }
+  pthread_mutex_unlock(&ss->lock);
+}
+
+/* Append "&name=value" with the value percent-encoded where it must be. */
+static void add_param(struct dp_buf *q, const char *name, size_t nl, const char *value)
+{
+  if(q->len)
+    dpi_buf_addc(q, '&');
+  dpi_buf_add(q, name, nl);
+  dpi_buf_addc(q, '=');
+  for(const unsigned char *p = (const unsigned char *)value; *p; p++) {
+    if(*p <= ' ' || *p == '&' || *p == '#' || *p == '+' || *p >= 0x7f || *p == '%')
+      dpi_buf_addf(q, "%%%02X", *p);
+    else
+      dpi_buf_addc(q, (char)*p);
+  }
+}
+
+/* The first page's URL for one input. */
+static int first_url(struct dp_stage *st, const char *arg, char *out, size_t outlen)
+{
+  const struct search_state *ss = st->state;
+  if(strstr(arg, "://"))
+    return snprintf(out, outlen, "%s", arg) < (int)outlen ? 0 : -1;
+  struct dp_buf q;
+  dpi_buf_init(&q, 16384);
+  const char *a = arg[0] == '?' ? arg + 1 : arg;
+  if(strchr(a, '='))
+    dpi_buf_adds(&q, a);
+  else
+    add_param(&q, "patient", 7, !strncmp(a, "Patient/", 8) ? a + 8 : a);
+  const char *p;
+  for(size_t i = 0; (p = dpi_opt_nth(st, "param", i)); i++) {
+    const char *eq = strchr(p, '=');
+    if(eq)
+      add_param(&q, p, (size_t)(eq - p), eq + 1);
+  }
+  if(!strstr(dpi_buf_str(&q), "_count="))
+    add_param(&q, "_count", 6, dpi_opt(st, "count") ? dpi_opt(st, "count") : "100");
+  if(ss->since[0]) {
+    char ge[80];
+    snprintf(ge, sizeof(ge), "ge%s", ss->since);
+    add_param(&q, "_lastUpdated", 12, ge);
+  }
+  const char *type = dpi_opt(st, "resource") ? dpi_opt(st, "resource") : "DocumentReference";
+  int rc = dpi_buf_failed(&q) || snprintf(out, outlen, "%s/%s?%s", st->ctx->net->base, type,
+                                          dpi_buf_str(&q)) >= (int)outlen
+               ? -1 : 0;
+  dpi_buf_free(&q);
+  return rc;
+}
+
+static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
+{
+  struct search_state *ss = st->state;
+  struct dp_net *net = st->ctx->net;
+  const char *arg = dpi_record_str(rec, "_arg");
+  if(!arg || !*arg)
+    return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "a patient id or a search is needed");
+  char url[8192];
+  if(first_url(st, arg, url, sizeof(url)))
+    return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "search too long");
+  /* Errors name the search as TYPE?query, without the server part. */
+  char label[600];
+  const char *q = strchr(url, '?');
+  snprintf(label, sizeof(label), "%s%.500s",
+           dpi_opt(st, "resource") ? dpi_opt(st, "resource") : "DocumentReference", q ? q : "");
+  dpi_record_set_str(rec, "id", label);
+  json_object *input = dpi_json_member(rec->obj, "_input");
+  unsigned long emitted = 0;
+  for(unsigned page = 1; page <= MAX_PAGES; page++) {
+    if(dpi_interrupted())
+      break;
+    struct dp_http_request req = {.url = url, .accept = "application/fhir+json"};
+    struct dp_http_response res;
+    char what[700];
+    snprintf(what, sizeof(what), "search %s page %u", label, page);
+    if(dpi_http_do(net->http, &req, &res) || res.status != 200) {
+      dpi_fhir_fail(rec, &res, what, "DocumentReference", DP_FHIR_ASKED);
+      if(emitted)
+        dpi_record_hint(rec, "%lu resources of this search were received before the failure; "
+                             "run it again to get the rest",
+                        emitted);
+      dpi_http_response_free(&res);
+      mark(ss, 1, NULL);
+      return emitted ? dpi_emit_fail(out, rec) : DP_FAIL;
+    }
+    mark(ss, 0, &res);
+    json_object *bundle = NULL;
+    char why[256];
+    if(dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &bundle, why, sizeof(why)) ||
+       !dpi_json_member_str(bundle, "resourceType") ||
+       strcmp(dpi_json_member_str(bundle, "resourceType"), "Bundle")) {
+      json_object_put(bundle);
+      dpi_http_response_free(&res);
+      mark(ss, 1, NULL);
+      dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the answer is not a Bundle", what);
+      return emitted ? dpi_emit_fail(out, rec) : DP_FAIL;
+    }
+    dpi_http_response_free(&res);
+    json_object *entries = dpi_json_member(bundle, "entry");
+    size_t n = entries && json_object_is_type(entries, json_type_array)
+                   ? json_object_array_length(entries) : 0;
+    enum dp_status rc = DP_OK;
+    for(size_t i = 0; i < n && rc != DP_FATAL; i++) {
+      json_object *entry = json_object_array_get_idx(entries, i);
+      json_object *res_obj = dpi_json_member(entry, "resource");
+      const char *type = dpi_json_member_str(res_obj, "resourceType");
+      if(!type || !strcmp(type, "OperationOutcome"))
+        continue; /* search.mode "outcome": warnings, not documents */
+      /* Move the resource out of the Bundle: the record goes to another
+       * thread and must share nothing with what this one frees. */
+      json_object *resource = json_object_get(res_obj);
+      json_object_object_del(entry, "resource");
+      struct dp_record *r = dpi_record_from_json(resource);
+      if(!r) {
+        rc = DP_FATAL;
+        break;
+      }
+      json_object *copy = NULL;
+      if(input && !json_object_deep_copy(input, &copy, NULL))
+        json_object_object_add(r->obj, "_input", copy);
+      rc = dpi_emit(out, r);
+      emitted++;
+    }
+    const char *next = rc == DP_OK ? dpi_fhir_next_link(bundle) : NULL;
+    char next_url[8192] = "";
+    if(next && strcmp(next, url)) {
+      if(dpi_http_resolve_url(url, next, next_url, sizeof(next_url)) ||
+         !dpi_http_same_origin(next_url, net->base)) {
+        json_object_put(bundle);
+        mark(ss, 1, NULL);
+        dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the next page is on another server "
+                                                   "(not followed)", what);
+        return dpi_emit_fail(out, rec);
+      }
+    }
+    json_object_put(bundle);
+    if(rc == DP_FATAL)
+      return rc;
+    if(!next_url[0])
+      break;
+    snprintf(url, sizeof(url), "%s", next_url);
+  }
+  dpi_record_free(rec);
+  return DP_OK;
+}
+
+const struct dp_stage_ops dp_stage_search = {
+  .name = "search",
+  .summary = "search a FHIR server for DocumentReferences (by patient or query), every page",
+  .flags = DP_STAGE_READS_ARGS | DP_STAGE_NETWORK | DP_STAGE_MAY_DROP,
+  .options = search_options,
+  .open = search_open,
+  .process = process,
+  .close = search_close,
+};

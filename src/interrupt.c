@@ -1,0 +1,32 @@
+/* interrupt.c - see interrupt.h */
+#include "interrupt.h"
+
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t caught;
+
+static void on_signal(int sig)
+{
+  if(caught) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  caught = sig;
+}
+
+void dpi_interrupt_install(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+int dpi_interrupted(void)
+{
+  return caught != 0;
+}

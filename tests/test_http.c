@@ -1,0 +1,282 @@
+/* test_http.c - the network building blocks without a network: the JWT
+ * client assertion (verified with OpenSSL), Retry-After, the backoff
+ * schedule, paging links, URL origins, failure diagnosis, merge patch. */
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "b64.h"
+#include "fhir.h"
+#include "http.h"
+#include "ndjson.h"
+#include "testutil.h"
+
+static EVP_PKEY *make_key(int rsa)
+{
+  return rsa ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+             : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+}
+
+/* Decode one base64url part of a JWS into out. */
+static void b64url_decode(const char *s, size_t n, struct dp_buf *out)
+{
+  CU_ASSERT_EQUAL_FATAL(dpi_b64_decode(s, n, out, NULL), DP_B64_OK);
+}
+
+static void check_assertion(int rsa)
+{
+  EVP_PKEY *key = make_key(rsa);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(key);
+  CU_ASSERT_STRING_EQUAL(dpi_jwt_alg(key), rsa ? "RS384" : "ES384");
+  struct dp_buf jwt;
+  dpi_buf_init(&jwt, 1 << 16);
+  char why[256];
+  long now = 1700000000;
+  CU_ASSERT_EQUAL_FATAL(dpi_jwt_assertion(key, "kid-1", "client-7", "https://t.example/token", now,
+                                          &jwt, why, sizeof(why)), 0);
+  const char *s = jwt.mem;
+  const char *d1 = strchr(s, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+  CU_ASSERT_PTR_NOT_NULL_FATAL(d2);
+  CU_ASSERT_PTR_NULL(strchr(s, '=')); /* base64url without padding */
+  struct dp_buf hdr, claims, sig;
+  dpi_buf_init(&hdr, 4096);
+  dpi_buf_init(&claims, 4096);
+  dpi_buf_init(&sig, 4096);
+  b64url_decode(s, (size_t)(d1 - s), &hdr);
+  b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &claims);
+  b64url_decode(d2 + 1, strlen(d2 + 1), &sig);
+  json_object *h = json_tokener_parse(hdr.mem), *c = json_tokener_parse(claims.mem);
+  CU_ASSERT_STRING_EQUAL(dpi_json_member_str(h, "alg"), rsa ? "RS384" : "ES384");
+  CU_ASSERT_STRING_EQUAL(dpi_json_member_str(h, "kid"), "kid-1");
+  CU_ASSERT_STRING_EQUAL(dpi_json_member_str(c, "iss"), "client-7");
+  CU_ASSERT_STRING_EQUAL(dpi_json_member_str(c, "sub"), "client-7");
+  CU_ASSERT_STRING_EQUAL(dpi_json_member_str(c, "aud"), "https://t.example/token");
+  long exp = (long)json_object_get_int64(dpi_json_member(c, "exp"));
+  CU_ASSERT(exp > now && exp <= now + 300); /* short, as SMART requires */
+  const char *jti = dpi_json_member_str(c, "jti");
+  CU_ASSERT(jti && strlen(jti) >= 16);
+
+  /* The signature verifies with the public key over "header.claims". */
+  unsigned char der[256];
+  const unsigned char *sigbytes = (const unsigned char *)sig.mem;
+  size_t siglen = sig.len;
+  if(!rsa) {
+    CU_ASSERT_EQUAL_FATAL(sig.len, 96); /* r || s, 48 bytes each */
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    ECDSA_SIG_set0(es, BN_bin2bn(sigbytes, 48, NULL), BN_bin2bn(sigbytes + 48, 48, NULL));
+    unsigned char *p = der;
+    siglen = (size_t)i2d_ECDSA_SIG(es, &p);
+    sigbytes = der;
+    ECDSA_SIG_free(es);
+  }
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  CU_ASSERT_EQUAL(EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, key), 1);
+  CU_ASSERT_EQUAL(EVP_DigestVerify(md, sigbytes, siglen, (const unsigned char *)s,
+                                   (size_t)(d2 - s)), 1);
+  /* ... and not over anything else. */
+  EVP_MD_CTX_reset(md);
+  EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, key);
+  CU_ASSERT_NOT_EQUAL(EVP_DigestVerify(md, sigbytes, siglen, (const unsigned char *)s,
+                                       (size_t)(d2 - s) - 1), 1);
+  EVP_MD_CTX_free(md);
+
+  /* Two assertions never share a jti. */
+  struct dp_buf again;
+  dpi_buf_init(&again, 1 << 16);
+  dpi_jwt_assertion(key, "kid-1", "client-7", "https://t.example/token", now, &again, why,
+                    sizeof(why));
+  CU_ASSERT(strcmp(again.mem, jwt.mem) != 0);
+
+  /* The JWKS carries the public half under the kid. */
+  struct dp_buf jwks;
+  dpi_buf_init(&jwks, 1 << 16);
+  CU_ASSERT_EQUAL(dpi_jwks(key, "kid-1", &jwks), 0);
+  json_object *set = json_tokener_parse(jwks.mem);
+  json_object *k0 = json_object_array_get_idx(dpi_json_member(set, "keys"), 0);
+  CU_ASSERT_STRING_EQUAL(dpi_json_member_str(k0, "kid"), "kid-1");
+  CU_ASSERT_STRING_EQUAL(dpi_json_member_str(k0, "kty"), rsa ? "RSA" : "EC");
+  CU_ASSERT_PTR_NOT_NULL(dpi_json_member_str(k0, rsa ? "n" : "x"));
+  CU_ASSERT_PTR_NULL(dpi_json_member_str(k0, "d")); /* never the private part */
+
+  json_object_put(set);
+  json_object_put(h);
+  json_object_put(c);
+  dpi_buf_free(&jwks);
+  dpi_buf_free(&again);
+  dpi_buf_free(&hdr);
+  dpi_buf_free(&claims);
+  dpi_buf_free(&sig);
+  dpi_buf_free(&jwt);
+  EVP_PKEY_free(key);
+}
+
+static void test_jwt_rs384(void)
+{
+  check_assertion(1);
+}
+
+static void test_jwt_es384(void)
+{
+  check_assertion(0);
+}
+
+static void test_weak_keys_refused(void)
+{
+  EVP_PKEY *small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+  EVP_PKEY *p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+  CU_ASSERT_PTR_NULL(dpi_jwt_alg(small));
+  CU_ASSERT_PTR_NULL(dpi_jwt_alg(p256));
+  EVP_PKEY_free(small);
+  EVP_PKEY_free(p256);
+}
+
+static void test_retry_after(void)
+{
+  long now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("7", now), 7, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("0", now), 0, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds(" 120 ", now), 120, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("Tue, 14 Nov 2023 22:13:50 GMT", now), 30, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("Tue, 14 Nov 2023 22:00:00 GMT", now), 0, 1e-9);
+  CU_ASSERT(dpi_retry_after_seconds("", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds(NULL, now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("soon", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("-5", now) < 0);
+}
+
+static void test_backoff_schedule(void)
+{
+  /* 1, 2, 4, 8 ... seconds, capped; jitter keeps it in [d/2, d]. */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_backoff_delay(1, 1, 60, 0.999999), 1, 1e-5);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_backoff_delay(2, 1, 60, 0.999999), 2, 1e-5);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_backoff_delay(3, 1, 60, 0.999999), 4, 1e-5);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_backoff_delay(4, 1, 60, 0.999999), 8, 1e-5);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_backoff_delay(4, 1, 60, 0.0), 4, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_backoff_delay(10, 1, 60, 0.999999), 60, 1e-4);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_backoff_delay(60, 1, 60, 0.0), 30, 1e-9);
+  for(unsigned r = 1; r < 12; r++) {
+    double d = dpi_backoff_delay(r, 0.5, 10, 0.37);
+    CU_ASSERT(d > 0 && d <= 10);
+    CU_ASSERT(d >= dpi_backoff_delay(r > 1 ? r - 1 : 1, 0.5, 10, 0.37) - 1e-12);
+  }
+}
+
+static void test_paging_and_urls(void)
+{
+  json_object *b = json_tokener_parse(
+      "{\"resourceType\":\"Bundle\",\"link\":[{\"relation\":\"self\",\"url\":\"a\"},"
+      "{\"relation\":\"next\",\"url\":\"DocumentReference?_getpages=x&_page=2\"}]}");
+  CU_ASSERT_STRING_EQUAL(dpi_fhir_next_link(b), "DocumentReference?_getpages=x&_page=2");
+  json_object *last = json_tokener_parse("{\"resourceType\":\"Bundle\",\"link\":[{\"relation\":"
+                                         "\"self\",\"url\":\"a\"}]}");
+  CU_ASSERT_PTR_NULL(dpi_fhir_next_link(last));
+  json_object_put(b);
+  json_object_put(last);
+  char url[1024];
+  CU_ASSERT_EQUAL(dpi_http_resolve_url("https://h.example/r4/t/DocumentReference?patient=1",
+                                       "DocumentReference?_getpages=x", url, sizeof(url)), 0);
+  CU_ASSERT_STRING_EQUAL(url, "https://h.example/r4/t/DocumentReference?_getpages=x");
+  CU_ASSERT(dpi_http_same_origin("https://H.example/a", "https://h.example:443/b"));
+  CU_ASSERT(!dpi_http_same_origin("https://h.example/a", "http://h.example/a"));
+  CU_ASSERT(!dpi_http_same_origin("https://h.example/a", "https://h.example:8443/a"));
+  CU_ASSERT(!dpi_http_same_origin("https://h.example/a", "https://storage.example/a"));
+  dpi_http_safe_url("https://s.example/blob/1?sig=SECRET&x=1", url, sizeof(url));
+  CU_ASSERT_STRING_EQUAL(url, "https://s.example/blob/1");
+  struct dp_net net = {0};
+  snprintf(net.base, sizeof(net.base), "https://h.example/r4/t");
+  CU_ASSERT_EQUAL(dpi_fhir_url(&net, "Binary/XR-1", url, sizeof(url)), 0);
+  CU_ASSERT_STRING_EQUAL(url, "https://h.example/r4/t/Binary/XR-1");
+  CU_ASSERT_EQUAL(dpi_fhir_url(&net, "https://other.example/Binary/2", url, sizeof(url)), 0);
+  CU_ASSERT_STRING_EQUAL(url, "https://other.example/Binary/2");
+}
+
+/* What dpi_fhir_fail makes of a response. */
+static enum dp_kind diagnose(long status, const char *www, const char *body,
+                             enum dp_fhir_origin origin, char *message, size_t mlen)
+{
+  struct dp_http_response res;
+  memset(&res, 0, sizeof(res));
+  dpi_buf_init(&res.body, 1 << 16);
+  res.status = status;
+  res.tries = 3;
+  if(www)
+    snprintf(res.www_authenticate, sizeof(res.www_authenticate), "%s", www);
+  if(body)
+    dpi_buf_adds(&res.body, body);
+  snprintf(res.request_id, sizeof(res.request_id), "X-Request-Id: r-1");
+  struct dp_record *r = dpi_record_new();
+  CU_ASSERT_EQUAL(dpi_fhir_fail(r, &res, "GET Binary/XR-1", "Binary", origin), DP_FAIL);
+  enum dp_kind kind = r->err_kind;
+  snprintf(message, mlen, "%s | %s", r->err_message, r->err_hint ? r->err_hint : "");
+  CU_ASSERT_STRING_EQUAL(dpi_record_str(r, "_requestId"), "X-Request-Id: r-1");
+  CU_ASSERT_EQUAL(r->err_status, (int)status);
+  dpi_record_free(r);
+  dpi_buf_free(&res.body);
+  return kind;
+}
+
+static void test_diagnosis(void)
+{
+  char m[2048];
+  const char *oo = "{\"resourceType\":\"OperationOutcome\",\"issue\":[{\"severity\":\"error\","
+                   "\"code\":\"not-found\",\"diagnostics\":\"Resource not found\"}]}";
+  CU_ASSERT_EQUAL(diagnose(404, NULL, oo, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_NOT_VISIBLE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "security persona"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "Resource not found"));
+  CU_ASSERT_EQUAL(diagnose(404, NULL, oo, DP_FHIR_ASKED, m, sizeof(m)), DP_KIND_NOT_FOUND);
+  CU_ASSERT_EQUAL(diagnose(403, "Bearer realm=\"fhir\", error=\"insufficient_scope\", "
+                                "scope=\"system/Binary.read\"", NULL, DP_FHIR_LISTED, m,
+                           sizeof(m)), DP_KIND_FORBIDDEN);
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "missing scope system/Binary.read"));
+  CU_ASSERT_EQUAL(diagnose(401, "Bearer error=\"invalid_token\", error_description=\"The access "
+                                "token expired\"", NULL, DP_FHIR_LISTED, m, sizeof(m)),
+                  DP_KIND_UNAUTHORIZED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "expired"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "clock"));
+  CU_ASSERT_EQUAL(diagnose(412, NULL, NULL, DP_FHIR_ASKED, m, sizeof(m)),
+                  DP_KIND_VERSION_CONFLICT);
+  CU_ASSERT_EQUAL(diagnose(409, NULL, NULL, DP_FHIR_ASKED, m, sizeof(m)),
+                  DP_KIND_VERSION_CONFLICT);
+  CU_ASSERT_EQUAL(diagnose(429, NULL, NULL, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_RATE_LIMITED);
+  CU_ASSERT_EQUAL(diagnose(503, NULL, NULL, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_SERVER_ERROR);
+  CU_ASSERT_EQUAL(diagnose(0, NULL, NULL, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_NETWORK);
+}
+
+static void test_merge_patch(void)
+{
+  /* The examples of RFC 7386 section 3. */
+  json_object *target = json_tokener_parse(
+      "{\"title\":\"Goodbye!\",\"author\":{\"givenName\":\"John\",\"familyName\":\"Doe\"},"
+      "\"tags\":[\"example\",\"sample\"],\"content\":\"This will be unchanged\"}");
+  json_object *patch = json_tokener_parse(
+      "{\"title\":\"Hello!\",\"phoneNumber\":\"+01-123-456-7890\",\"author\":{\"familyName\":null},"
+      "\"tags\":[\"example\"]}");
+  json_object *out = dpi_merge_patch(target, patch);
+  json_object *want = json_tokener_parse(
+      "{\"title\":\"Hello!\",\"author\":{\"givenName\":\"John\"},\"tags\":[\"example\"],"
+      "\"content\":\"This will be unchanged\",\"phoneNumber\":\"+01-123-456-7890\"}");
+  CU_ASSERT(json_object_equal(out, want));
+  /* The target itself is not changed. */
+  CU_ASSERT_STRING_EQUAL(dpi_json_member_str(target, "title"), "Goodbye!");
+  json_object_put(target);
+  json_object_put(patch);
+  json_object_put(out);
+  json_object_put(want);
+}
+
+DPT_SUITE(http)
+{
+  CU_pSuite s = CU_add_suite("http", NULL, NULL);
+  CU_add_test(s, "JWT client assertion RS384, verified with OpenSSL", test_jwt_rs384);
+  CU_add_test(s, "JWT client assertion ES384, verified with OpenSSL", test_jwt_es384);
+  CU_add_test(s, "weak or wrong keys are refused", test_weak_keys_refused);
+  CU_add_test(s, "Retry-After: seconds and HTTP dates", test_retry_after);
+  CU_add_test(s, "backoff schedule", test_backoff_schedule);
+  CU_add_test(s, "paging links and URL origins", test_paging_and_urls);
+  CU_add_test(s, "failure diagnosis", test_diagnosis);
+  CU_add_test(s, "JSON merge patch (RFC 7386)", test_merge_patch);
+}
