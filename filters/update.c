@@ -174,12 +174,8 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   json_object_object_add(result, "updated", json_object_new_boolean(1));
   dpi_json_set_str(result, "versionId", newv[0] ? newv : NULL);
   dpi_json_set_str(result, "basedOn", based_on);
-  json_object *input = NULL;
-  json_object_deep_copy(dpi_json_member(rec->obj, "_input"), &input, NULL);
   json_object_put(rec->obj);
   rec->obj = result;
-  if(input)
-    json_object_object_add(result, "_input", input);
   return dpi_emit(out, rec);
 }
 

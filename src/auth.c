@@ -415,7 +415,7 @@ static void load_cache(struct dp_auth *a)
     const char *scope = dpi_json_member_str(o, "scope"), *tok = dpi_json_member_str(o, "accessToken");
     double exp = json_object_get_double(dpi_json_member(o, "expiresAt"));
     double life = json_object_get_double(dpi_json_member(o, "lifetime"));
-    double margin = life / 10 > 60 ? 60 : life / 10;
+    double margin = life / 5 > 60 ? 60 : life / 5;
     if(url && id && tok && !strcmp(url, a->token_url) && !strcmp(id, a->client_id) &&
        !strcmp(scope ? scope : "", a->scope ? a->scope : "") && strlen(tok) < sizeof(a->token) &&
        wall() < exp - margin) {
@@ -524,7 +524,7 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
       life = json_object_get_double(exp);
     if(life <= 0)
       life = 300; /* no lifetime given: assume a short one */
-    double margin = life / 10 > 60 ? 60 : life / 10;
+    double margin = life / 5 > 60 ? 60 : life / 5;
     pthread_mutex_lock(&a->lock);
     snprintf(a->token, sizeof(a->token), "%s", tok);
     const char *granted = dpi_json_member_str(o, "scope");

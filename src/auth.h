@@ -7,9 +7,9 @@
  * /.well-known/smart-configuration (then its CapabilityStatement).
  *
  * One access token serves every request until shortly before it expires:
- * the margin is a tenth of its lifetime, at most a minute, so a five-second
- * test token and Oracle Health's ~570-second ones both refresh about once
- * per lifetime.  However many requests are in flight, exactly one refresh
+ * the margin is a fifth of its lifetime (room for requests in flight), at
+ * most a minute, so a five-second test token and Oracle Health's
+ * ~570-second ones both refresh about once per lifetime.  However many requests are in flight, exactly one refresh
  * happens (the others wait for it).  A token the server refuses is replaced
  * once.  With a cache file the token survives to the next run (mode 0600).
  * Tokens, keys and secrets are never written to messages. */
