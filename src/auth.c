@@ -343,7 +343,9 @@ static void form_add(struct dp_buf *b, const char *name, const char *value)
   }
 }
 
-/* What a person should check for a refusal from the token endpoint. */
+/* What a person should check for a refusal from the token endpoint.  desc
+ * is error_description and the error code of error_uri (Oracle Health puts
+ * the precise reason there: ...:client-assertion:jwt-bearer:invalid-signature). */
 static const char *token_hint(const char *error, const char *desc)
 {
   const char *d = desc ? desc : "";
@@ -511,9 +513,28 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
     if(res.status != 200 || !tok) {
       const char *err = dpi_json_member_str(o, "error");
       const char *desc = dpi_json_member_str(o, "error_description");
+      /* error_uri: keep the error code, drop the instance part and its query. */
+      const char *uri = dpi_json_member_str(o, "error_uri");
+      char code[256] = "";
+      const char *urn = uri ? strstr(uri, "urn%3A") : NULL;
+      if(urn) {
+        size_t k = 0;
+        for(const char *p = urn; *p && *p != '/' && *p != '?' && k + 1 < sizeof(code); p++) {
+          if(!strncmp(p, "%3A", 3)) {
+            code[k++] = ':';
+            p += 2;
+          } else {
+            code[k++] = *p;
+          }
+        }
+        code[k] = '\0';
+      }
+      char reason[768];
+      snprintf(reason, sizeof(reason), "%s%s%s", desc ? desc : "", desc && code[0] ? " " : "",
+               code);
       snprintf(why, whylen, "token endpoint %s refused: HTTP %ld%s%s%s%s. Hint: %s", shown,
-               res.status, err ? " " : "", err ? err : "", desc ? ": " : "", desc ? desc : "",
-               token_hint(err, desc));
+               res.status, err ? " " : "", err ? err : "", reason[0] ? ": " : "", reason,
+               token_hint(err, reason));
       json_object_put(o);
       dpi_http_response_free(&res);
       return -1;
