@@ -561,9 +561,10 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   size_t len;
   const unsigned char *body = dpi_record_body(rec, &len);
   char why[256];
-  xmlDocPtr doc = dpi_xml_parse(body, len, why, sizeof(why));
+  enum dp_kind kind;
+  xmlDocPtr doc = dpi_xml_parse(body, len, &kind, why, sizeof(why));
   if(!doc)
-    return dpi_record_fail(rec, DP_KIND_DAMAGED, "%s", why);
+    return dpi_record_fail(rec, kind, "%s", why);
   xmlNode *root = xmlDocGetRootElement(doc);
   if(!is_el(root, "ClinicalDocument") || !in_cda_ns(root)) {
     xmlFreeDoc(doc);
@@ -596,6 +597,9 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
     }
   } else if(nonxml) {
     status = render_nonxml(&c, nonxml);
+  } else {
+    status = dpi_record_fail(rec, DP_KIND_DAMAGED, "ClinicalDocument has no body "
+                                                   "(component/structuredBody or nonXMLBody)");
   }
   dpi_buf_free(&c.scratch);
   xmlFreeDoc(doc);

@@ -236,6 +236,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 
   json_object_put(rec->obj);
   rec->obj = o;
+  dpi_json_clean_strings(o); /* titles, ids, types: whatever the input carried */
   dpi_record_drop_body(rec);
   return dpi_emit(out, rec);
 }

@@ -106,9 +106,10 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   size_t len;
   const unsigned char *body = dpi_record_body(rec, &len);
   char why[256];
-  xmlDocPtr doc = dpi_xml_parse(body, len, why, sizeof(why));
+  enum dp_kind kind;
+  xmlDocPtr doc = dpi_xml_parse(body, len, &kind, why, sizeof(why));
   if(!doc)
-    return dpi_record_fail(rec, DP_KIND_DAMAGED, "%s", why);
+    return dpi_record_fail(rec, kind, "%s", why);
   xmlNode *root = xmlDocGetRootElement(doc);
   if(!root) {
     xmlFreeDoc(doc);

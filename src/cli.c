@@ -19,6 +19,7 @@
 #include "dplimits.h"
 #include "fhir.h"
 #include "interrupt.h"
+#include "isolate.h"
 #include "options.h"
 #include "pipeline.h"
 #include "registry.h"
@@ -255,6 +256,11 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
   unsigned jobs = s->jobs;
   if(!s->jobs_given && s->ctx.net && s->net.concurrency > jobs)
     jobs = s->net.concurrency; /* network stages wait: more workers than CPUs */
+  if(strcmp(s->ctx.isolate, "none") && !(s->ctx.iso = dpi_isolate_new(&s->ctx, jobs))) {
+    fprintf(stderr, "docpipe: cannot set up extraction helpers (is /proc mounted?); use "
+                    "--isolate none\n");
+    return DP_EXIT_FATAL;
+  }
   struct dp_run_options ro = {out, err, s->max_line, jobs, s->unbuffered};
   struct dp_runner *run = dpi_runner_new(chain, &ro);
   if(!run) {
@@ -294,6 +300,8 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
   if(status == DP_EXIT_OK && dpi_runner_counts(run)->failed)
     status = DP_EXIT_FAILURES;
   dpi_runner_free(run);
+  dpi_isolate_free(s->ctx.iso);
+  s->ctx.iso = NULL;
   return status;
 }
 
@@ -325,6 +333,8 @@ static int print_jwks(const struct dp_settings *s)
 
 int dpi_cli_main(int argc, char **argv)
 {
+  if(argc > 1 && !strcmp(argv[1], "__extract-worker"))
+    return dpi_isolate_worker_main(argc, argv);
   struct dp_settings s;
   dpi_settings_init(&s);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);

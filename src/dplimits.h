@@ -16,6 +16,10 @@
 #define DP_MAX_DOCUMENT (256 * DP_MIB)
 /* Extracted text of one document (option --max-text). */
 #define DP_MAX_TEXT (64 * DP_MIB)
+/* Wall-clock seconds for one isolated extraction (option --max-time). */
+#define DP_MAX_TIME 120.0
+/* Address space of one extraction helper (option --max-memory). */
+#define DP_MAX_MEMORY ((size_t)4 << 30)
 /* Documents nested in documents (CDA nonXMLBody, HL7 ED, Base64 of Base64). */
 #define DP_MAX_EMBED_DEPTH 4
 /* Prefix handed to format bidders. */

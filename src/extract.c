@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dplimits.h"
+#include "isolate.h"
 #include "registry.h"
 #include "sniff.h"
 #include "textconv.h"
@@ -20,6 +21,8 @@ enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record
     dpi_sniff_record(rec);
     format = dpi_record_str(rec, "format");
   }
+  if(dpi_isolate_wants(ctx, format))
+    return dpi_isolate_extract(ctx->iso, rec, out);
   const struct dp_stage_ops *ops = dpi_extractor_for(format);
   if(!ops) {
     if(rec->body.len == 0)

@@ -14,6 +14,10 @@ void dpi_context_defaults(struct dp_context *ctx)
   ctx->max_pages = DP_MAX_PAGES;
   ctx->max_depth = DP_MAX_EMBED_DEPTH;
   ctx->net = NULL;
+  ctx->isolate = "pdf";
+  ctx->max_time = DP_MAX_TIME;
+  ctx->max_memory = DP_MAX_MEMORY;
+  ctx->iso = NULL;
 }
 
 const struct dp_option_spec *dpi_opt_spec(const struct dp_option_spec *table, const char *name)

@@ -11,7 +11,7 @@
 
 enum opt_id {
   O_OUTPUT, O_ERRORS, O_QUIET, O_UNBUFFERED, O_JOBS, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
-  O_MAX_LINE, O_CONFIG,
+  O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_CONFIG,
   O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
   O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
   O_RETRIES, O_RETRY_BASE, O_TIMEOUT,
@@ -40,6 +40,13 @@ static const struct gopt gopts[] = {
   {O_MAX_TEXT, "max-text", 0, "SIZE", NULL, "64M", "largest extracted text of one document"},
   {O_MAX_PAGES, "max-pages", 0, "N", NULL, "10000", "most pages read from one PDF"},
   {O_MAX_LINE, "max-line", 0, "SIZE", NULL, "512M", "longest input line"},
+  {O_ISOLATE, "isolate", 0, "FORMATS", "DOCPIPE_ISOLATE", "pdf",
+   "extract these formats (comma list, 'all' or 'none') in helper processes: a crash or a "
+   "hang there becomes an error record"},
+  {O_MAX_TIME, "max-time", 0, "SECONDS", "DOCPIPE_MAX_TIME", "120",
+   "wall-clock budget of one isolated extraction"},
+  {O_MAX_MEMORY, "max-memory", 0, "SIZE", "DOCPIPE_MAX_MEMORY", "4G",
+   "address space of one extraction helper"},
   {O_CONFIG, "config", 0, "FILE", "DOCPIPE_CONFIG", NULL,
    "read options from FILE: one 'name = value' per line, '#' comments"},
   {O_FHIR_BASE, "fhir-base", 0, "URL", "DOCPIPE_FHIR_BASE", NULL,
@@ -142,6 +149,9 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
   case O_MAX_TEXT: bad = dpi_parse_size(v, &s->ctx.max_text); break;
   case O_MAX_PAGES: bad = dpi_parse_uint(v, &s->ctx.max_pages); break;
   case O_MAX_LINE: bad = dpi_parse_size(v, &s->max_line); break;
+  case O_ISOLATE: s->ctx.isolate = v; break;
+  case O_MAX_TIME: bad = parse_double(v, &s->ctx.max_time) || s->ctx.max_time <= 0; break;
+  case O_MAX_MEMORY: bad = dpi_parse_size(v, &s->ctx.max_memory); break;
   case O_CONFIG: s->config = v; break;
   case O_FHIR_BASE: s->net.fhir_base = v; break;
   case O_CLIENT_ID: s->net.client_id = v; break;

@@ -25,6 +25,13 @@ struct dp_context {
   unsigned max_pages;  /* --max-pages: PDF pages */
   unsigned max_depth;  /* nesting of embedded documents */
   struct dp_net *net;  /* the FHIR server, when one was configured (fhir.h) */
+  /* Crash isolation (isolate.h): which formats go to helper processes
+   * ("pdf", "all", "none"), their wall-clock budget per document and their
+   * memory limit; iso is the helper pool, NULL inside a helper. */
+  const char *isolate;
+  double max_time;
+  size_t max_memory;
+  struct dp_isolate *iso;
 };
 
 void dpi_context_defaults(struct dp_context *ctx);

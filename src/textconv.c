@@ -268,3 +268,47 @@ int dpi_text_squeeze(struct dp_buf *out, const char *text, size_t len)
   }
   return 0;
 }
+
+/* A clean copy of a string value, or NULL when it is clean already. */
+static json_object *clean_string(json_object *v)
+{
+  const char *s = json_object_get_string(v);
+  size_t n = (size_t)json_object_get_string_len(v);
+  if(!memchr(s, '\0', n) && dpi_utf8_valid(s, n))
+    return NULL;
+  struct dp_buf b;
+  dpi_buf_init(&b, n * 3 + 16);
+  dpi_utf8_sanitize(&b, s, n);
+  size_t w = 0;
+  for(size_t i = 0; i < b.len; i++)
+    if(b.mem[i])
+      b.mem[w++] = b.mem[i];
+  json_object *clean = json_object_new_string_len(dpi_buf_str(&b), (int)w);
+  dpi_buf_free(&b);
+  return clean;
+}
+
+void dpi_json_clean_strings(json_object *o)
+{
+  if(json_object_is_type(o, json_type_object)) {
+    json_object_object_foreach(o, key, value)
+    {
+      json_object *clean = value && json_object_is_type(value, json_type_string)
+                               ? clean_string(value) : NULL;
+      if(clean)
+        json_object_object_add(o, key, clean);
+      else if(value)
+        dpi_json_clean_strings(value);
+    }
+  } else if(json_object_is_type(o, json_type_array)) {
+    size_t n = json_object_array_length(o);
+    for(size_t i = 0; i < n; i++) {
+      json_object *v = json_object_array_get_idx(o, i);
+      json_object *clean = v && json_object_is_type(v, json_type_string) ? clean_string(v) : NULL;
+      if(clean)
+        json_object_array_put_idx(o, i, clean);
+      else if(v)
+        dpi_json_clean_strings(v);
+    }
+  }
+}

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "buf.h"
 
 /* 1 when data is well-formed UTF-8 (no overlongs, no surrogates). */
@@ -39,5 +41,10 @@ int dpi_text_clean(struct dp_buf *out, const char *text, size_t len);
 /* Collapse runs of white space (ASCII and U+00A0) to one space and trim;
  * used for short values such as titles and table cells. */
 int dpi_text_squeeze(struct dp_buf *out, const char *text, size_t len);
+
+/* Make every string inside a JSON value valid UTF-8 without NUL bytes (an
+ * input may carry either in any field, and the output contract promises
+ * valid UTF-8 everywhere). */
+void dpi_json_clean_strings(json_object *o);
 
 #endif

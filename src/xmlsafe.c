@@ -2,6 +2,7 @@
 #include "xmlsafe.h"
 
 #include <libxml/HTMLparser.h>
+#include <libxml/hash.h>
 #include <libxml/parser.h>
 #include <stdio.h>
 #include <string.h>
@@ -26,9 +27,23 @@ static void last_error(xmlParserCtxtPtr ctxt, const char *what, char *why, size_
   }
 }
 
-xmlDocPtr dpi_xml_parse(const void *data, size_t len, char *why, size_t whylen)
+static int declares_entities(xmlDocPtr doc)
 {
+  xmlDtdPtr dtds[2] = {doc->intSubset, doc->extSubset};
+  for(int i = 0; i < 2; i++)
+    if(dtds[i] && ((dtds[i]->entities && xmlHashSize(dtds[i]->entities) > 0) ||
+                   (dtds[i]->pentities && xmlHashSize(dtds[i]->pentities) > 0) ||
+                   dtds[i]->SystemID))
+      return 1;
+  return 0;
+}
+
+xmlDocPtr dpi_xml_parse(const void *data, size_t len, enum dp_kind *kind, char *why,
+                        size_t whylen)
+{
+  *kind = DP_KIND_DAMAGED;
   if(len > (size_t)0x7fffffff) {
+    *kind = DP_KIND_TOO_LARGE;
     snprintf(why, whylen, "XML document too large to parse");
     return NULL;
   }
@@ -40,6 +55,12 @@ xmlDocPtr dpi_xml_parse(const void *data, size_t len, char *why, size_t whylen)
   xmlDocPtr doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL, XML_SAFE_OPTIONS);
   if(!doc || !ctxt->wellFormed) {
     last_error(ctxt, "XML not well-formed", why, whylen);
+    xmlFreeDoc(doc);
+    doc = NULL;
+  } else if(declares_entities(doc)) {
+    *kind = DP_KIND_UNSUPPORTED;
+    snprintf(why, whylen, "XML declares entities or an external DTD; refused (protection "
+                          "against XXE and entity expansion)");
     xmlFreeDoc(doc);
     doc = NULL;
   }

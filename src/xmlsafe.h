@@ -11,9 +11,15 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "errors.h"
 
-/* Parse XML; NULL on error with a one-line reason (no document text) in why. */
-xmlDocPtr dpi_xml_parse(const void *data, size_t len, char *why, size_t whylen);
+/* Parse XML; NULL on error with a one-line reason (no document text) in why
+ * and the error kind in *kind: damaged for XML that is not well-formed,
+ * unsupported for XML that declares entities in a DTD (refused outright:
+ * clinical XML never needs them, and they are how XXE and "billion laughs"
+ * attacks work; libxml2's own amplification limits guard the parse itself). */
+xmlDocPtr dpi_xml_parse(const void *data, size_t len, enum dp_kind *kind, char *why,
+                        size_t whylen);
 /* Parse HTML leniently (libxml2's HTML parser); NULL only when hopeless.
  * `encoding` may be NULL to let <meta charset> decide. */
 xmlDocPtr dpi_html_parse(const void *data, size_t len, const char *encoding, char *why,
