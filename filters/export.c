@@ -9,8 +9,9 @@
  * to an unlinked temporary file, and emit every resource as a record.
  * Files of the manifest's error list become error records.  The job is
  * deleted on the server when done, and when the run is interrupted.
- * --since (or --state) sends _since; the state file is moved to the
- * manifest's transactionTime after a run without failures. */
+ * --since (or the mark kept in the run state file, docpipe --state) sends
+ * _since; the mark moves to the manifest's transactionTime when the run
+ * completes without a failed export. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,21 +23,19 @@
 #include "interrupt.h"
 #include "ndjson.h"
 #include "registry.h"
-#include "statefile.h"
+#include "runstate.h"
 
 static const struct dp_option_spec export_options[] = {
   {"type", "TYPES", 0, NULL, "DocumentReference", "resource types to export (_type)"},
   {"param", "NAME=VALUE", DP_OPT_MULTI, NULL, NULL, "an extra kick-off parameter (_typeFilter...)"},
-  {"since", "INSTANT", 0, NULL, NULL, "only resources changed since then (_since)"},
-  {"state", "FILE", DP_OPT_PATH, "DOCPIPE_STATE", NULL,
-   "high-water mark file: read for --since, moved to the export's transactionTime"},
+  {"since", "INSTANT", 0, NULL, NULL,
+   "only resources changed since then (_since); default: the mark in --state"},
   {"wait", "SECONDS", 0, NULL, "86400", "give up polling after this long"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
 struct export_state {
   char since[64];
-  char transaction_time[64];
   int failed;
   pthread_mutex_t lock;
 };
@@ -49,11 +48,11 @@ static enum dp_status export_open(struct dp_stage *st, char *why, size_t whylen)
     return DP_FATAL;
   }
   pthread_mutex_init(&es->lock, NULL);
-  const char *since = dpi_opt(st, "since"), *state = dpi_opt(st, "state");
+  const char *since = dpi_opt(st, "since");
+  if(!since && st->ctx->state)
+    since = dpi_runstate_mark(st->ctx->state, "export");
   if(since)
     snprintf(es->since, sizeof(es->since), "%s", since);
-  else if(state)
-    dpi_state_read(state, es->since, sizeof(es->since));
   st->state = es;
   return DP_OK;
 }
@@ -63,10 +62,8 @@ static void export_close(struct dp_stage *st)
   struct export_state *es = st->state;
   if(!es)
     return;
-  const char *state = dpi_opt(st, "state");
-  if(state && !es->failed && es->transaction_time[0] && !dpi_interrupted() &&
-     dpi_state_write(state, es->transaction_time))
-    fprintf(stderr, "docpipe: export: cannot write state file %s\n", state);
+  if(st->ctx->state && es->failed)
+    dpi_runstate_withdraw(st->ctx->state, "export");
   pthread_mutex_destroy(&es->lock);
   free(es);
   st->state = NULL;
@@ -269,11 +266,8 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   }
 
   const char *tt = dpi_json_member_str(manifest, "transactionTime");
-  if(tt) {
-    pthread_mutex_lock(&es->lock);
-    snprintf(es->transaction_time, sizeof(es->transaction_time), "%s", tt);
-    pthread_mutex_unlock(&es->lock);
-  }
+  if(tt && st->ctx->state)
+    dpi_runstate_propose(st->ctx->state, "export", tt); /* the next _since */
   json_object *token_flag = dpi_json_member(manifest, "requiresAccessToken");
   int needs_token = token_flag && json_object_get_boolean(token_flag);
   json_object *input = dpi_json_member(rec->obj, "_input");

@@ -4,10 +4,11 @@
  * Each input is a patient id ("12724066", "Patient/12724066"), a query
  * string ("patient=12724066&category=clinical-note"), or a full search URL.
  * --param adds parameters to every search (type, category, date, ...).
- * Bundle.link "next" is followed to the end.  --since (or the high-water
- * mark in --state) adds _lastUpdated=ge<instant>; the state file is moved
- * forward at the end of a run without failures, to the time the run began
- * (by the server's clock), so a nightly job fetches only what changed. */
+ * Bundle.link "next" is followed to the end.  --since (or the mark kept in
+ * the run state file, docpipe --state) adds _lastUpdated=ge<instant>; the
+ * mark moves, when the run completes without a failed search, to the time
+ * the run began by the server's clock, so a nightly job fetches only what
+ * changed. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@
 #include "interrupt.h"
 #include "ndjson.h"
 #include "registry.h"
-#include "statefile.h"
+#include "date.h"
+#include "runstate.h"
 
 #define MAX_PAGES 100000
 
@@ -27,16 +29,14 @@ static const struct dp_option_spec search_options[] = {
    "a search parameter added to every search (type, category, date, period, ...)"},
   {"count", "N", 0, NULL, "100", "page size (_count)"},
   {"resource", "TYPE", 0, NULL, "DocumentReference", "DocumentReference or DiagnosticReport"},
-  {"since", "INSTANT", 0, NULL, NULL, "only resources updated since then (_lastUpdated=ge)"},
-  {"state", "FILE", DP_OPT_PATH, "DOCPIPE_STATE", NULL,
-   "high-water mark file: read for --since, moved forward after a run without failures"},
+  {"since", "INSTANT", 0, NULL, NULL,
+   "only resources updated since then (_lastUpdated=ge); default: the mark in --state"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
 struct search_state {
   char since[64];
-  char started[32]; /* when this run began, by the server's clock once known */
-  int have_server_time;
+  int proposed; /* the mark for next time was proposed (runstate.h) */
   int failed;
   pthread_mutex_t lock;
 };
@@ -49,12 +49,11 @@ static enum dp_status search_open(struct dp_stage *st, char *why, size_t whylen)
     return DP_FATAL;
   }
   pthread_mutex_init(&ss->lock, NULL);
-  const char *since = dpi_opt(st, "since"), *state = dpi_opt(st, "state");
+  const char *since = dpi_opt(st, "since");
+  if(!since && st->ctx->state)
+    since = dpi_runstate_mark(st->ctx->state, "search");
   if(since)
     snprintf(ss->since, sizeof(ss->since), "%s", since);
-  else if(state)
-    dpi_state_read(state, ss->since, sizeof(ss->since));
-  dpi_iso_now(NULL, ss->started);
   st->state = ss;
   return DP_OK;
 }
@@ -64,23 +63,27 @@ static void search_close(struct dp_stage *st)
   struct search_state *ss = st->state;
   if(!ss)
     return;
-  const char *state = dpi_opt(st, "state");
-  if(state && !ss->failed && !dpi_interrupted() && dpi_state_write(state, ss->started))
-    fprintf(stderr, "docpipe: search: cannot write state file %s\n", state);
+  /* A failed search must be asked again next time: the mark stays. */
+  if(st->ctx->state && ss->failed)
+    dpi_runstate_withdraw(st->ctx->state, "search");
   pthread_mutex_destroy(&ss->lock);
   free(ss);
   st->state = NULL;
 }
 
-static void mark(struct search_state *ss, int failed, const struct dp_http_response *res)
+static void mark(struct dp_stage *st, int failed, const struct dp_http_response *res)
 {
+  struct search_state *ss = st->state;
   pthread_mutex_lock(&ss->lock);
   if(failed)
     ss->failed = 1;
-  if(res && res->date[0] && !ss->have_server_time) {
-    /* The server's clock decides what "since" means, not ours. */
-    dpi_iso_now(res->date, ss->started);
-    ss->have_server_time = 1;
+  if(res && !ss->proposed && st->ctx->state) {
+    /* Next time, ask for what changed since this run began, by the
+     * server's clock (its Date header), not ours. */
+    char now[32];
+    dpi_iso_now(res->date, now);
+    dpi_runstate_propose(st->ctx->state, "search", now);
+    ss->proposed = 1;
   }
   pthread_mutex_unlock(&ss->lock);
 }
@@ -136,7 +139,6 @@ static int first_url(struct dp_stage *st, const char *arg, char *out, size_t out
 
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
 {
-  struct search_state *ss = st->state;
   struct dp_net *net = st->ctx->net;
   const char *arg = dpi_record_str(rec, "_arg");
   if(!arg || !*arg)
@@ -166,10 +168,10 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
                              "run it again to get the rest",
                         emitted);
       dpi_http_response_free(&res);
-      mark(ss, 1, NULL);
+      mark(st, 1, NULL);
       return emitted ? dpi_emit_fail(out, rec) : DP_FAIL;
     }
-    mark(ss, 0, &res);
+    mark(st, 0, &res);
     json_object *bundle = NULL;
     char why[256];
     if(dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &bundle, why, sizeof(why)) ||
@@ -177,7 +179,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
        strcmp(dpi_json_member_str(bundle, "resourceType"), "Bundle")) {
       json_object_put(bundle);
       dpi_http_response_free(&res);
-      mark(ss, 1, NULL);
+      mark(st, 1, NULL);
       dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the answer is not a Bundle", what);
       return emitted ? dpi_emit_fail(out, rec) : DP_FAIL;
     }
@@ -213,7 +215,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
       if(dpi_http_resolve_url(url, next, next_url, sizeof(next_url)) ||
          !dpi_http_same_origin(next_url, net->base)) {
         json_object_put(bundle);
-        mark(ss, 1, NULL);
+        mark(st, 1, NULL);
         dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the next page is on another server "
                                                    "(not followed)", what);
         return dpi_emit_fail(out, rec);

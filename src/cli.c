@@ -7,11 +7,14 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libxml/parser.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -23,6 +26,7 @@
 #include "options.h"
 #include "pipeline.h"
 #include "registry.h"
+#include "runstate.h"
 #include "runner.h"
 #include "settings.h"
 
@@ -231,23 +235,118 @@ static void network_summary(const struct dp_settings *s)
             requests, limited, retries, ti.requests);
 }
 
-static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char **inputs,
-                     size_t ninputs)
+/* What identifies the inputs of a run, for resuming it: the pipeline and
+ * each input with its size and time when it is a file. */
+static char *fingerprint(const char *what, const char **inputs, size_t n)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 1 << 20);
+  dpi_buf_adds(&b, what);
+  for(size_t i = 0; i < n; i++) {
+    struct stat sb;
+    dpi_buf_addf(&b, "|%s", inputs[i]);
+    if(!stat(inputs[i], &sb) && S_ISREG(sb.st_mode))
+      dpi_buf_addf(&b, ":%lld:%lld", (long long)sb.st_size, (long long)sb.st_mtime);
+  }
+  if(!n)
+    dpi_buf_adds(&b, "|-");
+  return dpi_buf_take(&b, NULL);
+}
+
+/* An output file for a resumed run: cut back to the checkpoint (a torn
+ * line and anything after it go), then appended to. */
+static FILE *reopen_at(const char *path, long long bytes)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  struct stat sb;
+  if(fd < 0 || fstat(fd, &sb) || sb.st_size < bytes || ftruncate(fd, bytes) ||
+     lseek(fd, 0, SEEK_END) < 0) {
+    fprintf(stderr, "docpipe: cannot resume %s: %s\n", path,
+            fd < 0 ? strerror(errno) : "it is shorter than the checkpoint (was it changed?)");
+    if(fd >= 0)
+      close(fd);
+    return NULL;
+  }
+  return fdopen(fd, "a");
+}
+
+struct checkpointer {
+  struct dp_runstate *state;
+  const char *fingerprint;
+  FILE *out, *err;
+  struct timespec last;
+  int failed;
+};
+
+/* On the writer thread: record how far the output is, five times a second
+ * at most (a later kill only costs redoing those inputs). */
+static void on_checkpoint(void *user, unsigned long done, int final)
+{
+  struct checkpointer *c = user;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  double since = (double)(now.tv_sec - c->last.tv_sec) + (double)(now.tv_nsec - c->last.tv_nsec) / 1e9;
+  if(!final && since < 0.2)
+    return;
+  c->last = now;
+  fflush(c->out);
+  fflush(c->err);
+  long long o = c->out == stdout ? -1 : (long long)ftello(c->out);
+  long long e = c->err == stderr ? -1 : (long long)ftello(c->err);
+  if(dpi_runstate_checkpoint(c->state, c->fingerprint, done, o, e))
+    c->failed = 1;
+}
+
+static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *what,
+                     const char **inputs, size_t ninputs)
 {
   char why[1024];
   if(open_network(s, chain_needs_network(chain)))
     return DP_EXIT_FATAL;
+  struct checkpointer cp = {0};
+  unsigned long skip = 0;
+  long long out_bytes = -1, err_bytes = -1;
+  int resuming = 0;
+  char *fp = NULL;
+  if(s->state) {
+    if(!(s->ctx.state = dpi_runstate_open(s->state, why, sizeof(why)))) {
+      fprintf(stderr, "docpipe: %s\n", why);
+      return DP_EXIT_FATAL;
+    }
+    fp = fingerprint(what, inputs, ninputs);
+    resuming = dpi_runstate_resume(s->ctx.state, fp, &skip, &out_bytes, &err_bytes, why,
+                                   sizeof(why));
+    if(resuming < 0) {
+      fprintf(stderr, "docpipe: %s\n", why);
+      free(fp);
+      return DP_EXIT_FATAL;
+    }
+  }
   if(dpi_chain_open(chain, why, sizeof(why))) {
     fprintf(stderr, "docpipe: %s\n", why);
+    free(fp);
     return DP_EXIT_FATAL;
   }
-  FILE *out = open_sink(s->output, stdout);
-  FILE *err = open_sink(s->errors, stderr);
+  FILE *out, *err;
+  if(resuming) {
+    out = s->output && strcmp(s->output, "-") && out_bytes >= 0 ? reopen_at(s->output, out_bytes)
+                                                                  : open_sink(s->output, stdout);
+    err = s->errors && strcmp(s->errors, "-") && err_bytes >= 0 ? reopen_at(s->errors, err_bytes)
+                                                                  : open_sink(s->errors, stderr);
+    if(!s->quiet)
+      fprintf(stderr, "docpipe: resuming an interrupted run: %lu inputs were done%s\n", skip,
+              out == stdout ? " (records go to stdout: lines written after the last checkpoint "
+                              "may come again; use -o FILE for exactly once)" : "");
+  } else {
+    out = open_sink(s->output, stdout);
+    err = open_sink(s->errors, stderr);
+  }
   if(!out || !err) {
     if(out && out != stdout)
       fclose(out);
     if(err && err != stderr)
       fclose(err);
+    free(fp);
     return DP_EXIT_FATAL;
   }
   static char outbuf[1 << 16];
@@ -259,12 +358,16 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
   if(strcmp(s->ctx.isolate, "none") && !(s->ctx.iso = dpi_isolate_new(&s->ctx, jobs))) {
     fprintf(stderr, "docpipe: cannot set up extraction helpers (is /proc mounted?); use "
                     "--isolate none\n");
+    free(fp);
     return DP_EXIT_FATAL;
   }
-  struct dp_run_options ro = {out, err, s->max_line, jobs, s->unbuffered};
+  cp = (struct checkpointer){s->ctx.state, fp, out, err, {0, 0}, 0};
+  struct dp_run_options ro = {out, err, s->max_line, jobs, s->unbuffered, skip,
+                              s->ctx.state ? on_checkpoint : NULL, &cp};
   struct dp_runner *run = dpi_runner_new(chain, &ro);
   if(!run) {
     fprintf(stderr, "docpipe: cannot start the workers\n");
+    free(fp);
     return DP_EXIT_FATAL;
   }
   enum dp_status rc = DP_OK;
@@ -286,12 +389,22 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
   }
   if(dpi_interrupted() && status == DP_EXIT_OK) {
     fprintf(stderr, "docpipe: interrupted: the records in hand were written; the rest of the "
-                    "input was not read\n");
+                    "input was not read%s\n",
+            s->ctx.state ? " (run the same command again to go on)" : "");
     status = DP_EXIT_FATAL;
   }
   if(rc == DP_FATAL && status == DP_EXIT_OK) {
     fprintf(stderr, "docpipe: run stopped: %s\n", errno ? strerror(errno) : "fatal error");
     status = DP_EXIT_FATAL;
+  }
+  if(s->ctx.state && status != DP_EXIT_FATAL) {
+    /* Done: stages record their marks as they close, then the state
+     * forgets the checkpoint. */
+    dpi_chain_close(chain);
+    if(dpi_runstate_complete(s->ctx.state) || cp.failed) {
+      fprintf(stderr, "docpipe: cannot write the state file %s\n", s->state);
+      status = DP_EXIT_FATAL;
+    }
   }
   if(!s->quiet) {
     dpi_runner_summary(run, stderr);
@@ -302,6 +415,7 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
   dpi_runner_free(run);
   dpi_isolate_free(s->ctx.iso);
   s->ctx.iso = NULL;
+  free(fp);
   return status;
 }
 
@@ -393,6 +507,7 @@ int dpi_cli_main(int argc, char **argv)
   }
 
   const struct dp_stage_ops *single = NULL;
+  const char *what = cmd;
   int special = !strcmp(cmd, "check") || !strcmp(cmd, "jwks");
   if(!strcmp(cmd, "run") || !strcmp(cmd, "convert")) {
     const char *name = "raw-files";
@@ -403,6 +518,7 @@ int dpi_cli_main(int argc, char **argv)
       }
       name = argv[i++];
     }
+    what = name;
     if(dpi_pipeline_load(name, &s.ctx, &chain, why, sizeof(why))) {
       fprintf(stderr, "docpipe: %s\n", why);
       goto done;
@@ -458,12 +574,13 @@ int dpi_cli_main(int argc, char **argv)
   } else if(!strcmp(cmd, "convert") && ninputs == 0) {
     usage_error("convert needs at least one file or folder");
   } else {
-    status = run_chain(&s, &chain, inputs, ninputs);
+    status = run_chain(&s, &chain, what, inputs, ninputs);
   }
 done:
   free(inputs);
   dpi_chain_free(&chain);
   dpi_net_close(s.ctx.net);
+  dpi_runstate_free(s.ctx.state);
   dpi_settings_free(&s);
   xmlCleanupParser();
   return status;

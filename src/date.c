@@ -1,8 +1,10 @@
 /* date.c - see date.h */
 #include "date.h"
 
+#include <curl/curl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static int digits(const char *s, int n, int *v)
 {
@@ -65,4 +67,14 @@ int dpi_date_normalize(const char *in, char out[11])
   snprintf(out, 11, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u,
            (unsigned)d % 100u);
   return 0;
+}
+
+void dpi_iso_now(const char *http_date, char out[32])
+{
+  time_t t = http_date && *http_date ? curl_getdate(http_date, NULL) : (time_t)-1;
+  if(t == (time_t)-1)
+    t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }

@@ -11,4 +11,8 @@
 /* Returns 0 and writes "YYYY-MM-DD" into out, or -1. */
 int dpi_date_normalize(const char *in, char out[11]);
 
+/* Now, or the instant of an HTTP Date header, as ISO 8601 UTC
+ * ("2024-03-14T16:05:00Z"). */
+void dpi_iso_now(const char *http_date, char out[32]);
+
 #endif

@@ -17,6 +17,8 @@ struct slot {
   enum dp_kind kind;
   char *line; /* READY: the NDJSON line, '\n' included */
   size_t len;
+  unsigned long input; /* an input's own slot (its last): its number, else 0 */
+  json_object *only;   /* ids to keep (a retry); owned by the input's slot */
 };
 
 struct task {
@@ -42,6 +44,8 @@ struct dp_engine {
   unsigned nworkers;
   pthread_t writer;
   struct dp_counts counts;
+  unsigned long submitted;      /* inputs handed in */
+  unsigned long inputs_written; /* inputs whose every line is written */
 };
 
 /* What a stage emits while it runs one task. */
@@ -103,8 +107,31 @@ static void slot_settle(struct dp_engine *e, struct slot *s, enum slot_state sta
   pthread_mutex_unlock(&e->lock);
 }
 
+/* A retry keeps only the documents that failed before. */
+static int filtered_out(const struct slot *s, struct dp_record *rec)
+{
+  if(!s->only)
+    return 0;
+  const char *id = dpi_record_str(rec, "id");
+  size_t n = json_object_array_length(s->only);
+  for(size_t i = 0; i < n && id; i++) {
+    const char *want = json_object_get_string(json_object_array_get_idx(s->only, i));
+    if(want && !strcmp(want, id))
+      return 0;
+  }
+  return 1;
+}
+
 static void settle_record(struct dp_engine *e, struct slot *s, struct dp_record *rec)
 {
+  if(filtered_out(s, rec)) {
+    pthread_mutex_lock(&e->lock);
+    e->counts.filtered++;
+    pthread_mutex_unlock(&e->lock);
+    dpi_record_free(rec);
+    slot_settle(e, s, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
+    return;
+  }
   struct dp_buf b;
   dpi_buf_init(&b, (size_t)4 << 30);
   if(dpi_record_write(rec, &b)) {
@@ -146,9 +173,12 @@ static struct slot *child_slot(struct task_emitter *em)
 {
   pthread_mutex_lock(&em->e->lock);
   struct slot *s = slot_before(em->e, em->parent);
+  if(s)
+    s->only = em->parent->only; /* the input's slot outlives its children's */
   pthread_mutex_unlock(&em->e->lock);
   return s;
 }
+
 
 static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
 {
@@ -283,6 +313,10 @@ static void write_slot(struct dp_engine *e, struct slot *s)
       e->counts.emitted++;
     }
   }
+  if(s->input)
+    e->inputs_written = s->input;
+  if(s->input && s->only)
+    json_object_put(s->only);
   free(s->line);
   free(s);
 }
@@ -309,10 +343,13 @@ static void *writer_main(void *arg)
       e->live -= n;
       pthread_cond_broadcast(&e->room_cv);
       pthread_mutex_unlock(&e->lock);
+      unsigned long before = e->inputs_written;
       for(struct slot *s = first, *next; s; s = next) {
         next = s->next;
         write_slot(e, s);
       }
+      if(e->opt.checkpoint && e->inputs_written != before)
+        e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, 0);
       pthread_mutex_lock(&e->lock);
       if(e->fatal)
         pthread_cond_broadcast(&e->room_cv);
@@ -369,6 +406,12 @@ struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engin
 
 enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec)
 {
+  return dpi_engine_submit_only(e, rec, NULL);
+}
+
+enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec,
+                                      json_object *only)
+{
   pthread_mutex_lock(&e->lock);
   while(e->live >= e->max_live && !e->fatal)
     pthread_cond_wait(&e->room_cv, &e->lock);
@@ -377,8 +420,11 @@ enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec)
   if(!t) {
     pthread_mutex_unlock(&e->lock);
     dpi_record_free(rec);
+    json_object_put(only);
     return DP_FATAL;
   }
+  s->input = ++e->submitted;
+  s->only = only;
   *t = (struct task){NULL, rec, 0, s};
   if(e->qtail)
     e->qtail->next = t;
@@ -398,6 +444,8 @@ enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *r
   while(e->live >= e->max_live && !e->fatal)
     pthread_cond_wait(&e->room_cv, &e->lock);
   struct slot *s = e->fatal ? NULL : slot_append(e);
+  if(s)
+    s->input = ++e->submitted;
   pthread_mutex_unlock(&e->lock);
   if(!s) {
     dpi_record_free(rec);
@@ -420,10 +468,13 @@ enum dp_status dpi_engine_finish(struct dp_engine *e, struct dp_counts *counts)
   pthread_mutex_unlock(&e->lock);
   for(unsigned i = 0; i < e->nworkers; i++)
     pthread_join(e->workers[i], NULL);
+  if(e->opt.checkpoint)
+    e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, 1);
   enum dp_status rc = e->fatal ? DP_FATAL : DP_OK;
   counts->emitted += e->counts.emitted;
   counts->failed += e->counts.failed;
   counts->skipped += e->counts.skipped;
+  counts->filtered += e->counts.filtered;
   for(int k = 0; k < DP_KIND_COUNT; k++)
     counts->by_kind[k] += e->counts.by_kind[k];
   pthread_mutex_destroy(&e->lock);

@@ -25,6 +25,8 @@ struct dp_counts {
   unsigned long emitted; /* records written */
   unsigned long failed;  /* error records written */
   unsigned long skipped; /* inputs that held no document (empty Bundles, Patients) */
+  unsigned long resumed; /* inputs done by an interrupted earlier attempt */
+  unsigned long filtered; /* records dropped by a retry: they converted before */
   unsigned long by_kind[DP_KIND_COUNT];
 };
 
@@ -33,6 +35,11 @@ struct dp_engine_options {
   FILE *errors;   /* error records */
   unsigned jobs;  /* worker threads, at least 1 */
   int unbuffered; /* flush after every line */
+  /* Called by the writer after it wrote lines, with the number of inputs
+   * whose every line is now written (final: the run is over).  Runs on the
+   * writer thread, which alone writes to out and errors. */
+  void (*checkpoint)(void *user, unsigned long inputs_written, int final);
+  void *checkpoint_user;
 };
 
 struct dp_engine;
@@ -42,6 +49,11 @@ struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engin
 /* Hand a record to stage 0; waits while too much is in flight.  Returns
  * DP_FATAL once the run cannot go on (output closed). */
 enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec);
+/* The same, keeping only the records whose id is in `only` (a JSON array of
+ * strings, ownership taken): retrying the failures of an earlier run
+ * without repeating the documents that converted then. */
+enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec,
+                                      json_object *only);
 /* A record that failed before entering the chain (unreadable input): its
  * error record is written in order with the rest. */
 enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *rec,

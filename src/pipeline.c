@@ -253,13 +253,21 @@ int dpi_chain_open(struct dp_chain *chain, char *why, size_t whylen)
   return 0;
 }
 
+void dpi_chain_close(struct dp_chain *chain)
+{
+  if(!chain->opened)
+    return;
+  for(size_t i = 0; i < chain->n; i++)
+    if(chain->stages[i].ops->close)
+      chain->stages[i].ops->close(&chain->stages[i]);
+  chain->opened = 0;
+}
+
 void dpi_chain_free(struct dp_chain *chain)
 {
-  for(size_t i = 0; i < chain->n; i++) {
-    if(chain->opened && chain->stages[i].ops->close)
-      chain->stages[i].ops->close(&chain->stages[i]);
+  dpi_chain_close(chain);
+  for(size_t i = 0; i < chain->n; i++)
     dpi_stage_free_opts(&chain->stages[i]);
-  }
   free(chain->stages);
   memset(chain, 0, sizeof(*chain));
 }

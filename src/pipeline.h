@@ -46,6 +46,9 @@ int dpi_chain_knows_option(const struct dp_chain *chain, const char *name, int *
 /* Open every stage; on failure closes those opened and returns -1 with a
  * message in why. */
 int dpi_chain_open(struct dp_chain *chain, char *why, size_t whylen);
+/* Close every stage (they may record marks in the run state then); free
+ * then only releases memory. */
+void dpi_chain_close(struct dp_chain *chain);
 void dpi_chain_free(struct dp_chain *chain);
 
 /* Folder searched for pipelines and their data (the LOINC table). */

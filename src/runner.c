@@ -12,13 +12,34 @@
 #include "ndjson.h"
 #include "record.h"
 
+/* The input being retried, gathered from consecutive error records of an
+ * error file fed back in (they come in input order, several per input when
+ * several of its documents failed). */
+struct retry {
+  int active;
+  char *file, *arg;
+  unsigned long line;
+  json_object *only; /* ids of the failed documents; NULL: keep everything */
+  int unfiltered;
+};
+
 struct dp_runner {
   struct dp_chain *chain;
   struct dp_run_options opt;
   struct dp_engine *engine;
   struct dp_counts counts;
   int fatal;
+  unsigned long seen; /* inputs met so far, skipped ones included */
+  struct retry retry;
+  struct dp_reader source; /* the file a retried input is read back from */
+  char *source_name;
 };
+
+static void checkpoint(void *user, unsigned long written, int final)
+{
+  struct dp_runner *run = user;
+  run->opt.checkpoint(run->opt.checkpoint_user, run->opt.skip + written, final);
+}
 
 struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_options *opt)
 {
@@ -29,7 +50,8 @@ struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_opt
   run->opt = *opt;
   if(!run->opt.max_line)
     run->opt.max_line = DP_MAX_LINE;
-  struct dp_engine_options eo = {opt->out, opt->errors, opt->jobs, opt->unbuffered};
+  struct dp_engine_options eo = {opt->out, opt->errors, opt->jobs, opt->unbuffered,
+                                 opt->checkpoint ? checkpoint : NULL, run};
   run->engine = dpi_engine_start(chain, &eo);
   if(!run->engine) {
     free(run);
@@ -38,13 +60,21 @@ struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_opt
   return run;
 }
 
+static enum dp_status flush_retry(struct dp_runner *run);
+
 enum dp_status dpi_runner_finish(struct dp_runner *run)
 {
   if(!run->engine)
     return run->fatal ? DP_FATAL : DP_OK;
+  if(flush_retry(run) == DP_FATAL)
+    run->fatal = 1;
   if(dpi_engine_finish(run->engine, &run->counts) == DP_FATAL)
     run->fatal = 1;
   run->engine = NULL;
+  if(run->source.f)
+    dpi_reader_close(&run->source);
+  free(run->source_name);
+  run->source_name = NULL;
   return run->fatal ? DP_FATAL : DP_OK;
 }
 
@@ -61,16 +91,42 @@ const struct dp_counts *dpi_runner_counts(const struct dp_runner *run)
   return &run->counts;
 }
 
-static enum dp_status push(struct dp_runner *run, struct dp_record *rec)
+/* Every input ends here or in write_error, exactly once: this is where
+ * inputs are counted, and where a resumed run skips those already done. */
+static int resumed(struct dp_runner *run)
 {
-  enum dp_status rc = dpi_engine_submit(run->engine, rec);
+  if(run->seen++ < run->opt.skip) {
+    run->counts.resumed++;
+    return 1;
+  }
+  run->counts.inputs++;
+  return 0;
+}
+
+static enum dp_status push_only(struct dp_runner *run, struct dp_record *rec, json_object *only)
+{
+  if(resumed(run)) {
+    dpi_record_free(rec);
+    json_object_put(only);
+    return DP_OK;
+  }
+  enum dp_status rc = dpi_engine_submit_only(run->engine, rec, only);
   if(rc == DP_FATAL)
     run->fatal = 1;
   return rc;
 }
 
+static enum dp_status push(struct dp_runner *run, struct dp_record *rec)
+{
+  return push_only(run, rec, NULL);
+}
+
 static enum dp_status write_error(struct dp_runner *run, struct dp_record *rec, const char *stage)
 {
+  if(resumed(run)) {
+    dpi_record_free(rec);
+    return DP_OK;
+  }
   enum dp_status rc = dpi_engine_submit_failed(run->engine, rec, stage);
   if(rc == DP_FATAL)
     run->fatal = 1;
@@ -134,9 +190,27 @@ static enum dp_status input_error(struct dp_runner *run, const char *file, unsig
   return write_error(run, rec, "input");
 }
 
+static enum dp_status gather_retry(struct dp_runner *run, json_object *err, const char *file,
+                                   unsigned long line);
+
+static int is_error_record(json_object *obj)
+{
+  return dpi_json_member_str(obj, "kind") && dpi_json_member_str(obj, "stage") &&
+         dpi_json_member_str(obj, "message") && !dpi_json_member(obj, "resourceType");
+}
+
 static enum dp_status push_json(struct dp_runner *run, json_object *obj, const char *file,
                                 unsigned long line)
 {
+  if(json_object_is_type(obj, json_type_object) && is_error_record(obj)) {
+    enum dp_status rc = gather_retry(run, obj, file, line);
+    json_object_put(obj);
+    return rc;
+  }
+  if(run->retry.active && flush_retry(run) == DP_FATAL) {
+    json_object_put(obj);
+    return DP_FATAL;
+  }
   if(!json_object_is_type(obj, json_type_object)) {
     json_object_put(obj);
     return input_error(run, file, line, NULL, 0, DP_KIND_INVALID_INPUT,
@@ -158,7 +232,6 @@ static enum dp_status feed_line(struct dp_runner *run, const char *name, unsigne
 {
   char why[512];
   json_object *obj;
-  run->counts.inputs++;
   if(dpi_json_parse(text, len, &obj, why, sizeof(why)) == DP_JSON_OK)
     return push_json(run, obj, name, lineno);
   return input_error(run, name, lineno, text, len, DP_KIND_BAD_JSON, why);
@@ -181,7 +254,6 @@ static enum dp_status feed_document(struct dp_runner *run, const char *name, uns
   size_t rest_len = 0;
   char *rest = dpi_reader_rest(r, DP_MAX_JSON_FILE, &rest_len);
   if(!rest) {
-    run->counts.inputs++;
     return input_error(run, name, first, line, len, DP_KIND_TOO_LARGE,
                        "JSON document over the size cap, or unreadable");
   }
@@ -196,7 +268,6 @@ static enum dp_status feed_document(struct dp_runner *run, const char *name, uns
   char why[512];
   if(!dpi_buf_failed(&whole) &&
      dpi_json_parse(whole.mem, whole.len, &obj, why, sizeof(why)) == DP_JSON_OK) {
-    run->counts.inputs++;
     rc = push_json(run, obj, name, first);
   } else {
     unsigned long lineno = first;
@@ -221,7 +292,6 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
   if(dpi_reader_open(&r, path, run->opt.max_line)) {
     char why[512];
     snprintf(why, sizeof(why), "cannot open input: %s", strerror(errno));
-    run->counts.inputs++;
     return input_error(run, path, 0, NULL, 0, DP_KIND_IO, why);
   }
   const char *text;
@@ -231,8 +301,7 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
   while(rc != DP_FATAL && !dpi_interrupted() && dpi_reader_next(&r, &text, &len, &too_long) == 1) {
     if(too_long) {
       char why[512];
-      run->counts.inputs++;
-      snprintf(why, sizeof(why), "line of %zu bytes is over the --max-line cap of %zu", len,
+        snprintf(why, sizeof(why), "line of %zu bytes is over the --max-line cap of %zu", len,
                run->opt.max_line);
       rc = input_error(run, path, r.line, NULL, 0, DP_KIND_TOO_LARGE, why);
       first = 0;
@@ -252,7 +321,6 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
       rc = feed_document(run, path, r.line, text, len, &r);
       break;
     }
-    run->counts.inputs++;
     rc = jr == DP_JSON_OK ? push_json(run, obj, path, r.line)
                           : input_error(run, path, r.line, text, len, DP_KIND_BAD_JSON, why);
   }
@@ -265,6 +333,115 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
   return rc;
 }
 
+/* ---- retrying the failures of an error file ----------------------------- */
+
+static void retry_clear(struct retry *r)
+{
+  free(r->file);
+  free(r->arg);
+  json_object_put(r->only);
+  memset(r, 0, sizeof(*r));
+}
+
+/* Line `line` of file, read again (forward from where the last one was). */
+static char *read_back(struct dp_runner *run, const char *file, unsigned long line, size_t *len)
+{
+  if(!run->source_name || strcmp(run->source_name, file) || run->source.line >= line) {
+    if(run->source.f)
+      dpi_reader_close(&run->source);
+    free(run->source_name);
+    run->source_name = strdup(file);
+    if(!run->source_name || dpi_reader_open(&run->source, file, run->opt.max_line))
+      return NULL;
+  }
+  const char *text;
+  int too_long;
+  while(dpi_reader_next(&run->source, &text, len, &too_long) == 1)
+    if(run->source.line == line)
+      return too_long ? NULL : strndup(text, *len);
+  return NULL;
+}
+
+static enum dp_status flush_retry(struct dp_runner *run)
+{
+  struct retry *r = &run->retry;
+  if(!r->active)
+    return DP_OK;
+  json_object *only = r->unfiltered ? NULL : json_object_get(r->only);
+  int reads_args = run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS;
+  enum dp_status rc;
+  struct dp_record *rec = dpi_record_new();
+  if(!rec) {
+    json_object_put(only);
+    retry_clear(r);
+    return DP_FATAL;
+  }
+  if(r->arg && reads_args) {
+    dpi_record_set_str(rec, "_arg", r->arg);
+    json_object *in = json_object_new_object();
+    dpi_json_set_str(in, "arg", r->arg);
+    json_object_object_add(rec->obj, "_input", in);
+    rc = push_only(run, rec, only);
+  } else if(r->file && r->line && !reads_args) {
+    size_t len = 0;
+    char *text = read_back(run, r->file, r->line, &len);
+    json_object *obj = NULL;
+    char why[256];
+    if(text && dpi_json_parse(text, len, &obj, why, sizeof(why)) == DP_JSON_OK &&
+       json_object_is_type(obj, json_type_object)) {
+      dpi_record_free(rec);
+      rec = dpi_record_parse(obj);
+      json_object_object_add(rec->obj, "_input", input_ref(r->file, r->line));
+      rc = rec ? push_only(run, rec, only) : DP_FATAL;
+    } else {
+      json_object_object_add(rec->obj, "_input", input_ref(r->file, r->line));
+      dpi_record_fail(rec, text ? DP_KIND_BAD_JSON : DP_KIND_IO,
+                      "cannot read line %lu of %s again to retry it", r->line, r->file);
+      json_object_put(only);
+      rc = write_error(run, rec, "input");
+      json_object_put(obj);
+    }
+    free(text);
+  } else {
+    dpi_record_fail(rec, DP_KIND_INVALID_INPUT,
+                    r->arg || r->file ? "this error came from another kind of input: retry it "
+                                        "with the pipeline that made it"
+                                      : "error record without an input to retry");
+    json_object_put(only);
+    rc = write_error(run, rec, "input");
+  }
+  retry_clear(r);
+  return rc;
+}
+
+static enum dp_status gather_retry(struct dp_runner *run, json_object *err, const char *file,
+                                   unsigned long line)
+{
+  (void)file;
+  (void)line;
+  json_object *in = dpi_json_member(err, "input");
+  const char *ifile = dpi_json_member_str(in, "file"), *iarg = dpi_json_member_str(in, "arg");
+  unsigned long iline = (unsigned long)json_object_get_int64(dpi_json_member(in, "line"));
+  struct retry *r = &run->retry;
+  int same = r->active && ((iarg && r->arg && !strcmp(iarg, r->arg)) ||
+                           (ifile && r->file && !strcmp(ifile, r->file) && iline == r->line));
+  if(!same) {
+    if(flush_retry(run) == DP_FATAL)
+      return DP_FATAL;
+    r->active = 1;
+    r->file = ifile ? strdup(ifile) : NULL;
+    r->arg = iarg ? strdup(iarg) : NULL;
+    r->line = iline;
+    r->only = json_object_new_array();
+  }
+  json_object *id = dpi_json_member(err, "id");
+  if(id && json_object_is_type(id, json_type_string))
+    json_object_array_add(r->only, json_object_new_string(json_object_get_string(id)));
+  else
+    r->unfiltered = 1; /* the whole input failed: retry all of it */
+  return DP_OK;
+}
+
 /* An argument (a path, a patient id) for a stage that reads arguments;
  * line is its line on stdin, 0 when it came from the command line. */
 static enum dp_status feed_arg(struct dp_runner *run, const char *arg, unsigned long line)
@@ -272,7 +449,6 @@ static enum dp_status feed_arg(struct dp_runner *run, const char *arg, unsigned 
   struct dp_record *rec = dpi_record_new();
   if(!rec)
     return DP_FATAL;
-  run->counts.inputs++;
   dpi_record_set_str(rec, "_arg", arg);
   json_object *in = json_object_new_object();
   json_object_object_add(in, "arg", json_object_new_string(arg));
@@ -289,6 +465,29 @@ enum dp_status dpi_runner_feed(struct dp_runner *run, const char *input)
   if(run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS)
     return strcmp(input, "-") ? feed_arg(run, input, 0) : dpi_runner_feed_stdin(run);
   return feed_ndjson(run, input);
+}
+
+/* Arguments may also be an error file's lines, to retry. */
+static enum dp_status feed_arg_line(struct dp_runner *run, const char *text, size_t len,
+                                    unsigned long line)
+{
+  json_object *obj = NULL;
+  char why[256];
+  if(len && text[0] == '{' && dpi_json_parse(text, len, &obj, why, sizeof(why)) == DP_JSON_OK &&
+     is_error_record(obj)) {
+    enum dp_status rc = gather_retry(run, obj, "-", line);
+    json_object_put(obj);
+    return rc;
+  }
+  json_object_put(obj);
+  if(run->retry.active && flush_retry(run) == DP_FATAL)
+    return DP_FATAL;
+  char *arg = strndup(text, len);
+  if(!arg)
+    return DP_FATAL;
+  enum dp_status rc = feed_arg(run, arg, line);
+  free(arg);
+  return rc;
 }
 
 enum dp_status dpi_runner_feed_default(struct dp_runner *run)
@@ -313,17 +512,12 @@ enum dp_status dpi_runner_feed_stdin(struct dp_runner *run)
   while(rc != DP_FATAL && !dpi_interrupted() &&
         dpi_reader_next(&r, &text, &len, &too_long) == 1) {
     if(too_long) {
-      run->counts.inputs++;
-      rc = input_error(run, "-", r.line, NULL, 0, DP_KIND_TOO_LARGE, "line is too long");
+        rc = input_error(run, "-", r.line, NULL, 0, DP_KIND_TOO_LARGE, "line is too long");
       continue;
     }
     if(blank(text, len))
       continue;
-    char *arg = strndup(text, len);
-    if(!arg)
-      return DP_FATAL;
-    rc = feed_arg(run, arg, r.line);
-    free(arg);
+    rc = feed_arg_line(run, text, len, r.line);
   }
   dpi_reader_close(&r);
   return rc;
@@ -345,5 +539,9 @@ void dpi_runner_summary(const struct dp_runner *run, FILE *f)
   }
   if(c->skipped)
     fprintf(f, "; %lu inputs held no document", c->skipped);
+  if(c->resumed)
+    fprintf(f, "; %lu inputs done before the interruption", c->resumed);
+  if(c->filtered)
+    fprintf(f, "; %lu records of retried inputs had converted before", c->filtered);
   fputc('\n', f);
 }

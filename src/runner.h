@@ -8,7 +8,12 @@
  *
  * Nothing is lost: every document ends as one output record or one error
  * record, and a stage that swallows a record is reported as an internal
- * error.  documents = emitted + failed, always. */
+ * error.  documents = emitted + failed, always.
+ *
+ * Error records fed back as input are retried: the input each names is read
+ * again (a line of the original file, or an argument) and only the
+ * documents that failed are kept.  With a checkpoint callback and a skip
+ * count, an interrupted run resumes where its output stops (runstate.h). */
 #ifndef DP_RUNNER_H
 #define DP_RUNNER_H
 
@@ -24,6 +29,11 @@ struct dp_run_options {
   size_t max_line;
   unsigned jobs;  /* worker threads */
   int unbuffered; /* flush after every line */
+  unsigned long skip; /* inputs an interrupted earlier attempt completed */
+  /* Told how many inputs (skipped ones included) are completely written;
+   * called on the writer thread (see engine.h). */
+  void (*checkpoint)(void *user, unsigned long inputs_done, int final);
+  void *checkpoint_user;
 };
 
 struct dp_runner;

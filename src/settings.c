@@ -11,7 +11,7 @@
 
 enum opt_id {
   O_OUTPUT, O_ERRORS, O_QUIET, O_UNBUFFERED, O_JOBS, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
-  O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_CONFIG,
+  O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_STATE, O_CONFIG,
   O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
   O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
   O_RETRIES, O_RETRY_BASE, O_TIMEOUT,
@@ -47,6 +47,9 @@ static const struct gopt gopts[] = {
    "wall-clock budget of one isolated extraction"},
   {O_MAX_MEMORY, "max-memory", 0, "SIZE", "DOCPIPE_MAX_MEMORY", "4G",
    "address space of one extraction helper"},
+  {O_STATE, "state", 0, "FILE", "DOCPIPE_STATE", NULL,
+   "run state: resume an interrupted run exactly once (with -o/-e files), and keep the "
+   "marks of incremental search/export runs"},
   {O_CONFIG, "config", 0, "FILE", "DOCPIPE_CONFIG", NULL,
    "read options from FILE: one 'name = value' per line, '#' comments"},
   {O_FHIR_BASE, "fhir-base", 0, "URL", "DOCPIPE_FHIR_BASE", NULL,
@@ -152,6 +155,7 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
   case O_ISOLATE: s->ctx.isolate = v; break;
   case O_MAX_TIME: bad = parse_double(v, &s->ctx.max_time) || s->ctx.max_time <= 0; break;
   case O_MAX_MEMORY: bad = dpi_parse_size(v, &s->ctx.max_memory); break;
+  case O_STATE: s->state = v; break;
   case O_CONFIG: s->config = v; break;
   case O_FHIR_BASE: s->net.fhir_base = v; break;
   case O_CLIENT_ID: s->net.client_id = v; break;

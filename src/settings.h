@@ -20,6 +20,7 @@ struct dp_settings {
   size_t max_line;
   unsigned jobs;
   int jobs_given;
+  const char *state; /* --state FILE (runstate.h) */
   struct dp_net_config net;
   /* private */
   unsigned char given[64];

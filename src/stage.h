@@ -17,6 +17,7 @@
 #include "record.h"
 
 struct dp_net;
+struct dp_runstate;
 
 /* What every stage of a run shares (global options). */
 struct dp_context {
@@ -32,6 +33,7 @@ struct dp_context {
   double max_time;
   size_t max_memory;
   struct dp_isolate *iso;
+  struct dp_runstate *state; /* --state: marks of incremental runs (runstate.h) */
 };
 
 void dpi_context_defaults(struct dp_context *ctx);
