@@ -1,0 +1,9 @@
+/* fuzz_xml.c - the xml extractor on any bytes. */
+#include "fuzz.h"
+#include "registry.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  dpf_run_stage(&dp_stage_xml, data, size);
+  return 0;
+}
