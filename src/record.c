@@ -154,6 +154,8 @@ void dpi_record_set_content(struct dp_record *r, struct dp_buf *text)
   dpi_buf_free(text);
 }
 
+static char *vformat(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static char *vformat(const char *fmt, va_list ap)
 {
   struct dp_buf b;
