@@ -15,7 +15,7 @@
 
 /* Parse XML; NULL on error with a one-line reason (no document text) in why
  * and the error kind in *kind: damaged for XML that is not well-formed,
- * unsupported for XML that declares entities in a DTD (refused outright:
+ * unsupported for XML that declares entities in its DTD (refused outright:
  * clinical XML never needs them, and they are how XXE and "billion laughs"
  * attacks work; libxml2's own amplification limits guard the parse itself). */
 xmlDocPtr dpi_xml_parse(const void *data, size_t len, enum dp_kind *kind, char *why,
