@@ -280,7 +280,7 @@ struct checkpointer {
 
 /* On the writer thread: record how far the output is, five times a second
  * at most (a later kill only costs redoing those inputs). */
-static void on_checkpoint(void *user, unsigned long done, int final)
+static void on_checkpoint(void *user, unsigned long done, unsigned long failed, int final)
 {
   struct checkpointer *c = user;
   struct timespec now;
@@ -293,7 +293,7 @@ static void on_checkpoint(void *user, unsigned long done, int final)
   fflush(c->err);
   long long o = c->out == stdout ? -1 : (long long)ftello(c->out);
   long long e = c->err == stderr ? -1 : (long long)ftello(c->err);
-  if(dpi_runstate_checkpoint(c->state, c->fingerprint, done, o, e))
+  if(dpi_runstate_checkpoint(c->state, c->fingerprint, done, failed, o, e))
     c->failed = 1;
 }
 
@@ -304,7 +304,7 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
   if(open_network(s, chain_needs_network(chain)))
     return DP_EXIT_FATAL;
   struct checkpointer cp = {0};
-  unsigned long skip = 0;
+  unsigned long skip = 0, skip_failed = 0;
   long long out_bytes = -1, err_bytes = -1;
   int resuming = 0;
   char *fp = NULL;
@@ -314,8 +314,8 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
       return DP_EXIT_FATAL;
     }
     fp = fingerprint(what, inputs, ninputs);
-    resuming = dpi_runstate_resume(s->ctx.state, fp, &skip, &out_bytes, &err_bytes, why,
-                                   sizeof(why));
+    resuming = dpi_runstate_resume(s->ctx.state, fp, &skip, &skip_failed, &out_bytes, &err_bytes,
+                                   why, sizeof(why));
     if(resuming < 0) {
       fprintf(stderr, "docpipe: %s\n", why);
       free(fp);
@@ -362,7 +362,7 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
     return DP_EXIT_FATAL;
   }
   cp = (struct checkpointer){s->ctx.state, fp, out, err, {0, 0}, 0};
-  struct dp_run_options ro = {out, err, s->max_line, jobs, s->unbuffered, skip,
+  struct dp_run_options ro = {out, err, s->max_line, jobs, s->unbuffered, skip, skip_failed,
                               s->ctx.state ? on_checkpoint : NULL, &cp};
   struct dp_runner *run = dpi_runner_new(chain, &ro);
   if(!run) {
@@ -410,7 +410,8 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
     dpi_runner_summary(run, stderr);
     network_summary(s);
   }
-  if(status == DP_EXIT_OK && dpi_runner_counts(run)->failed)
+  /* A resumed run answers for the whole run, its earlier attempts included. */
+  if(status == DP_EXIT_OK && (dpi_runner_counts(run)->failed || skip_failed))
     status = DP_EXIT_FAILURES;
   dpi_runner_free(run);
   dpi_isolate_free(s->ctx.iso);

@@ -349,7 +349,7 @@ static void *writer_main(void *arg)
         write_slot(e, s);
       }
       if(e->opt.checkpoint && e->inputs_written != before)
-        e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, 0);
+        e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, 0);
       pthread_mutex_lock(&e->lock);
       if(e->fatal)
         pthread_cond_broadcast(&e->room_cv);
@@ -469,7 +469,7 @@ enum dp_status dpi_engine_finish(struct dp_engine *e, struct dp_counts *counts)
   for(unsigned i = 0; i < e->nworkers; i++)
     pthread_join(e->workers[i], NULL);
   if(e->opt.checkpoint)
-    e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, 1);
+    e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, 1);
   enum dp_status rc = e->fatal ? DP_FATAL : DP_OK;
   counts->emitted += e->counts.emitted;
   counts->failed += e->counts.failed;

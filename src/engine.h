@@ -36,9 +36,10 @@ struct dp_engine_options {
   unsigned jobs;  /* worker threads, at least 1 */
   int unbuffered; /* flush after every line */
   /* Called by the writer after it wrote lines, with the number of inputs
-   * whose every line is now written (final: the run is over).  Runs on the
-   * writer thread, which alone writes to out and errors. */
-  void (*checkpoint)(void *user, unsigned long inputs_written, int final);
+   * whose every line is now written and of error records written (final:
+   * the run is over).  Runs on the writer thread, which alone writes to out
+   * and errors. */
+  void (*checkpoint)(void *user, unsigned long inputs_written, unsigned long failed, int final);
   void *checkpoint_user;
 };
 

@@ -35,10 +35,11 @@ struct dp_runner {
   char *source_name;
 };
 
-static void checkpoint(void *user, unsigned long written, int final)
+static void checkpoint(void *user, unsigned long written, unsigned long failed, int final)
 {
   struct dp_runner *run = user;
-  run->opt.checkpoint(run->opt.checkpoint_user, run->opt.skip + written, final);
+  run->opt.checkpoint(run->opt.checkpoint_user, run->opt.skip + written,
+                      run->opt.skip_failed + failed, final);
 }
 
 struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_options *opt)

@@ -29,10 +29,11 @@ struct dp_run_options {
   size_t max_line;
   unsigned jobs;  /* worker threads */
   int unbuffered; /* flush after every line */
-  unsigned long skip; /* inputs an interrupted earlier attempt completed */
-  /* Told how many inputs (skipped ones included) are completely written;
-   * called on the writer thread (see engine.h). */
-  void (*checkpoint)(void *user, unsigned long inputs_done, int final);
+  unsigned long skip;         /* inputs an interrupted earlier attempt completed */
+  unsigned long skip_failed; /* error records those inputs gave */
+  /* Told how many inputs and error records (the skipped ones included) are
+   * completely written; called on the writer thread (see engine.h). */
+  void (*checkpoint)(void *user, unsigned long inputs_done, unsigned long failed, int final);
   void *checkpoint_user;
 };
 

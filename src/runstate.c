@@ -122,7 +122,8 @@ void dpi_runstate_withdraw(struct dp_runstate *rs, const char *name)
 }
 
 int dpi_runstate_resume(struct dp_runstate *rs, const char *fingerprint, unsigned long *done,
-                        long long *out_bytes, long long *err_bytes, char *why, size_t whylen)
+                        unsigned long *failed, long long *out_bytes, long long *err_bytes,
+                        char *why, size_t whylen)
 {
   pthread_mutex_lock(&rs->lock);
   json_object *r = dpi_json_member(rs->doc, "resume");
@@ -135,6 +136,7 @@ int dpi_runstate_resume(struct dp_runstate *rs, const char *fingerprint, unsigne
       rc = -1;
     } else {
       *done = (unsigned long)json_object_get_int64(dpi_json_member(r, "done"));
+      *failed = (unsigned long)json_object_get_int64(dpi_json_member(r, "failed"));
       *out_bytes = json_object_get_int64(dpi_json_member(r, "outputBytes"));
       *err_bytes = json_object_get_int64(dpi_json_member(r, "errorBytes"));
       rc = 1;
@@ -148,12 +150,13 @@ int dpi_runstate_resume(struct dp_runstate *rs, const char *fingerprint, unsigne
 }
 
 int dpi_runstate_checkpoint(struct dp_runstate *rs, const char *fingerprint, unsigned long done,
-                            long long out_bytes, long long err_bytes)
+                            unsigned long failed, long long out_bytes, long long err_bytes)
 {
   pthread_mutex_lock(&rs->lock);
   json_object *r = section(rs->doc, "resume");
   dpi_json_set_str(r, "inputs", fingerprint);
   json_object_object_add(r, "done", json_object_new_int64((int64_t)done));
+  json_object_object_add(r, "failed", json_object_new_int64((int64_t)failed));
   json_object_object_add(r, "outputBytes", json_object_new_int64(out_bytes));
   json_object_object_add(r, "errorBytes", json_object_new_int64(err_bytes));
   int rc = save(rs);

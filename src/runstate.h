@@ -39,10 +39,11 @@ void dpi_runstate_withdraw(struct dp_runstate *rs, const char *name);
  * for a fresh start, -1 with a reason when the recorded run had other
  * inputs. */
 int dpi_runstate_resume(struct dp_runstate *rs, const char *fingerprint, unsigned long *done,
-                        long long *out_bytes, long long *err_bytes, char *why, size_t whylen);
+                        unsigned long *failed, long long *out_bytes, long long *err_bytes,
+                        char *why, size_t whylen);
 /* Record a checkpoint (writes the file).  -1 when it cannot be written. */
 int dpi_runstate_checkpoint(struct dp_runstate *rs, const char *fingerprint, unsigned long done,
-                            long long out_bytes, long long err_bytes);
+                            unsigned long failed, long long out_bytes, long long err_bytes);
 /* The run completed: commit proposals, forget the checkpoint, write. */
 int dpi_runstate_complete(struct dp_runstate *rs);
 
