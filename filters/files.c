@@ -132,7 +132,8 @@ static enum dp_status walk(struct dp_stage *st, const char *dir, const struct dp
     n++;
   }
   closedir(d);
-  qsort(names, n, sizeof(*names), by_name);
+  if(n)
+    qsort(names, n, sizeof(*names), by_name);
   enum dp_status rc = DP_OK;
   size_t dl = strlen(dir);
   int slash = dl && dir[dl - 1] == '/';

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "date.h"
+#include "buf.h"
 #include "dplimits.h"
 #include "ndjson.h"
 #include "pipeline.h"
@@ -66,8 +67,8 @@ static enum dp_status normalize_open(struct dp_stage *st, char *why, size_t whyl
     size_t tl = strcspn(type, "\t");
     if(type + tl > line + len)
       tl = (size_t)(line + len - type);
-    char *code = strndup(line, (size_t)(tab - line));
-    char *value = strndup(type, tl);
+    char *code = dpi_memdup(line, (size_t)(tab - line));
+    char *value = dpi_memdup(type, tl);
     if(!code || !value || !tl) {
       free(code);
       free(value);

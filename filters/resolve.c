@@ -235,7 +235,8 @@ static int index_folder(struct resolve_state *rs, const char *dir, char *why, si
     names[n++] = path;
   }
   closedir(d);
-  qsort(names, n, sizeof(*names), cmp_str);
+  if(n)
+    qsort(names, n, sizeof(*names), cmp_str);
   for(size_t i = 0; i < n; i++) {
     if(!rc)
       rc = index_file(rs, names[i], why, whylen);

@@ -68,7 +68,7 @@ static char *read_secret_file(const char *path, char *why, size_t whylen, const 
   if(dpi_reader_next(&r, &line, &len, &too_long) == 1 && !too_long) {
     while(len && (line[len - 1] == ' ' || line[len - 1] == '\t'))
       len--;
-    value = strndup(line, len);
+    value = dpi_memdup(line, len);
   }
   dpi_reader_close(&r);
   if(!value || !*value) {

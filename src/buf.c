@@ -143,3 +143,14 @@ char *dpi_buf_take(struct dp_buf *b, size_t *len)
   b->alloc = 0;
   return m;
 }
+
+char *dpi_memdup(const void *s, size_t n)
+{
+  char *m = malloc(n + 1);
+  if(m) {
+    if(n)
+      memcpy(m, s, n);
+    m[n] = '\0';
+  }
+  return m;
+}

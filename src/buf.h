@@ -42,6 +42,10 @@ void dpi_buf_truncate(struct dp_buf *b, size_t len);
  * is left empty. */
 char *dpi_buf_take(struct dp_buf *b, size_t *len);
 
+/* A NUL-terminated copy of exactly n bytes (s need not be NUL-terminated,
+ * unlike what strndup may assume); NULL when out of memory. */
+char *dpi_memdup(const void *s, size_t n);
+
 static inline const char *dpi_buf_str(const struct dp_buf *b) { return b->mem ? b->mem : ""; }
 static inline size_t dpi_buf_len(const struct dp_buf *b) { return b->len; }
 static inline int dpi_buf_failed(const struct dp_buf *b) { return b->state != DP_BUF_OK; }

@@ -359,7 +359,7 @@ static char *read_back(struct dp_runner *run, const char *file, unsigned long li
   int too_long;
   while(dpi_reader_next(&run->source, &text, len, &too_long) == 1)
     if(run->source.line == line)
-      return too_long ? NULL : strndup(text, *len);
+      return too_long ? NULL : dpi_memdup(text, *len);
   return NULL;
 }
 
@@ -483,7 +483,7 @@ static enum dp_status feed_arg_line(struct dp_runner *run, const char *text, siz
   json_object_put(obj);
   if(run->retry.active && flush_retry(run) == DP_FATAL)
     return DP_FATAL;
-  char *arg = strndup(text, len);
+  char *arg = dpi_memdup(text, len);
   if(!arg)
     return DP_FATAL;
   enum dp_status rc = feed_arg(run, arg, line);

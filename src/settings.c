@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "dplimits.h"
 #include "ndjson.h"
 #include "options.h"
@@ -113,7 +114,7 @@ static const char *keep(struct dp_settings *s, const char *v, size_t n)
   if(!m)
     return NULL;
   s->owned = m;
-  if(!(m[s->nowned] = strndup(v, n)))
+  if(!(m[s->nowned] = dpi_memdup(v, n)))
     return NULL;
   return m[s->nowned++];
 }

@@ -60,7 +60,8 @@ static int run_path(const char *path, unsigned long *count)
       names[n++] = strdup(e->d_name);
     }
   closedir(d);
-  qsort(names, n, sizeof(*names), by_name);
+  if(n)
+    qsort(names, n, sizeof(*names), by_name);
   int rc = 0;
   for(size_t i = 0; i < n; i++) {
     char full[4096];
