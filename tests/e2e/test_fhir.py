@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fhirserver"))
-from dptest import CORPUS, DOCPIPE, TempDirTest, docpipe  # noqa: E402
+from dptest import CORPUS, DOCPIPE, TempDirTest, docpipe, read  # noqa: E402
 from fhirserver import FhirTestServer, make_jwk  # noqa: E402
 
 PATIENTS = "\n".join(str(p) for p in range(4300201, 4300210)) + "\n"
@@ -176,6 +176,26 @@ class Documents(LiveServer):
         # Secrets never reach stderr.
         for r in (run,):
             self.assertNotIn(b"s3cret", r.stderr)
+
+    def test_secrets_never_reach_any_output(self):
+        """Refused tokens and secrets are not repeated in records, error
+        records, the summary or the error file."""
+        errfile = os.path.join(self.tmp, "errors.ndjson")
+        bearer = self.write("bearer", "TOKEN-abc123-not-accepted\n")
+        runs = [docpipe("--fhir-base", self.srv.base_url, "--bearer-file", bearer, "--errors",
+                        errfile, "run", "fhir-documents", stdin=b"4300201\n")]
+        secret = self.write("secret", "wrong-s3cret-xyz\n")
+        runs.append(docpipe("--fhir-base", self.srv.base_url, "--client-id", "basic-client",
+                            "--client-secret-file", secret, "run", "fhir-documents",
+                            stdin=b"4300201\n"))
+        self.assertEqual([e["kind"] for e in runs[1].errors], ["unauthorized"])
+        with open(self.rsa) as f:
+            key_lines = [l.strip() for l in f if l.strip() and "-----" not in l]
+        everything = b"".join(r.stdout + r.stderr for r in runs) + read(errfile)
+        for secret_text in ["abc123", "wrong-s3cret-xyz"] + key_lines[:3]:
+            self.assertNotIn(secret_text.encode(), everything)
+        with open(errfile) as f:
+            self.assertEqual([json.loads(l)["kind"] for l in f], ["unauthorized"])
 
     def test_unknown_kid_explained(self):
         args = self.auth()
