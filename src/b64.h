@@ -1,10 +1,11 @@
-/* b64.h - Base64 as FHIR sends it, on top of libb64.
+/* b64.h - Base64 as FHIR sends it.
  *
- * libb64 decodes quickly but silently skips anything outside the alphabet, so
- * the text is checked here first: whitespace and line breaks are ignored (FHIR
- * base64Binary may be wrapped), the base64url alphabet is accepted, padding
- * is optional but must be well placed.  Anything else is an error that names
- * the offset of the first bad character (never the character's context). */
+ * Decoding validates as it goes: whitespace and line breaks are ignored
+ * (FHIR base64Binary may be wrapped), the base64url alphabet is accepted,
+ * padding is optional but must be well placed.  Anything else is an error
+ * that names the offset of the first bad character (never the character's
+ * context).  It is table-driven and single-pass, faster than base64 -d; libb64
+ * silently skips invalid characters, so it only encodes (the wire form). */
 #ifndef DP_B64_H
 #define DP_B64_H
 

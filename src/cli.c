@@ -308,6 +308,11 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
   long long out_bytes = -1, err_bytes = -1;
   int resuming = 0;
   char *fp = NULL;
+  if(s->state && s->unordered) {
+    fprintf(stderr, "docpipe: --unordered and --state do not go together: a resumable run "
+                    "needs its output in input order\n");
+    return DP_EXIT_FATAL;
+  }
   if(s->state) {
     if(!(s->ctx.state = dpi_runstate_open(s->state, why, sizeof(why)))) {
       fprintf(stderr, "docpipe: %s\n", why);
@@ -362,8 +367,8 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
     return DP_EXIT_FATAL;
   }
   cp = (struct checkpointer){s->ctx.state, fp, out, err, {0, 0}, 0};
-  struct dp_run_options ro = {out, err, s->max_line, jobs, s->unbuffered, skip, skip_failed,
-                              s->ctx.state ? on_checkpoint : NULL, &cp};
+  struct dp_run_options ro = {out, err, s->max_line, jobs, s->unbuffered, s->unordered,
+                              skip, skip_failed, s->ctx.state ? on_checkpoint : NULL, &cp};
   struct dp_runner *run = dpi_runner_new(chain, &ro);
   if(!run) {
     fprintf(stderr, "docpipe: cannot start the workers\n");

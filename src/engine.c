@@ -102,7 +102,7 @@ static void slot_settle(struct dp_engine *e, struct slot *s, enum slot_state sta
   s->len = len;
   s->is_error = is_error;
   s->kind = kind;
-  if(s == e->head)
+  if(s == e->head || e->opt.unordered)
     pthread_cond_signal(&e->write_cv);
   pthread_mutex_unlock(&e->lock);
 }
@@ -329,17 +329,45 @@ static void *writer_main(void *arg)
     /* Detach the ready run at the head, then write it without the lock. */
     struct slot *first = e->head, *last = NULL;
     size_t n = 0;
-    for(struct slot *s = e->head; s && s->state != SLOT_PENDING; s = s->next) {
-      last = s;
-      n++;
+    if(e->opt.unordered) {
+      /* Any slot that is done, wherever it is; an input's own slot that
+       * holds a retry filter stays until its children are written. */
+      first = NULL;
+      for(struct slot *s = e->head, *next; s; s = next) {
+        next = s->next;
+        if(s->state == SLOT_PENDING || (s->only && s->input && s != e->head))
+          continue;
+        if(s->prev)
+          s->prev->next = s->next;
+        else
+          e->head = s->next;
+        if(s->next)
+          s->next->prev = s->prev;
+        else
+          e->tail = s->prev;
+        s->next = NULL;
+        if(last)
+          last->next = s;
+        else
+          first = s;
+        last = s;
+        n++;
+      }
+    } else {
+      for(struct slot *s = e->head; s && s->state != SLOT_PENDING; s = s->next) {
+        last = s;
+        n++;
+      }
     }
     if(n) {
-      e->head = last->next;
-      if(e->head)
-        e->head->prev = NULL;
-      else
-        e->tail = NULL;
-      last->next = NULL;
+      if(!e->opt.unordered) {
+        e->head = last->next;
+        if(e->head)
+          e->head->prev = NULL;
+        else
+          e->tail = NULL;
+        last->next = NULL;
+      }
       e->live -= n;
       pthread_cond_broadcast(&e->room_cv);
       pthread_mutex_unlock(&e->lock);

@@ -35,6 +35,7 @@ struct dp_engine_options {
   FILE *errors;   /* error records */
   unsigned jobs;  /* worker threads, at least 1 */
   int unbuffered; /* flush after every line */
+  int unordered;  /* write each line as soon as it is ready (no checkpoints) */
   /* Called by the writer after it wrote lines, with the number of inputs
    * whose every line is now written and of error records written (final:
    * the run is over).  Runs on the writer thread, which alone writes to out

@@ -52,7 +52,7 @@ struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_opt
   if(!run->opt.max_line)
     run->opt.max_line = DP_MAX_LINE;
   struct dp_engine_options eo = {opt->out, opt->errors, opt->jobs, opt->unbuffered,
-                                 opt->checkpoint ? checkpoint : NULL, run};
+                                 opt->unordered, opt->checkpoint ? checkpoint : NULL, run};
   run->engine = dpi_engine_start(chain, &eo);
   if(!run->engine) {
     free(run);

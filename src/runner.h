@@ -29,6 +29,7 @@ struct dp_run_options {
   size_t max_line;
   unsigned jobs;  /* worker threads */
   int unbuffered; /* flush after every line */
+  int unordered;  /* lines in the order they are ready */
   unsigned long skip;         /* inputs an interrupted earlier attempt completed */
   unsigned long skip_failed; /* error records those inputs gave */
   /* Told how many inputs and error records (the skipped ones included) are

@@ -11,7 +11,7 @@
 #include "options.h"
 
 enum opt_id {
-  O_OUTPUT, O_ERRORS, O_QUIET, O_UNBUFFERED, O_JOBS, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
+  O_OUTPUT, O_ERRORS, O_QUIET, O_UNBUFFERED, O_UNORDERED, O_JOBS, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
   O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_STATE, O_CONFIG,
   O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
   O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
@@ -35,6 +35,8 @@ static const struct gopt gopts[] = {
   {O_ERRORS, "errors", 'e', "FILE", NULL, "stderr", "write error records to FILE"},
   {O_QUIET, "quiet", 'q', NULL, NULL, NULL, "no summary line on stderr"},
   {O_UNBUFFERED, "unbuffered", 0, NULL, NULL, NULL, "flush after every record"},
+  {O_UNORDERED, "unordered", 0, NULL, NULL, NULL,
+   "write records as they are ready, not in input order (fastest; not with --state)"},
   {O_JOBS, "jobs", 'j', "N", "DOCPIPE_JOBS", "CPUs, or --concurrency if larger",
    "worker threads; output keeps input order whatever N is"},
   {O_MAX_BYTES, "max-bytes", 0, "SIZE", NULL, "256M", "largest decoded document"},
@@ -145,6 +147,7 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
   case O_ERRORS: s->errors = v; break;
   case O_QUIET: s->quiet = 1; break;
   case O_UNBUFFERED: s->unbuffered = 1; break;
+  case O_UNORDERED: s->unordered = 1; break;
   case O_JOBS:
     bad = dpi_parse_uint(v, &s->jobs) || s->jobs == 0 || s->jobs > 1024;
     s->jobs_given = 1;

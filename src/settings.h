@@ -17,6 +17,7 @@ struct dp_settings {
   const char *errors;
   int quiet;
   int unbuffered;
+  int unordered;
   size_t max_line;
   unsigned jobs;
   int jobs_given;
