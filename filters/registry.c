@@ -20,6 +20,9 @@ const struct dp_stage_ops *const dp_stage_registry[] = {
   &dp_stage_extract,
   &dp_stage_normalize,
   &dp_stage_update,
+  /* output formats (docpipe --format) */
+  &dp_stage_es_bulk,
+  &dp_stage_jsonl_text,
   /* extractors, most specific first */
 #ifdef DP_HAVE_POPPLER
   &dp_stage_pdf,

@@ -13,6 +13,8 @@ extern const struct dp_stage_ops dp_stage_sniff;
 extern const struct dp_stage_ops dp_stage_extract;
 extern const struct dp_stage_ops dp_stage_normalize;
 extern const struct dp_stage_ops dp_stage_update;
+extern const struct dp_stage_ops dp_stage_es_bulk;
+extern const struct dp_stage_ops dp_stage_jsonl_text;
 extern const struct dp_stage_ops dp_stage_pdf;
 extern const struct dp_stage_ops dp_stage_cda;
 extern const struct dp_stage_ops dp_stage_hl7v2;

@@ -573,6 +573,18 @@ int dpi_cli_main(int argc, char **argv)
     usage_error("%s", why);
     goto done;
   }
+  if(s.format && strcmp(s.format, "ndjson") && chain.n) {
+    /* An output format is one more stage at the end of the chain. */
+    const struct dp_stage_ops *fmt = dpi_stage_find(s.format);
+    if(!fmt || (strcmp(chain.stages[chain.n - 1].ops->name, s.format) &&
+                dpi_chain_append(&chain, fmt)) ||
+       (s.index && dpi_chain_set_option(&chain, "index", s.index) < 0)) {
+      fprintf(stderr, "docpipe: out of memory\n");
+      goto done;
+    }
+  } else if(s.index && chain.n && dpi_chain_set_option(&chain, "index", s.index) < 0) {
+    goto done;
+  }
   if(!strcmp(cmd, "jwks")) {
     status = print_jwks(&s);
   } else if(!strcmp(cmd, "check")) {

@@ -200,6 +200,11 @@ int dpi_pipeline_load(const char *name, const struct dp_context *ctx, struct dp_
   return rc;
 }
 
+int dpi_chain_append(struct dp_chain *chain, const struct dp_stage_ops *ops)
+{
+  return add_stage(chain, ops, chain->n ? chain->stages[0].ctx : NULL);
+}
+
 int dpi_chain_single(const struct dp_stage_ops *ops, const struct dp_context *ctx,
                      struct dp_chain *chain)
 {

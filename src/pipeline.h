@@ -35,6 +35,8 @@ int dpi_pipeline_parse(const char *text, const char *origin, const char *base_di
  * parse it. */
 int dpi_pipeline_load(const char *name, const struct dp_context *ctx, struct dp_chain *chain,
                       char *why, size_t whylen);
+/* Add a stage at the end (an output format). 0 or -1. */
+int dpi_chain_append(struct dp_chain *chain, const struct dp_stage_ops *ops);
 /* A chain of one stage, as `docpipe STAGE` runs it. */
 int dpi_chain_single(const struct dp_stage_ops *ops, const struct dp_context *ctx,
                      struct dp_chain *chain);

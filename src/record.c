@@ -201,6 +201,12 @@ enum dp_status dpi_record_fail_like(struct dp_record *to, const struct dp_record
 
 int dpi_record_write(const struct dp_record *r, struct dp_buf *out)
 {
+  /* An output format (es-bulk) has already written the line(s). */
+  json_object *raw;
+  if(json_object_object_get_ex(r->obj, "_raw", &raw) && json_object_is_type(raw, json_type_string))
+    return dpi_buf_add(out, json_object_get_string(raw), (size_t)json_object_get_string_len(raw)) ||
+                   dpi_buf_addc(out, '\n')
+               ? -1 : 0;
   size_t n = 0;
   const char *s = json_object_to_json_string_length(r->obj, JSON_FLAGS, &n);
   if(!s || n < 2)

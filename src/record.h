@@ -13,6 +13,7 @@
  *            category, date, attachment creation/size/hash)
  *   _doc     facts the extractor found in the document (type, code, date)
  *   _input   {file, line} of the input that produced the record
+ *   _raw     text an output format made (es-bulk): written as it is
  *
  * Ownership: a record has exactly one owner at a time; dpi_emit and the
  * runner's error path take it over. */

@@ -11,7 +11,7 @@
 #include "options.h"
 
 enum opt_id {
-  O_OUTPUT, O_ERRORS, O_QUIET, O_UNBUFFERED, O_UNORDERED, O_JOBS, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
+  O_OUTPUT, O_ERRORS, O_FORMAT, O_INDEX, O_QUIET, O_UNBUFFERED, O_UNORDERED, O_JOBS, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
   O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_STATE, O_CONFIG,
   O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
   O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
@@ -33,6 +33,10 @@ struct gopt {
 static const struct gopt gopts[] = {
   {O_OUTPUT, "output", 'o', "FILE", NULL, "stdout", "write records to FILE"},
   {O_ERRORS, "errors", 'e', "FILE", NULL, "stderr", "write error records to FILE"},
+  {O_FORMAT, "format", 'f', "FORMAT", "DOCPIPE_FORMAT", "ndjson",
+   "ndjson (the records), es-bulk (an Elasticsearch/OpenSearch _bulk body) or jsonl-text "
+   "({\"id\", \"text\"} lines)"},
+  {O_INDEX, "index", 0, "NAME", "DOCPIPE_ES_INDEX", "docpipe", "index named in es-bulk actions"},
   {O_QUIET, "quiet", 'q', NULL, NULL, NULL, "no summary line on stderr"},
   {O_UNBUFFERED, "unbuffered", 0, NULL, NULL, NULL, "flush after every record"},
   {O_UNORDERED, "unordered", 0, NULL, NULL, NULL,
@@ -145,6 +149,11 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
   switch(o->id) {
   case O_OUTPUT: s->output = v; break;
   case O_ERRORS: s->errors = v; break;
+  case O_FORMAT:
+    bad = strcmp(v, "ndjson") && strcmp(v, "es-bulk") && strcmp(v, "jsonl-text");
+    s->format = v;
+    break;
+  case O_INDEX: s->index = v; break;
   case O_QUIET: s->quiet = 1; break;
   case O_UNBUFFERED: s->unbuffered = 1; break;
   case O_UNORDERED: s->unordered = 1; break;

@@ -21,7 +21,9 @@ struct dp_settings {
   size_t max_line;
   unsigned jobs;
   int jobs_given;
-  const char *state; /* --state FILE (runstate.h) */
+  const char *state;  /* --state FILE (runstate.h) */
+  const char *format; /* --format: ndjson, es-bulk, jsonl-text */
+  const char *index;  /* --index: for es-bulk */
   struct dp_net_config net;
   /* private */
   unsigned char given[64];

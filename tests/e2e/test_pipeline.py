@@ -89,6 +89,17 @@ class Parallel(TempDirTest):
             self.assertEqual(many.stderr, one.stderr, jobs)
 
 
+    def test_unordered_gives_the_same_lines(self):
+        inline = read(os.path.join(CORPUS, "docrefs-inline.ndjson"))
+        path = self.write("u.ndjson", inline * 3)
+        ordered = docpipe("-j1", "run", "fhir-dump", path)
+        unordered = docpipe("-j4", "--unordered", "run", "fhir-dump", path)
+        self.assertEqual(sorted(unordered.stdout.splitlines()),
+                         sorted(ordered.stdout.splitlines()))
+        self.assertEqual(docpipe("--unordered", "--state", os.path.join(self.tmp, "s"),
+                                 "run", "fhir-dump", path).status, 2)
+
+
 class Inputs(TempDirTest):
     def test_two_attachments_give_two_records(self):
         text = b"First note.\n"
