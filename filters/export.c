@@ -22,6 +22,7 @@
 #include "fhir.h"
 #include "interrupt.h"
 #include "ndjson.h"
+#include "progress.h"
 #include "registry.h"
 #include "runstate.h"
 
@@ -247,7 +248,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
     }
     if(res.x_progress[0] && strcmp(res.x_progress, progress)) {
       snprintf(progress, sizeof(progress), "%s", res.x_progress);
-      fprintf(stderr, "docpipe: export: %s\n", progress);
+      dpi_progress_say(st->ctx->progress, "export: %s", progress);
     }
     double after = dpi_retry_after_seconds(res.retry_after, (long)time(NULL));
     dpi_http_response_free(&res);
@@ -274,6 +275,9 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   enum dp_status rc = DP_OK;
   unsigned long count = 0;
   static const char *const lists[] = {"output", "error"};
+  json_object *outputs = dpi_json_member(manifest, "output");
+  if(outputs && json_object_is_type(outputs, json_type_array))
+    dpi_progress_plan_files(st->ctx->progress, json_object_array_length(outputs));
   for(int l = 0; l < 2 && rc != DP_FATAL; l++) {
     json_object *files = dpi_json_member(manifest, lists[l]);
     size_t n = files && json_object_is_type(files, json_type_array)
@@ -321,6 +325,11 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
         rc = dpi_emit_fail(out, marker);
       }
       dpi_http_response_free(&res);
+      if(l == 0) {
+        long size = ftell(tmp);
+        dpi_progress_read(st->ctx->progress, size > 0 ? (unsigned long long)size : 0);
+        dpi_progress_file_done(st->ctx->progress);
+      }
       fclose(tmp);
     }
   }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "progress.h"
 #include "registry.h"
 
 #define MAX_WALK_DEPTH 64
@@ -64,6 +65,7 @@ static enum dp_status read_file(struct dp_stage *st, const char *path, struct dp
     dpi_buf_commit(&bytes, (size_t)n);
   }
   close(fd);
+  dpi_progress_read(st->ctx->progress, bytes.len);
   if(dpi_buf_failed(&bytes)) {
     dpi_buf_free(&bytes);
     return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "file grew over the %zu-byte cap",

@@ -25,6 +25,7 @@
 #include "isolate.h"
 #include "options.h"
 #include "pipeline.h"
+#include "progress.h"
 #include "registry.h"
 #include "runstate.h"
 #include "runner.h"
@@ -297,6 +298,27 @@ static void on_checkpoint(void *user, unsigned long done, unsigned long failed, 
     c->failed = 1;
 }
 
+static void progress_counts(void *user, struct dp_counts *out)
+{
+  dpi_runner_snapshot(user, out);
+}
+
+/* --progress, or by default on a terminal unless --quiet. */
+static void start_progress(struct dp_settings *s, const struct dp_chain *chain,
+                           struct dp_runner *run, const char **inputs, size_t ninputs)
+{
+  int tty = isatty(STDERR_FILENO);
+  if(!(s->progress == 1 || (s->progress < 0 && tty && !s->quiet)))
+    return;
+  double every = s->progress_interval > 0 ? s->progress_interval : tty ? 0.25 : 10;
+  s->ctx.progress = dpi_progress_start(stderr, tty, every, progress_counts, run);
+  dpi_runner_set_progress(run, s->ctx.progress);
+  /* Files and folders on disk: their size is the whole of the work. */
+  unsigned first = chain->stages[0].ops->flags;
+  if(ninputs && !(first & (DP_STAGE_NETWORK | DP_STAGE_NO_INPUT)))
+    dpi_progress_plan_paths(s->ctx.progress, inputs, ninputs);
+}
+
 static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *what,
                      const char **inputs, size_t ninputs)
 {
@@ -355,7 +377,7 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
     return DP_EXIT_FATAL;
   }
   static char outbuf[1 << 16];
-  if(out == stdout && !s->unbuffered)
+  if(out == stdout && !s->unbuffered && !isatty(STDOUT_FILENO))
     setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
   unsigned jobs = s->jobs;
   if(!s->jobs_given && s->ctx.net && s->net.concurrency > jobs)
@@ -367,14 +389,25 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
     return DP_EXIT_FATAL;
   }
   cp = (struct checkpointer){s->ctx.state, fp, out, err, {0, 0}, 0};
-  struct dp_run_options ro = {out, err, s->max_line, jobs, s->unbuffered, s->unordered,
-                              skip, skip_failed, s->ctx.state ? on_checkpoint : NULL, &cp};
+  struct dp_run_options ro = {.out = out,
+                              .errors = err,
+                              .max_line = s->max_line,
+                              .jobs = jobs,
+                              .unbuffered = s->unbuffered,
+                              .unordered = s->unordered,
+                              .shard_k = s->shard_k,
+                              .shard_n = s->shard_n,
+                              .skip = skip,
+                              .skip_failed = skip_failed,
+                              .checkpoint = s->ctx.state ? on_checkpoint : NULL,
+                              .checkpoint_user = &cp};
   struct dp_runner *run = dpi_runner_new(chain, &ro);
   if(!run) {
     fprintf(stderr, "docpipe: cannot start the workers\n");
     free(fp);
     return DP_EXIT_FATAL;
   }
+  start_progress(s, chain, run, inputs, ninputs);
   enum dp_status rc = DP_OK;
   dpi_interrupt_install();
   if(ninputs == 0)
@@ -383,6 +416,8 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
     rc = dpi_runner_feed(run, inputs[i]);
   if(dpi_runner_finish(run) == DP_FATAL)
     rc = DP_FATAL;
+  dpi_progress_stop(s->ctx.progress); /* the stages are done with it */
+  s->ctx.progress = NULL;
   int status = DP_EXIT_OK;
   if(fflush(out) || ferror(out) || (out != stdout && fclose(out))) {
     fprintf(stderr, "docpipe: writing records failed: %s\n", strerror(errno));

@@ -3,9 +3,12 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
+#include "progress.h"
 
 enum slot_state { SLOT_PENDING, SLOT_EMPTY, SLOT_READY };
 
@@ -44,6 +47,9 @@ struct dp_engine {
   unsigned nworkers;
   pthread_t writer;
   struct dp_counts counts;
+  int shard_by_input;           /* shard inputs as they come in (see dpi_engine_start) */
+  struct dp_progress *progress; /* its live line is erased around our lines */
+  int to_terminal;              /* records or errors go to a terminal */
   unsigned long submitted;      /* inputs handed in */
   unsigned long inputs_written; /* inputs whose every line is written */
 };
@@ -58,6 +64,64 @@ struct task_emitter {
 };
 
 static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, struct slot *slot);
+static void slot_settle(struct dp_engine *e, struct slot *s, enum slot_state state, char *line,
+                        size_t len, int is_error, enum dp_kind kind);
+
+/* ---- shards ----------------------------------------------------------- */
+
+int dpi_shard_mine(const char *identity, unsigned k, unsigned n)
+{
+  if(!n)
+    return 1;
+  uint64_t h = 1469598103934665603ULL;
+  for(const unsigned char *p = (const unsigned char *)identity; *p && *p != '#'; p++) {
+    h ^= *p;
+    h *= 1099511628211ULL;
+  }
+  return h % n == k;
+}
+
+/* The identity a record is sharded by: a FHIR resource's type/id, else the
+ * record's id, else the argument or file line it came from.  Ids are cut at
+ * '#' by dpi_shard_mine, so a DocumentReference read as input and the records
+ * made from its attachments land in the same shard. */
+static int shard_mine(const struct dp_engine *e, struct dp_record *rec)
+{
+  if(!e->opt.shard_n)
+    return 1;
+  char identity[4200];
+  const char *type = dpi_record_str(rec, "resourceType"), *id = dpi_record_str(rec, "id");
+  json_object *in = dpi_json_member(rec->obj, "_input");
+  const char *arg = dpi_record_str(rec, "_arg");
+  if(type && id)
+    snprintf(identity, sizeof(identity), "%s/%s", type, id);
+  else if(id)
+    snprintf(identity, sizeof(identity), "%s", id);
+  else if(arg)
+    snprintf(identity, sizeof(identity), "%s", arg);
+  else if(dpi_json_member_str(in, "arg"))
+    snprintf(identity, sizeof(identity), "%s", dpi_json_member_str(in, "arg"));
+  else
+    snprintf(identity, sizeof(identity), "%s:%lld",
+             dpi_json_member_str(in, "file") ? dpi_json_member_str(in, "file") : "",
+             (long long)json_object_get_int64(dpi_json_member(in, "line")));
+  return dpi_shard_mine(identity, e->opt.shard_k, e->opt.shard_n);
+}
+
+/* Callers hold no lock.  A record of another shard still took a slot, so
+ * that inputs are counted alike in every shard (checkpoints, resume). */
+static int leave_to_other_shard(struct dp_engine *e, struct slot *s, struct dp_record *rec)
+{
+  if(shard_mine(e, rec))
+    return 0;
+  pthread_mutex_lock(&e->lock);
+  e->counts.other_shard++;
+  pthread_mutex_unlock(&e->lock);
+  dpi_record_free(rec);
+  if(s)
+    slot_settle(e, s, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
+  return 1;
+}
 
 /* ---- slots ------------------------------------------------------------ */
 
@@ -152,8 +216,10 @@ static void settle_record(struct dp_engine *e, struct slot *s, struct dp_record 
 }
 
 static void settle_error(struct dp_engine *e, struct slot *s, struct dp_record *rec,
-                         const char *stage)
+                         const char *stage, int before_shard)
 {
+  if(before_shard && leave_to_other_shard(e, s, rec))
+    return;
   if(!rec->err_stage)
     rec->err_stage = stage;
   if(rec->err_kind == DP_KIND_NONE)
@@ -185,6 +251,8 @@ static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
   struct task_emitter *em = (struct task_emitter *)self;
   struct dp_engine *e = em->e;
   em->outputs++;
+  if(em->stage == 0 && !e->shard_by_input && leave_to_other_shard(e, NULL, rec))
+    return DP_OK;
   struct slot *s = child_slot(em);
   if(!s) {
     dpi_record_free(rec);
@@ -225,7 +293,8 @@ static enum dp_status em_fail(struct dp_emitter *self, struct dp_record *rec)
     dpi_record_free(rec);
     return DP_FATAL;
   }
-  settle_error(em->e, s, rec, em->e->chain->stages[em->stage].ops->name);
+  settle_error(em->e, s, rec, em->e->chain->stages[em->stage].ops->name,
+               em->stage == 0 && !em->e->shard_by_input);
   return DP_OK;
 }
 
@@ -245,7 +314,7 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
   json_object_deep_copy(dpi_json_member(rec->obj, "_input"), &input, NULL);
   enum dp_status rc = st->ops->process(st, rec, &em.base);
   if(rc == DP_FAIL) {
-    settle_error(e, slot, rec, st->ops->name);
+    settle_error(e, slot, rec, st->ops->name, stage == 0 && !e->shard_by_input);
   } else if(rc == DP_OK && em.outputs == 0 && !(st->ops->flags & DP_STAGE_MAY_DROP)) {
     struct dp_record *lost = dpi_record_new();
     if(lost) {
@@ -253,7 +322,7 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
       json_object_object_add(lost->obj, "_input", json_object_get(input));
       dpi_record_fail(lost, DP_KIND_INTERNAL, "stage %s emitted nothing for this record",
                       st->ops->name);
-      settle_error(e, slot, lost, st->ops->name);
+      settle_error(e, slot, lost, st->ops->name, stage == 0 && !e->shard_by_input);
     } else {
       slot_settle(e, slot, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
     }
@@ -370,12 +439,17 @@ static void *writer_main(void *arg)
       }
       e->live -= n;
       pthread_cond_broadcast(&e->room_cv);
+      struct dp_progress *progress = e->to_terminal ? e->progress : NULL;
       pthread_mutex_unlock(&e->lock);
       unsigned long before = e->inputs_written;
+      dpi_progress_hold(progress);
       for(struct slot *s = first, *next; s; s = next) {
         next = s->next;
         write_slot(e, s);
       }
+      if(progress)
+        fflush(e->opt.out); /* before the live line comes back */
+      dpi_progress_release(progress);
       if(e->opt.checkpoint && e->inputs_written != before)
         e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, 0);
       pthread_mutex_lock(&e->lock);
@@ -399,6 +473,14 @@ struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engin
   e->chain = chain;
   e->opt = *opt;
   e->nworkers = opt->jobs ? opt->jobs : 1;
+  /* Shard each input as it comes in when it names its document (a FHIR
+   * resource, a record) or is a search, so that a shard fetches nothing for
+   * the others; a path (a folder) or an export yields many documents, which
+   * are sharded as the first stage makes them. */
+  unsigned first = chain->n ? chain->stages[0].ops->flags : 0;
+  e->shard_by_input = !(first & DP_STAGE_NO_INPUT) &&
+                      (!(first & DP_STAGE_READS_ARGS) || (first & DP_STAGE_NETWORK));
+  e->to_terminal = isatty(fileno(opt->out)) || isatty(fileno(opt->errors));
   e->max_queue = (size_t)e->nworkers * 4;
   e->max_live = (size_t)e->nworkers * 16 + 64;
   e->workers = calloc(e->nworkers, sizeof(*e->workers));
@@ -452,6 +534,13 @@ enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec
     return DP_FATAL;
   }
   s->input = ++e->submitted;
+  if(e->shard_by_input && !shard_mine(e, rec)) {
+    pthread_mutex_unlock(&e->lock);
+    free(t);
+    json_object_put(only);
+    leave_to_other_shard(e, s, rec);
+    return DP_OK;
+  }
   s->only = only;
   *t = (struct task){NULL, rec, 0, s};
   if(e->qtail)
@@ -479,8 +568,28 @@ enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *r
     dpi_record_free(rec);
     return DP_FATAL;
   }
-  settle_error(e, s, rec, stage);
+  settle_error(e, s, rec, stage, 1);
   return DP_OK;
+}
+
+void dpi_engine_set_progress(struct dp_engine *e, struct dp_progress *progress)
+{
+  pthread_mutex_lock(&e->lock);
+  e->progress = progress;
+  pthread_mutex_unlock(&e->lock);
+}
+
+void dpi_engine_snapshot(struct dp_engine *e, struct dp_counts *out)
+{
+  pthread_mutex_lock(&e->lock);
+  out->emitted += e->counts.emitted;
+  out->failed += e->counts.failed;
+  out->skipped += e->counts.skipped;
+  out->filtered += e->counts.filtered;
+  out->other_shard += e->counts.other_shard;
+  for(int k = 0; k < DP_KIND_COUNT; k++)
+    out->by_kind[k] += e->counts.by_kind[k];
+  pthread_mutex_unlock(&e->lock);
 }
 
 enum dp_status dpi_engine_finish(struct dp_engine *e, struct dp_counts *counts)
@@ -499,17 +608,18 @@ enum dp_status dpi_engine_finish(struct dp_engine *e, struct dp_counts *counts)
   if(e->opt.checkpoint)
     e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, 1);
   enum dp_status rc = e->fatal ? DP_FATAL : DP_OK;
-  counts->emitted += e->counts.emitted;
-  counts->failed += e->counts.failed;
-  counts->skipped += e->counts.skipped;
-  counts->filtered += e->counts.filtered;
-  for(int k = 0; k < DP_KIND_COUNT; k++)
-    counts->by_kind[k] += e->counts.by_kind[k];
+  dpi_engine_snapshot(e, counts);
+  return rc;
+}
+
+void dpi_engine_free(struct dp_engine *e)
+{
+  if(!e)
+    return;
   pthread_mutex_destroy(&e->lock);
   pthread_cond_destroy(&e->work_cv);
   pthread_cond_destroy(&e->write_cv);
   pthread_cond_destroy(&e->room_cv);
   free(e->workers);
   free(e);
-  return rc;
 }

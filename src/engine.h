@@ -27,6 +27,7 @@ struct dp_counts {
   unsigned long skipped; /* inputs that held no document (empty Bundles, Patients) */
   unsigned long resumed; /* inputs done by an interrupted earlier attempt */
   unsigned long filtered; /* records dropped by a retry: they converted before */
+  unsigned long other_shard; /* documents left to the other shards */
   unsigned long by_kind[DP_KIND_COUNT];
 };
 
@@ -36,6 +37,11 @@ struct dp_engine_options {
   unsigned jobs;  /* worker threads, at least 1 */
   int unbuffered; /* flush after every line */
   int unordered;  /* write each line as soon as it is ready (no checkpoints) */
+  /* --shard K/N: keep only documents whose identity hashes to K modulo N
+   * (N = 0: all).  The identity is the id of what the first stage emits,
+   * without its "#..." part, so attachments and batch messages of one
+   * source stay together; errors that come before it go by their own id. */
+  unsigned shard_k, shard_n;
   /* Called by the writer after it wrote lines, with the number of inputs
    * whose every line is now written and of error records written (final:
    * the run is over).  Runs on the writer thread, which alone writes to out
@@ -45,6 +51,7 @@ struct dp_engine_options {
 };
 
 struct dp_engine;
+struct dp_progress;
 
 /* Start the workers and the writer; NULL when threads cannot start. */
 struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engine_options *opt);
@@ -56,12 +63,21 @@ enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec);
  * without repeating the documents that converted then. */
 enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec,
                                       json_object *only);
+/* Lines written to a terminal first erase this progress line (progress.h). */
+void dpi_engine_set_progress(struct dp_engine *e, struct dp_progress *progress);
+/* Add the counts so far to *out (any thread, while the run goes on). */
+void dpi_engine_snapshot(struct dp_engine *e, struct dp_counts *out);
+/* Does this identity belong to shard k of n? (FNV-1a of the text up to
+ * '#', the same on every machine) */
+int dpi_shard_mine(const char *identity, unsigned k, unsigned n);
 /* A record that failed before entering the chain (unreadable input): its
  * error record is written in order with the rest. */
 enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *rec,
                                         const char *stage);
-/* Wait until everything is written, stop the threads, free the engine and
+/* Wait until everything is written, stop the threads and
  * add its counts to *counts.  DP_FATAL when writing failed. */
 enum dp_status dpi_engine_finish(struct dp_engine *e, struct dp_counts *counts);
+/* After dpi_engine_finish (snapshots may be taken until then). */
+void dpi_engine_free(struct dp_engine *e);
 
 #endif

@@ -2,6 +2,7 @@
 #include "runner.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "interrupt.h"
 #include "dplimits.h"
 #include "ndjson.h"
+#include "progress.h"
 #include "record.h"
 
 /* The input being retried, gathered from consecutive error records of an
@@ -24,8 +26,10 @@ struct retry {
 };
 
 struct dp_runner {
+  pthread_mutex_t lock; /* engine, while a snapshot reads it */
   struct dp_chain *chain;
   struct dp_run_options opt;
+  struct dp_progress *progress; /* told the bytes of input read, or NULL */
   struct dp_engine *engine;
   struct dp_counts counts;
   int fatal;
@@ -47,14 +51,17 @@ struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_opt
   struct dp_runner *run = calloc(1, sizeof(*run));
   if(!run)
     return NULL;
+  pthread_mutex_init(&run->lock, NULL);
   run->chain = chain;
   run->opt = *opt;
   if(!run->opt.max_line)
     run->opt.max_line = DP_MAX_LINE;
   struct dp_engine_options eo = {opt->out, opt->errors, opt->jobs, opt->unbuffered,
-                                 opt->unordered, opt->checkpoint ? checkpoint : NULL, run};
+                                 opt->unordered, opt->shard_k, opt->shard_n,
+                                 opt->checkpoint ? checkpoint : NULL, run};
   run->engine = dpi_engine_start(chain, &eo);
   if(!run->engine) {
+    pthread_mutex_destroy(&run->lock);
     free(run);
     return NULL;
   }
@@ -71,7 +78,10 @@ enum dp_status dpi_runner_finish(struct dp_runner *run)
     run->fatal = 1;
   if(dpi_engine_finish(run->engine, &run->counts) == DP_FATAL)
     run->fatal = 1;
+  pthread_mutex_lock(&run->lock);
+  dpi_engine_free(run->engine);
   run->engine = NULL;
+  pthread_mutex_unlock(&run->lock);
   if(run->source.f)
     dpi_reader_close(&run->source);
   free(run->source_name);
@@ -84,12 +94,28 @@ void dpi_runner_free(struct dp_runner *run)
   if(!run)
     return;
   dpi_runner_finish(run);
+  pthread_mutex_destroy(&run->lock);
   free(run);
 }
 
 const struct dp_counts *dpi_runner_counts(const struct dp_runner *run)
 {
   return &run->counts;
+}
+
+void dpi_runner_snapshot(struct dp_runner *run, struct dp_counts *out)
+{
+  memset(out, 0, sizeof(*out));
+  pthread_mutex_lock(&run->lock);
+  if(run->engine)
+    dpi_engine_snapshot(run->engine, out);
+  pthread_mutex_unlock(&run->lock);
+}
+
+void dpi_runner_set_progress(struct dp_runner *run, struct dp_progress *progress)
+{
+  run->progress = progress;
+  dpi_engine_set_progress(run->engine, progress);
 }
 
 /* Every input ends here or in write_error, exactly once: this is where
@@ -300,6 +326,7 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
   int too_long, first = 1;
   enum dp_status rc = DP_OK;
   while(rc != DP_FATAL && !dpi_interrupted() && dpi_reader_next(&r, &text, &len, &too_long) == 1) {
+    dpi_progress_read(run->progress, len + 1);
     if(too_long) {
       char why[512];
         snprintf(why, sizeof(why), "line of %zu bytes is over the --max-line cap of %zu", len,
@@ -544,5 +571,7 @@ void dpi_runner_summary(const struct dp_runner *run, FILE *f)
     fprintf(f, "; %lu inputs done before the interruption", c->resumed);
   if(c->filtered)
     fprintf(f, "; %lu records of retried inputs had converted before", c->filtered);
+  if(c->other_shard)
+    fprintf(f, "; %lu left to the other shards", c->other_shard);
   fputc('\n', f);
 }

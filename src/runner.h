@@ -30,6 +30,7 @@ struct dp_run_options {
   unsigned jobs;  /* worker threads */
   int unbuffered; /* flush after every line */
   int unordered;  /* lines in the order they are ready */
+  unsigned shard_k, shard_n;  /* --shard K/N (engine.h); N = 0: everything */
   unsigned long skip;         /* inputs an interrupted earlier attempt completed */
   unsigned long skip_failed; /* error records those inputs gave */
   /* Told how many inputs and error records (the skipped ones included) are
@@ -39,6 +40,7 @@ struct dp_run_options {
 };
 
 struct dp_runner;
+struct dp_progress;
 
 struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_options *opt);
 /* Wait until every record is written and stop the workers.  DP_FATAL when
@@ -55,6 +57,11 @@ enum dp_status dpi_runner_feed_stdin(struct dp_runner *run);
  * needs no input (export). */
 enum dp_status dpi_runner_feed_default(struct dp_runner *run);
 const struct dp_counts *dpi_runner_counts(const struct dp_runner *run);
+/* The document counts so far (not inputs), from any thread while the run
+ * goes on, until dpi_runner_finish is called. */
+void dpi_runner_snapshot(struct dp_runner *run, struct dp_counts *out);
+/* Before feeding: where to report the input bytes read. */
+void dpi_runner_set_progress(struct dp_runner *run, struct dp_progress *progress);
 /* One line: "docpipe: 12 documents from 10 inputs: 11 converted, 1 failed (damaged 1)" */
 void dpi_runner_summary(const struct dp_runner *run, FILE *f);
 

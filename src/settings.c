@@ -11,7 +11,8 @@
 #include "options.h"
 
 enum opt_id {
-  O_OUTPUT, O_ERRORS, O_FORMAT, O_INDEX, O_QUIET, O_UNBUFFERED, O_UNORDERED, O_JOBS, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
+  O_OUTPUT, O_ERRORS, O_FORMAT, O_INDEX, O_QUIET, O_PROGRESS, O_NO_PROGRESS, O_PROGRESS_INTERVAL, O_UNBUFFERED,
+  O_UNORDERED, O_JOBS, O_SHARD, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
   O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_STATE, O_CONFIG,
   O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
   O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
@@ -37,12 +38,20 @@ static const struct gopt gopts[] = {
    "ndjson (the records), es-bulk (an Elasticsearch/OpenSearch _bulk body) or jsonl-text "
    "({\"id\", \"text\"} lines)"},
   {O_INDEX, "index", 0, "NAME", "DOCPIPE_ES_INDEX", "docpipe", "index named in es-bulk actions"},
-  {O_QUIET, "quiet", 'q', NULL, NULL, NULL, "no summary line on stderr"},
+  {O_QUIET, "quiet", 'q', NULL, NULL, NULL, "no progress and no summary line on stderr"},
+  {O_PROGRESS, "progress", 0, NULL, "DOCPIPE_PROGRESS", "on when stderr is a terminal",
+   "show progress on stderr: a live line on a terminal, else a line every 10 seconds"},
+  {O_NO_PROGRESS, "no-progress", 0, NULL, NULL, NULL, "no progress line (the summary stays)"},
+  {O_PROGRESS_INTERVAL, "progress-interval", 0, "SECONDS", NULL, "0.25 on a terminal, else 10",
+   "time between progress lines"},
   {O_UNBUFFERED, "unbuffered", 0, NULL, NULL, NULL, "flush after every record"},
   {O_UNORDERED, "unordered", 0, NULL, NULL, NULL,
    "write records as they are ready, not in input order (fastest; not with --state)"},
   {O_JOBS, "jobs", 'j', "N", "DOCPIPE_JOBS", "CPUs, or --concurrency if larger",
    "worker threads; output keeps input order whatever N is"},
+  {O_SHARD, "shard", 0, "K/N", "DOCPIPE_SHARD", "0/1 (everything)",
+   "keep only the documents whose identity hashes to shard K of N (0 <= K < N): N "
+   "processes or machines split one input with no coordination"},
   {O_MAX_BYTES, "max-bytes", 0, "SIZE", NULL, "256M", "largest decoded document"},
   {O_MAX_TEXT, "max-text", 0, "SIZE", NULL, "64M", "largest extracted text of one document"},
   {O_MAX_PAGES, "max-pages", 0, "N", NULL, "10000", "most pages read from one PDF"},
@@ -98,6 +107,7 @@ void dpi_settings_init(struct dp_settings *s)
   dpi_context_defaults(&s->ctx);
   s->max_line = DP_MAX_LINE;
   s->jobs = 1;
+  s->progress = -1;
   s->net.concurrency = 8;
   s->net.retries = 5;
   s->net.scope = "system/DocumentReference.read system/Binary.read";
@@ -155,12 +165,39 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
     break;
   case O_INDEX: s->index = v; break;
   case O_QUIET: s->quiet = 1; break;
+  case O_PROGRESS:
+    /* From a variable or a config file the value may also turn it off. */
+    s->progress = !(!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "false"));
+    break;
+  case O_PROGRESS_INTERVAL:
+    bad = parse_double(v, &s->progress_interval) || s->progress_interval <= 0;
+    break;
+  case O_NO_PROGRESS:
+    s->progress = 0;
+    s->given[O_PROGRESS] = 1; /* over DOCPIPE_PROGRESS */
+    break;
   case O_UNBUFFERED: s->unbuffered = 1; break;
   case O_UNORDERED: s->unordered = 1; break;
   case O_JOBS:
     bad = dpi_parse_uint(v, &s->jobs) || s->jobs == 0 || s->jobs > 1024;
     s->jobs_given = 1;
     break;
+  case O_SHARD: {
+    unsigned k, n;
+    const char *slash = strchr(v, '/');
+    char kbuf[16];
+    bad = !slash || (size_t)(slash - v) >= sizeof(kbuf);
+    if(!bad) {
+      memcpy(kbuf, v, (size_t)(slash - v));
+      kbuf[slash - v] = '\0';
+      bad = dpi_parse_uint(kbuf, &k) || dpi_parse_uint(slash + 1, &n) || n == 0 || k >= n;
+    }
+    if(!bad) {
+      s->shard_k = k;
+      s->shard_n = n;
+    }
+    break;
+  }
   case O_MAX_BYTES: bad = dpi_parse_size(v, &s->ctx.max_document); break;
   case O_MAX_TEXT: bad = dpi_parse_size(v, &s->ctx.max_text); break;
   case O_MAX_PAGES: bad = dpi_parse_uint(v, &s->ctx.max_pages); break;
@@ -297,7 +334,7 @@ static int read_config(struct dp_settings *s, const char *path, const unsigned c
     }
     if(s->given[o->id] || from_env[o->id])
       continue; /* the command line and the environment come first */
-    const char *v = o->arg ? keep(s, value, vl) : "1";
+    const char *v = o->arg || o->id == O_PROGRESS ? keep(s, value, vl) : "1";
     if(!v || apply(s, o, v, why, whylen)) {
       rc = -1;
       break;

@@ -16,6 +16,9 @@ struct dp_settings {
   const char *output;
   const char *errors;
   int quiet;
+  int progress; /* -1: when stderr is a terminal */
+  double progress_interval; /* 0: the default */
+  unsigned shard_k, shard_n; /* --shard K/N; N = 0: no sharding */
   int unbuffered;
   int unordered;
   size_t max_line;

@@ -18,6 +18,7 @@
 
 struct dp_net;
 struct dp_runstate;
+struct dp_progress;
 
 /* What every stage of a run shares (global options). */
 struct dp_context {
@@ -34,6 +35,7 @@ struct dp_context {
   size_t max_memory;
   struct dp_isolate *iso;
   struct dp_runstate *state; /* --state: marks of incremental runs (runstate.h) */
+  struct dp_progress *progress; /* what was read, for the progress line (progress.h) */
 };
 
 void dpi_context_defaults(struct dp_context *ctx);
