@@ -23,6 +23,7 @@
 #include "fhir.h"
 #include "interrupt.h"
 #include "isolate.h"
+#include "manual.h"
 #include "options.h"
 #include "pipeline.h"
 #include "progress.h"
@@ -41,87 +42,6 @@ static void usage_error(const char *fmt, ...)
   vfprintf(stderr, fmt, ap);
   fprintf(stderr, "\nTry 'docpipe --help'.\n");
   va_end(ap);
-}
-
-static const char help_head[] =
-  "Usage: docpipe [OPTIONS] COMMAND [ARGS...]\n"
-  "Turn clinical documents (FHIR DocumentReference + Binary, raw PDF, C-CDA,\n"
-  "HL7 v2, RTF, HTML, text) into one normalized NDJSON record per document.\n"
-  "\n"
-  "Commands:\n"
-  "  run PIPELINE [OPTIONS] [INPUT...]  run a pipeline file: a path, or a name from\n"
-  "                                     the pipelines folder (fhir-dump, raw-files,\n"
-  "                                     fhir-documents, bulk-export)\n"
-  "  convert [OPTIONS] PATH...          convert raw files and folders (raw-files)\n"
-  "  STAGE [OPTIONS] [INPUT...]         run one stage as an NDJSON filter\n"
-  "  check [--patient ID]               preflight against the FHIR server\n"
-  "  jwks                               print the public JWKS of --private-key to\n"
-  "                                     register the client with the EHR\n"
-  "  stages                             list the stages\n"
-  "  help [STAGE]                       this text, or a stage's options\n"
-  "\n"
-  "INPUT is an NDJSON file (FHIR resources or docpipe records), a JSON Bundle,\n"
-  "or '-' for stdin (the default); stages that read arguments (files, search,\n"
-  "export) take paths, patient ids or query strings instead. Stage options may\n"
-  "follow a pipeline name and go to every stage of the pipeline that takes them.\n"
-  "\n"
-  "Options for every command (every option also reads a DOCPIPE_* variable or\n"
-  "the config file, as shown):\n";
-
-static const char help_tail[] =
-  "\n"
-  "Exit status: 0 every document converted; 1 some documents failed (each has an\n"
-  "error record); 2 usage error, or the run could not go on.\n"
-  "\n"
-  "Examples:\n"
-  "  docpipe run fhir-dump --binaries Binary.ndjson DocumentReference.ndjson\n"
-  "  docpipe convert ~/scans/ > records.ndjson\n"
-  "  docpipe resolve --binaries Binary.ndjson DocumentReference.ndjson | docpipe decode \\\n"
-  "    | docpipe sniff | docpipe extract | docpipe normalize\n"
-  "  echo 12724066 | docpipe --fhir-base $BASE --client-id $ID --private-key key.pem \\\n"
-  "    --key-id k1 run fhir-documents > records.ndjson\n";
-
-static void general_help(FILE *f)
-{
-  fputs(help_head, f);
-  dpi_settings_help(f);
-  fputs(help_tail, f);
-}
-
-static void list_stages(FILE *f)
-{
-  fprintf(f, "Stages (extractors also run alone on decoded records):\n");
-  for(const struct dp_stage_ops *const *s = dp_stage_registry; *s; s++)
-    fprintf(f, "  %-10s %s%s\n", (*s)->name, (*s)->summary ? (*s)->summary : "",
-            (*s)->flags & DP_STAGE_EXTRACTOR ? " [extractor]" : "");
-}
-
-static void stage_help(const struct dp_stage_ops *ops, FILE *f)
-{
-  fprintf(f, "Usage: docpipe %s [OPTIONS] [INPUT...]\n%s\n", ops->name,
-          ops->summary ? ops->summary : "");
-  if(ops->flags & DP_STAGE_READS_ARGS)
-    fprintf(f, "INPUT: arguments; with none, one per line from stdin.\n");
-  else
-    fprintf(f, "INPUT: NDJSON files; with none, stdin.\n");
-  if(ops->flags & DP_STAGE_NETWORK)
-    fprintf(f, "Talks to the FHIR server given by --fhir-base (see docpipe --help).\n");
-  if(ops->options && ops->options->name) {
-    fprintf(f, "\nOptions:\n");
-    for(const struct dp_option_spec *o = ops->options; o->name; o++) {
-      char left[64];
-      snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-      fprintf(f, "  %-24s %s", left, o->help);
-      if(o->def)
-        fprintf(f, " (default: %s)", o->def);
-      if(o->env)
-        fprintf(f, " [%s]", o->env);
-      if(o->flags & DP_OPT_MULTI)
-        fprintf(f, " (repeatable)");
-      fputc('\n', f);
-    }
-  }
-  fprintf(f, "\nThe options for every command (see docpipe --help) apply too.\n");
 }
 
 /* Sort the arguments after the command into options (global or for the
@@ -490,6 +410,8 @@ int dpi_cli_main(int argc, char **argv)
 {
   if(argc > 1 && !strcmp(argv[1], "__extract-worker"))
     return dpi_isolate_worker_main(argc, argv);
+  if(argc > 1 && !strcmp(argv[1], "__man"))
+    return dpi_manual_main(argc, argv);
   struct dp_settings s;
   dpi_settings_init(&s);
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -505,7 +427,7 @@ int dpi_cli_main(int argc, char **argv)
   int i = 1;
   for(; i < argc && argv[i][0] == '-' && strcmp(argv[i], "-"); i++) {
     if(!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-      general_help(stdout);
+      dpi_manual_help(stdout);
       status = DP_EXIT_OK;
       goto done;
     }
@@ -524,7 +446,7 @@ int dpi_cli_main(int argc, char **argv)
     }
   }
   if(i >= argc) {
-    general_help(stderr);
+    dpi_manual_help(stderr);
     goto done;
   }
   const char *cmd = argv[i++];
@@ -535,14 +457,14 @@ int dpi_cli_main(int argc, char **argv)
       goto done;
     }
     if(ops)
-      stage_help(ops, stdout);
+      dpi_manual_stage_help(stdout, ops);
     else
-      general_help(stdout);
+      dpi_manual_help(stdout);
     status = DP_EXIT_OK;
     goto done;
   }
   if(!strcmp(cmd, "stages")) {
-    list_stages(stdout);
+    dpi_manual_list_stages(stdout);
     status = DP_EXIT_OK;
     goto done;
   }
@@ -598,9 +520,9 @@ int dpi_cli_main(int argc, char **argv)
   }
   if(want_help) {
     if(single)
-      stage_help(single, stdout);
+      dpi_manual_stage_help(stdout, single);
     else
-      general_help(stdout);
+      dpi_manual_help(stdout);
     status = DP_EXIT_OK;
     goto done;
   }

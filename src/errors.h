@@ -40,6 +40,8 @@ enum dp_kind {
 };
 
 const char *dpi_kind_name(enum dp_kind kind);
+/* What the kind means, in one line. */
+const char *dpi_kind_summary(enum dp_kind kind);
 /* Reverse of dpi_kind_name; DP_KIND_NONE when unknown. */
 enum dp_kind dpi_kind_from_name(const char *name);
 

@@ -49,7 +49,7 @@ static const struct gopt gopts[] = {
    "write records as they are ready, not in input order (fastest; not with --state)"},
   {O_JOBS, "jobs", 'j', "N", "DOCPIPE_JOBS", "CPUs, or --concurrency if larger",
    "worker threads; output keeps input order whatever N is"},
-  {O_SHARD, "shard", 0, "K/N", "DOCPIPE_SHARD", "0/1 (everything)",
+  {O_SHARD, "shard", 0, "K/N", "DOCPIPE_SHARD", "0/1, everything",
    "keep only the documents whose identity hashes to shard K of N (0 <= K < N): N "
    "processes or machines split one input with no coordination"},
   {O_MAX_BYTES, "max-bytes", 0, "SIZE", NULL, "256M", "largest decoded document"},
@@ -372,21 +372,13 @@ int dpi_settings_network(const struct dp_settings *s)
          s->net.client_secret_file || s->net.token_url;
 }
 
-void dpi_settings_help(FILE *f)
+void dpi_settings_each(void (*fn)(const struct dp_doc_opt *o, const char *group, void *user),
+                       void *user)
 {
   for(size_t k = 0; k < NGOPTS; k++) {
-    const struct gopt *o = &gopts[k];
-    if(o->id == O_FHIR_BASE)
-      fprintf(f, "\nFHIR server options (for search, export, update, check, and resolve "
-                 "over the network):\n");
-    char left[64];
-    snprintf(left, sizeof(left), "%c%c%s--%s%s%s", o->shrt ? '-' : ' ', o->shrt ? o->shrt : ' ',
-             o->shrt ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-    fprintf(f, "  %-30s %s", left, o->help);
-    if(o->def)
-      fprintf(f, " (default: %s)", o->def);
-    if(o->env)
-      fprintf(f, " [%s]", o->env);
-    fputc('\n', f);
+    const struct gopt *g = &gopts[k];
+    struct dp_doc_opt o = {g->shrt, g->name, g->arg, g->help, g->def, g->env,
+                           g->id == O_HEADER};
+    fn(&o, g->id < O_FHIR_BASE ? "general" : "FHIR server", user);
   }
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "fhir.h"
+#include "manual.h"
 #include "stage.h"
 
 struct dp_settings {
@@ -46,7 +47,8 @@ int dpi_settings_arg(struct dp_settings *s, int argc, char **argv, int *i, char 
 int dpi_settings_finish(struct dp_settings *s, char *why, size_t whylen);
 /* Does the run talk to a FHIR server (a base URL or credentials given)? */
 int dpi_settings_network(const struct dp_settings *s);
-/* The options part of --help. */
-void dpi_settings_help(FILE *f);
+/* Each option in --help order, with its group ("general", "FHIR server"). */
+void dpi_settings_each(void (*fn)(const struct dp_doc_opt *o, const char *group, void *user),
+                       void *user);
 
 #endif

@@ -1,0 +1,42 @@
+/* manual.h - --help and the man pages, written from the same tables.
+ *
+ * Every option is described once (settings.c for the global ones, each
+ * stage's spec table for its own); the terminal help and the roff of
+ * docpipe(1) and docpipe-pipeline(5) are two renderings of those tables, so
+ * the manual cannot fall behind the program.  The man pages are made at
+ * build time from templates under docs/man/ by `docpipe __man`. */
+#ifndef DP_MANUAL_H
+#define DP_MANUAL_H
+
+#include <stdio.h>
+
+#include "stage.h"
+
+enum dp_doc_style { DP_DOC_TEXT, DP_DOC_ROFF };
+
+/* One option as the help shows it. */
+struct dp_doc_opt {
+  char shrt;        /* short form, or 0 */
+  const char *name; /* without "--" */
+  const char *arg;  /* NULL for flags */
+  const char *help;
+  const char *def;  /* NULL: no default worth showing */
+  const char *env;  /* NULL: no variable */
+  int repeatable;
+};
+
+void dpi_doc_option(FILE *f, enum dp_doc_style style, const struct dp_doc_opt *o);
+/* A section heading inside a list of options. */
+void dpi_doc_heading(FILE *f, enum dp_doc_style style, const char *title);
+
+/* docpipe --help */
+void dpi_manual_help(FILE *f);
+/* docpipe STAGE --help */
+void dpi_manual_stage_help(FILE *f, const struct dp_stage_ops *ops);
+/* docpipe stages */
+void dpi_manual_list_stages(FILE *f);
+/* docpipe __man TEMPLATE [OUTPUT]: the template with @VERSION@, @OPTIONS@,
+ * @STAGES@ and @ENVIRONMENT@ filled in.  Returns an exit status. */
+int dpi_manual_main(int argc, char **argv);
+
+#endif
