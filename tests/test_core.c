@@ -1,9 +1,14 @@
-/* test_core.c - buffer, Base64, charset and date helpers. */
+/* test_core.c - buffer, Base64, charset and date helpers; the progress line. */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "b64.h"
 #include "buf.h"
 #include "date.h"
+#include "progress.h"
 #include "testutil.h"
 #include "textconv.h"
 
@@ -108,6 +113,83 @@ static void test_b64_roundtrip(void)
   dpi_buf_free(&dec);
 }
 
+static void test_progress_render(void)
+{
+  struct dp_counts c;
+  memset(&c, 0, sizeof(c));
+  c.emitted = 90;
+  c.failed = 10;
+  c.by_kind[DP_KIND_DAMAGED] = 6;
+  c.by_kind[DP_KIND_NOT_VISIBLE] = 4;
+  char line[256];
+  dpi_progress_render(line, sizeof(line), &c, 4.0, 2500000, 0.25);
+  CU_ASSERT_STRING_EQUAL(line, "docpipe: 100 docs  25/s  2.5 MB  10 errors (damaged 6, "
+                               "not-visible 4)  25%  ETA 0:00:12");
+  memset(&c, 0, sizeof(c));
+  dpi_progress_render(line, sizeof(line), &c, 0, 0, -1); /* nothing known yet */
+  CU_ASSERT_STRING_EQUAL(line, "docpipe: 0 docs  0.0/s  0 B");
+  c.emitted = 3;
+  dpi_progress_render(line, 12, &c, 2, 999, 1); /* cut to the buffer, never overrun */
+  CU_ASSERT_STRING_EQUAL(line, "docpipe: 3 ");
+}
+
+static void no_counts(void *user, struct dp_counts *out)
+{
+  (void)user;
+  memset(out, 0, sizeof(*out));
+}
+
+/* Read what the progress thread wrote to the pipe until `want` shows up. */
+static int wait_for(int fd, const char *want, char *seen, size_t cap)
+{
+  size_t len = strlen(seen);
+  for(int tries = 0; tries < 500 && !strstr(seen, want); tries++) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if(poll(&p, 1, 10) == 1 && len + 1 < cap) {
+      ssize_t n = read(fd, seen + len, cap - 1 - len);
+      if(n > 0)
+        seen[len += (size_t)n] = '\0';
+    }
+  }
+  return strstr(seen, want) != NULL;
+}
+
+static void test_progress_plans(void)
+{
+  int fds[2];
+  CU_ASSERT_FATAL(pipe(fds) == 0);
+  FILE *w = fdopen(fds[1], "w");
+  struct dp_progress *p = dpi_progress_start(w, 0, 0.01, no_counts, NULL);
+  CU_ASSERT_FATAL(p != NULL);
+  static char seen[1 << 16];
+  seen[0] = '\0';
+  /* An export manifest of 4 files, one downloaded. */
+  dpi_progress_plan_files(p, 4);
+  dpi_progress_file_done(p);
+  dpi_progress_read(p, 1000);
+  CU_ASSERT(wait_for(fds[0], "1.0 kB  25%", seen, sizeof(seen)));
+  /* Files on disk: their size is the whole. */
+  char dir[] = "/tmp/docpipe-progress-XXXXXX";
+  CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+  char path[64];
+  snprintf(path, sizeof(path), "%s/a", dir);
+  FILE *f = fopen(path, "w");
+  for(int i = 0; i < 4000; i++)
+    fputc('x', f);
+  fclose(f);
+  const char *paths[] = {dir};
+  dpi_progress_plan_paths(p, paths, 1);
+  dpi_progress_read(p, 1000); /* 2000 bytes read of 4000 */
+  CU_ASSERT(wait_for(fds[0], "2.0 kB  50%  ETA", seen, sizeof(seen)));
+  dpi_progress_say(p, "export: %s", "50% complete");
+  CU_ASSERT(wait_for(fds[0], "docpipe: export: 50% complete\n", seen, sizeof(seen)));
+  dpi_progress_stop(p);
+  fclose(w);
+  close(fds[0]);
+  unlink(path);
+  rmdir(dir);
+}
+
 DPT_SUITE(core)
 {
   CU_pSuite s = CU_add_suite("core", NULL, NULL);
@@ -117,4 +199,6 @@ DPT_SUITE(core)
   CU_add_test(s, "charset conversion", test_charsets);
   CU_add_test(s, "text clean-up", test_text_clean);
   CU_add_test(s, "base64 round trip", test_b64_roundtrip);
+  CU_add_test(s, "progress line", test_progress_render);
+  CU_add_test(s, "progress percentages from plans", test_progress_plans);
 }

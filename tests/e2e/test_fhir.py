@@ -3,6 +3,7 @@ started on 127.0.0.1 by each test class and stopped after it, behaving like
 Oracle Health (Cerner) Millennium, failure modes included."""
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -380,10 +381,14 @@ class BulkExport(LiveServer):
     def test_export_gives_the_search_records(self):
         search = docpipe(*self.auth(), "run", "fhir-documents", stdin=PATIENTS.encode())
         self.srv.configure(export_polls=2, export_retry_after=1)
-        export = docpipe(*self.auth(), "run", "bulk-export")
+        export = docpipe(*self.auth(), "--progress", "--progress-interval", "0.05", "run",
+                         "bulk-export")
         self.assertEqual(export.status, 0, export.stderr)
         self.assertEqual(export.by_id(), search.by_id())
-        self.assertIn("% complete", export.stderr.decode())
+        # The server's X-Progress, on lines of their own among the progress lines.
+        self.assertTrue([l for l in export.other_stderr
+                         if l.startswith("docpipe: export: ") and "% complete" in l])
+        self.assertTrue([l for l in export.other_stderr if re.match(r"docpipe: \d+ docs ", l)])
         s = self.srv.stats()
         self.assertEqual(s["export_jobs_started"], 1)
         self.assertEqual(s["export_jobs_deleted"], 1)  # cleaned up after the download
