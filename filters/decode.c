@@ -12,7 +12,7 @@
 #include "registry.h"
 
 static const struct dp_option_spec decode_options[] = {
-  {"no-verify", NULL, DP_OPT_FLAG, NULL, NULL,
+  {"no-verify", NULL, DP_OPT_FLAG, "DOCPIPE_NO_VERIFY", NULL,
    "accept documents whose size or hash differs from the attachment's"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };

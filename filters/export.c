@@ -27,11 +27,11 @@
 #include "runstate.h"
 
 static const struct dp_option_spec export_options[] = {
-  {"type", "TYPES", 0, NULL, "DocumentReference", "resource types to export (_type)"},
-  {"param", "NAME=VALUE", DP_OPT_MULTI, NULL, NULL, "an extra kick-off parameter (_typeFilter...)"},
-  {"since", "INSTANT", 0, NULL, NULL,
+  {"type", "TYPES", 0, "DOCPIPE_EXPORT_TYPE", "DocumentReference", "resource types to export (_type)"},
+  {"param", "NAME=VALUE", DP_OPT_MULTI, "DOCPIPE_EXPORT_PARAMS", NULL, "an extra kick-off parameter (_typeFilter...)"},
+  {"since", "INSTANT", 0, "DOCPIPE_EXPORT_SINCE", NULL,
    "only resources changed since then (_since); default: the mark in --state"},
-  {"wait", "SECONDS", 0, NULL, "86400", "give up polling after this long"},
+  {"wait", "SECONDS", 0, "DOCPIPE_EXPORT_WAIT", "86400", "give up polling after this long"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };
 

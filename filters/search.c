@@ -25,11 +25,11 @@
 #define MAX_PAGES 100000
 
 static const struct dp_option_spec search_options[] = {
-  {"param", "NAME=VALUE", DP_OPT_MULTI, NULL, NULL,
+  {"param", "NAME=VALUE", DP_OPT_MULTI, "DOCPIPE_SEARCH_PARAMS", NULL,
    "a search parameter added to every search (type, category, date, period, ...)"},
-  {"count", "N", 0, NULL, "100", "page size (_count)"},
-  {"resource", "TYPE", 0, NULL, "DocumentReference", "DocumentReference or DiagnosticReport"},
-  {"since", "INSTANT", 0, NULL, NULL,
+  {"count", "N", 0, "DOCPIPE_SEARCH_COUNT", "100", "page size (_count)"},
+  {"resource", "TYPE", 0, "DOCPIPE_SEARCH_RESOURCE", "DocumentReference", "DocumentReference or DiagnosticReport"},
+  {"since", "INSTANT", 0, "DOCPIPE_SEARCH_SINCE", NULL,
    "only resources updated since then (_lastUpdated=ge); default: the mark in --state"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };

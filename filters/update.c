@@ -25,7 +25,7 @@
 #define REAPPLY_TRIES 3
 
 static const struct dp_option_spec update_options[] = {
-  {"reapply", NULL, DP_OPT_FLAG, NULL, NULL,
+  {"reapply", NULL, DP_OPT_FLAG, "DOCPIPE_REAPPLY", NULL,
    "on a version conflict, apply a merge patch again to the fresh version and retry"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };

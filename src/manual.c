@@ -68,7 +68,7 @@ void dpi_doc_option(FILE *f, enum dp_doc_style style, const struct dp_doc_opt *o
     dpi_buf_adds(&body, " (repeatable)");
   if(style == DP_DOC_TEXT) {
     if(o->env)
-      dpi_buf_addf(&body, " [%s]", o->env);
+      dpi_buf_addf(&body, o->repeatable ? " [%s, one per line]" : " [%s]", o->env);
     char left[96];
     snprintf(left, sizeof(left), "%c%c%s--%s%s%s", o->shrt ? '-' : ' ', o->shrt ? o->shrt : ' ',
              o->shrt ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
@@ -101,7 +101,7 @@ void dpi_doc_option(FILE *f, enum dp_doc_style style, const struct dp_doc_opt *o
     if(o->env) {
       fputs("\nEnvironment: \\fB", f);
       roff(f, o->env);
-      fputs("\\fR.", f);
+      fputs(o->repeatable ? "\\fR, one value per line." : "\\fR.", f);
     }
     fputc('\n', f);
   }

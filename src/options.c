@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "dplimits.h"
 
 void dpi_context_defaults(struct dp_context *ctx)
@@ -79,21 +80,44 @@ const char *dpi_opt(const struct dp_stage *st, const char *name)
   for(size_t i = 0; i < st->nopts; i++)
     if(!strcmp(st->opts[i].spec->name, name))
       last = st->opts[i].value;
-  if(last)
-    return last;
-  const struct dp_option_spec *spec = st->ops ? dpi_opt_spec(st->ops->options, name) : NULL;
-  if(spec && spec->env) {
-    const char *env = getenv(spec->env);
-    if(env && *env)
-      return env;
+  return last;
+}
+
+int dpi_falsy(const char *v)
+{
+  return !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "false");
+}
+
+int dpi_stage_env_defaults(struct dp_stage *st)
+{
+  for(const struct dp_option_spec *spec = st->ops->options; spec && spec->name; spec++) {
+    const char *env = spec->env ? getenv(spec->env) : NULL;
+    if(!env || !*env || dpi_opt_nth(st, spec->name, 0))
+      continue;
+    if(spec->flags & DP_OPT_FLAG) {
+      if(!dpi_falsy(env) && dpi_stage_add_opt(st, spec, "1", NULL))
+        return -1;
+      continue;
+    }
+    /* A repeatable option takes one value per line of its variable. */
+    for(const char *p = env; *p;) {
+      size_t n = spec->flags & DP_OPT_MULTI ? strcspn(p, "\n") : strlen(p);
+      char *value = n ? dpi_memdup(p, n) : NULL;
+      if(n && (!value || dpi_stage_add_opt(st, spec, value, NULL))) {
+        free(value);
+        return -1;
+      }
+      free(value);
+      p += n + (p[n] == '\n');
+    }
   }
-  return NULL;
+  return 0;
 }
 
 int dpi_opt_flag(const struct dp_stage *st, const char *name)
 {
   const char *v = dpi_opt(st, name);
-  return v && strcmp(v, "0") && strcmp(v, "no") && strcmp(v, "false");
+  return v && !dpi_falsy(v);
 }
 
 int dpi_parse_size(const char *s, size_t *out)

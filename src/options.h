@@ -17,6 +17,13 @@ int dpi_stage_add_opt(struct dp_stage *st, const struct dp_option_spec *spec, co
                       const char *base_dir);
 void dpi_stage_free_opts(struct dp_stage *st);
 
+/* Options not given take their value from the spec's environment variable
+ * (one value per line for repeatable ones); called as the chain opens.
+ * 0, or -1 on OOM. */
+int dpi_stage_env_defaults(struct dp_stage *st);
+/* "0", "no", "off", "false": a flag's variable that turns it off. */
+int dpi_falsy(const char *v);
+
 /* Parse a size such as "64M", "512k", "1G" or "1000"; returns 0 or -1. */
 int dpi_parse_size(const char *s, size_t *out);
 /* Parse a positive integer; returns 0 or -1. */

@@ -246,7 +246,14 @@ int dpi_chain_open(struct dp_chain *chain, char *why, size_t whylen)
   for(size_t i = 0; i < chain->n; i++) {
     struct dp_stage *st = &chain->stages[i];
     char reason[512] = "cannot start";
-    if(st->ops->open && st->ops->open(st, reason, sizeof(reason)) != DP_OK) {
+    int failed = 0;
+    if(dpi_stage_env_defaults(st)) {
+      snprintf(reason, sizeof(reason), "out of memory");
+      failed = 1;
+    } else if(st->ops->open && st->ops->open(st, reason, sizeof(reason)) != DP_OK) {
+      failed = 1;
+    }
+    if(failed) {
       snprintf(why, whylen, "stage %s: %s", st->ops->name, reason);
       for(size_t j = i; j-- > 0;)
         if(chain->stages[j].ops->close)

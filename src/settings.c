@@ -32,30 +32,31 @@ struct gopt {
 
 /* Grouped for --help: general options first, then the FHIR server ones. */
 static const struct gopt gopts[] = {
-  {O_OUTPUT, "output", 'o', "FILE", NULL, "stdout", "write records to FILE"},
-  {O_ERRORS, "errors", 'e', "FILE", NULL, "stderr", "write error records to FILE"},
+  {O_OUTPUT, "output", 'o', "FILE", "DOCPIPE_OUTPUT", "stdout", "write records to FILE"},
+  {O_ERRORS, "errors", 'e', "FILE", "DOCPIPE_ERRORS", "stderr", "write error records to FILE"},
   {O_FORMAT, "format", 'f', "FORMAT", "DOCPIPE_FORMAT", "ndjson",
    "ndjson (the records), es-bulk (an Elasticsearch/OpenSearch _bulk body) or jsonl-text "
    "({\"id\", \"text\"} lines)"},
   {O_INDEX, "index", 0, "NAME", "DOCPIPE_ES_INDEX", "docpipe", "index named in es-bulk actions"},
-  {O_QUIET, "quiet", 'q', NULL, NULL, NULL, "no progress and no summary line on stderr"},
+  {O_QUIET, "quiet", 'q', NULL, "DOCPIPE_QUIET", NULL, "no progress and no summary line on stderr"},
   {O_PROGRESS, "progress", 0, NULL, "DOCPIPE_PROGRESS", "on when stderr is a terminal",
    "show progress on stderr: a live line on a terminal, else a line every 10 seconds"},
-  {O_NO_PROGRESS, "no-progress", 0, NULL, NULL, NULL, "no progress line (the summary stays)"},
-  {O_PROGRESS_INTERVAL, "progress-interval", 0, "SECONDS", NULL, "0.25 on a terminal, else 10",
+  {O_NO_PROGRESS, "no-progress", 0, NULL, NULL, NULL,
+   "no progress line (the summary stays); DOCPIPE_PROGRESS=0 does the same"},
+  {O_PROGRESS_INTERVAL, "progress-interval", 0, "SECONDS", "DOCPIPE_PROGRESS_INTERVAL", "0.25 on a terminal, else 10",
    "time between progress lines"},
-  {O_UNBUFFERED, "unbuffered", 0, NULL, NULL, NULL, "flush after every record"},
-  {O_UNORDERED, "unordered", 0, NULL, NULL, NULL,
+  {O_UNBUFFERED, "unbuffered", 0, NULL, "DOCPIPE_UNBUFFERED", NULL, "flush after every record"},
+  {O_UNORDERED, "unordered", 0, NULL, "DOCPIPE_UNORDERED", NULL,
    "write records as they are ready, not in input order (fastest; not with --state)"},
   {O_JOBS, "jobs", 'j', "N", "DOCPIPE_JOBS", "CPUs, or --concurrency if larger",
    "worker threads; output keeps input order whatever N is"},
   {O_SHARD, "shard", 0, "K/N", "DOCPIPE_SHARD", "0/1, everything",
    "keep only the documents whose identity hashes to shard K of N (0 <= K < N): N "
    "processes or machines split one input with no coordination"},
-  {O_MAX_BYTES, "max-bytes", 0, "SIZE", NULL, "256M", "largest decoded document"},
-  {O_MAX_TEXT, "max-text", 0, "SIZE", NULL, "64M", "largest extracted text of one document"},
-  {O_MAX_PAGES, "max-pages", 0, "N", NULL, "10000", "most pages read from one PDF"},
-  {O_MAX_LINE, "max-line", 0, "SIZE", NULL, "512M", "longest input line"},
+  {O_MAX_BYTES, "max-bytes", 0, "SIZE", "DOCPIPE_MAX_BYTES", "256M", "largest decoded document"},
+  {O_MAX_TEXT, "max-text", 0, "SIZE", "DOCPIPE_MAX_TEXT", "64M", "largest extracted text of one document"},
+  {O_MAX_PAGES, "max-pages", 0, "N", "DOCPIPE_MAX_PAGES", "10000", "most pages read from one PDF"},
+  {O_MAX_LINE, "max-line", 0, "SIZE", "DOCPIPE_MAX_LINE", "512M", "longest input line"},
   {O_ISOLATE, "isolate", 0, "FORMATS", "DOCPIPE_ISOLATE", "pdf",
    "extract these formats (comma list, 'all' or 'none') in helper processes: a crash or a "
    "hang there becomes an error record"},
@@ -88,15 +89,15 @@ static const struct gopt gopts[] = {
   {O_HEADER, "header", 'H', "'NAME: VALUE'", "DOCPIPE_HEADERS", NULL,
    "extra header for the FHIR server, e.g. a tenant header (repeatable; the variable takes "
    "one per line)"},
-  {O_INSECURE, "insecure", 0, NULL, NULL, NULL, "do not verify TLS certificates (never in production)"},
+  {O_INSECURE, "insecure", 0, NULL, "DOCPIPE_INSECURE", NULL, "do not verify TLS certificates (never in production)"},
   {O_CONCURRENCY, "concurrency", 0, "N", "DOCPIPE_CONCURRENCY", "8", "requests in flight at most"},
   {O_RATE, "rate", 0, "N[/s]", "DOCPIPE_RATE", "no limit until a 429",
    "requests per second at most"},
-  {O_BURST, "burst", 0, "N", NULL, "1", "requests allowed at once above --rate"},
-  {O_RETRIES, "retries", 0, "N", NULL, "5", "retries of a failed GET (429, 5xx, cut connections)"},
-  {O_RETRY_BASE, "retry-base", 0, "SECONDS", NULL, "1",
+  {O_BURST, "burst", 0, "N", "DOCPIPE_BURST", "1", "requests allowed at once above --rate"},
+  {O_RETRIES, "retries", 0, "N", "DOCPIPE_RETRIES", "5", "retries of a failed GET (429, 5xx, cut connections)"},
+  {O_RETRY_BASE, "retry-base", 0, "SECONDS", "DOCPIPE_RETRY_BASE", "1",
    "first backoff delay; doubles each retry, with jitter, up to 60 s"},
-  {O_TIMEOUT, "timeout", 0, "SECONDS", NULL, "none", "longest time for one request"},
+  {O_TIMEOUT, "timeout", 0, "SECONDS", "DOCPIPE_TIMEOUT", "none", "longest time for one request"},
 };
 
 #define NGOPTS (sizeof(gopts) / sizeof(*gopts))
@@ -334,6 +335,8 @@ static int read_config(struct dp_settings *s, const char *path, const unsigned c
     }
     if(s->given[o->id] || from_env[o->id])
       continue; /* the command line and the environment come first */
+    if(!o->arg && o->id != O_PROGRESS && dpi_falsy(value))
+      continue; /* "quiet = no": off */
     const char *v = o->arg || o->id == O_PROGRESS ? keep(s, value, vl) : "1";
     if(!v || apply(s, o, v, why, whylen)) {
       rc = -1;
@@ -354,11 +357,13 @@ int dpi_settings_finish(struct dp_settings *s, char *why, size_t whylen)
     const char *v = getenv(o->env);
     if(!v || !*v)
       continue;
+    from_env[o->id] = 1;
+    if(!o->arg && o->id != O_PROGRESS && dpi_falsy(v))
+      continue; /* DOCPIPE_QUIET=0: off */
     if(apply(s, o, v, why, whylen)) {
       snprintf(why, whylen, "bad value in %s", o->env);
       return -1;
     }
-    from_env[o->id] = 1;
   }
   const char *config = s->config ? s->config : getenv("DOCPIPE_CONFIG");
   if(config && *config && read_config(s, config, from_env, why, whylen))

@@ -136,8 +136,8 @@ static inline enum dp_status dpi_emit_fail(struct dp_emitter *out, struct dp_rec
   return out->fail(out, rec);
 }
 
-/* Option values of a stage instance: the last value given, else the
- * environment variable, else NULL. */
+/* Option values of a stage instance: the last value given, else (once the
+ * chain is open) the environment variable, else NULL. */
 const char *dpi_opt(const struct dp_stage *st, const char *name);
 int dpi_opt_flag(const struct dp_stage *st, const char *name);
 /* The n-th value of a repeatable option, or NULL past the end. */

@@ -73,6 +73,29 @@ class Help(unittest.TestCase):
         self.assertIn("Examples:", text)
         self.assertTrue(all(len(l) <= 80 for l in text.splitlines()), "help wider than 80")
 
+    def test_every_option_has_a_variable(self):
+        """Jobs and containers need no flags: every option but the two that
+        are forms of another (--no-progress, --config) reads a DOCPIPE_*
+        variable, stage options included."""
+        texts = [docpipe("--help").stdout.decode()] + \
+            [docpipe(n, "--help").stdout.decode() for n in stage_names()]
+        for text in texts:
+            entries = re.split(r"\n(?=  (?:-\w, |    )--)", text.split("ptions:\n", 1)[-1])
+            for entry in entries:
+                name = re.match(r"\s*(?:-\w, )?--([a-z-]+)", entry)
+                if name and name.group(1) not in ("no-progress", "config"):
+                    self.assertIn("[DOCPIPE_", entry, entry)
+
+    def test_variables_work_for_stage_options_and_flags(self):
+        binaries = os.path.join(SAMPLES, "fhir", "Binary.ndjson")
+        docrefs = os.path.join(SAMPLES, "fhir", "DocumentReference.ndjson")
+        run = docpipe("run", "fhir-dump", docrefs, env={"DOCPIPE_BINARIES": binaries})
+        self.assertEqual((run.status, len(run.records)), (0, 7))
+        on = docpipe("convert", os.path.join(SAMPLES, "files"), env={"DOCPIPE_QUIET": "1"})
+        off = docpipe("convert", os.path.join(SAMPLES, "files"), env={"DOCPIPE_QUIET": "no"})
+        self.assertEqual(on.stderr, b"")
+        self.assertIn(b"7 documents", off.stderr)
+
     def test_stage_help_and_version(self):
         for name in stage_names():
             run = docpipe(name, "--help")
