@@ -374,6 +374,10 @@ static void retry_clear(struct retry *r)
 /* Line `line` of file, read again (forward from where the last one was). */
 static char *read_back(struct dp_runner *run, const char *file, unsigned long line, size_t *len)
 {
+  /* Stdin (or a library's pushed input) is gone: reading "-" would take
+   * whatever comes on stdin now. */
+  if(!strcmp(file, "-"))
+    return NULL;
   if(!run->source_name || strcmp(run->source_name, file) || run->source.line >= line) {
     if(run->source.f)
       dpi_reader_close(&run->source);
