@@ -212,6 +212,14 @@ int dpi_chain_single(const struct dp_stage_ops *ops, const struct dp_context *ct
   return add_stage(chain, ops, ctx);
 }
 
+int dpi_chain_needs_network(const struct dp_chain *chain)
+{
+  for(size_t i = 0; i < chain->n; i++)
+    if(chain->stages[i].ops->flags & DP_STAGE_NETWORK)
+      return 1;
+  return 0;
+}
+
 int dpi_chain_knows_option(const struct dp_chain *chain, const char *name, int *takes_arg)
 {
   for(size_t i = 0; i < chain->n; i++) {

@@ -55,5 +55,7 @@ void dpi_chain_free(struct dp_chain *chain);
 
 /* Folder searched for pipelines and their data (the LOINC table). */
 const char *dpi_pipeline_dir(void);
+/* Does any stage of the chain talk to the FHIR server? */
+int dpi_chain_needs_network(const struct dp_chain *chain);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "fhir.h"
+#include "pipeline.h"
 #include "stage.h"
 
 struct dp_settings {
@@ -41,11 +42,27 @@ void dpi_settings_free(struct dp_settings *s);
  * 0 when it is not one; -1 with a message in why for a bad value. */
 int dpi_settings_arg(struct dp_settings *s, int argc, char **argv, int *i, char *why,
                      size_t whylen);
+/* Set one option by its long name (without "--") as the command line
+ * would; the value is copied.  A flag takes NULL, "" or "1" (and --progress
+ * also "0").  1 when taken, 0 when no global option has that name, -1 with a
+ * message in why for a missing or bad value. */
+int dpi_settings_set(struct dp_settings *s, const char *name, const char *value, char *why,
+                     size_t whylen);
 /* Fill in what the command line left unset from DOCPIPE_* variables, then
  * from the config file (--config, else $DOCPIPE_CONFIG). */
 int dpi_settings_finish(struct dp_settings *s, char *why, size_t whylen);
 /* Does the run talk to a FHIR server (a base URL or credentials given)? */
 int dpi_settings_network(const struct dp_settings *s);
+/* Worker threads of the run: --jobs (default: the CPUs), or for a run that
+ * talks to a FHIR server --concurrency when larger and --jobs not given. */
+unsigned dpi_settings_jobs(const struct dp_settings *s);
+/* Put the output format (--format, with its --index) at the end of the
+ * chain; nothing for an empty chain.  0, or -1 when out of memory. */
+int dpi_settings_format_chain(const struct dp_settings *s, struct dp_chain *chain);
+/* Connect s->ctx.net to the FHIR server when the run talks to one (needed:
+ * a stage of the chain does).  1 when connected, 0 when not needed, -1 with
+ * a message in why. */
+int dpi_settings_open_network(struct dp_settings *s, int needed, char *why, size_t whylen);
 /* The options part of --help. */
 void dpi_settings_help(FILE *f);
 
