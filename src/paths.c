@@ -3,7 +3,9 @@
  * CMake defines, for this file only:
  *   DP_BINDIR_TO_PIPELINES  the pipelines folder relative to the install bindir
  *   DP_LIBDIR_TO_PIPELINES  the same relative to the install libdir
+ *   DP_LIBDIR_TO_BINDIR     the bindir relative to the libdir
  *   DP_INSTALL_PIPELINES    the pipelines folder of the configured prefix
+ *   DP_INSTALL_BINDIR       the bindir of the configured prefix
  *   DP_SOURCE_PIPELINES     the source tree's pipelines/ */
 #define _GNU_SOURCE 1 /* dladdr */
 #include "paths.h"
@@ -91,4 +93,24 @@ size_t dpi_pipeline_dirs(char dirs[][DP_PATH_MAX])
   add(dirs, &n, DP_INSTALL_PIPELINES, NULL);
   add(dirs, &n, DP_SOURCE_PIPELINES, NULL);
   return n;
+}
+
+int dpi_installed_program(char *path, size_t len)
+{
+  char base[DP_PATH_MAX], cand[2][DP_PATH_MAX], real[PATH_MAX];
+  size_t n = 0;
+  if(!library_dir(base, sizeof(base)) &&
+     (size_t)snprintf(cand[n], DP_PATH_MAX, "%s/%s/docpipe", base, DP_LIBDIR_TO_BINDIR) <
+       DP_PATH_MAX)
+    n++;
+  snprintf(cand[n++], DP_PATH_MAX, "%s/docpipe", DP_INSTALL_BINDIR);
+  for(size_t i = 0; i < n; i++) {
+    if(access(cand[i], X_OK) || !realpath(cand[i], real) || strlen(real) >= len)
+      continue;
+    memcpy(path, real, strlen(real) + 1);
+    return 0;
+  }
+  if(snprintf(path, len, "%s%s%s", cand[0], n > 1 ? ", " : "", n > 1 ? cand[1] : "") < 0)
+    path[0] = '\0';
+  return -1;
 }

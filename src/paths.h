@@ -1,5 +1,6 @@
 /* paths.h - where docpipe finds its own files at run time: the pipelines
- * folder.
+ * folder, and for the library the docpipe program that runs extraction
+ * helpers.
  *
  * An installed tree may have been moved as a whole (cmake --install --prefix,
  * a package unpacked elsewhere), so paths relative to the running program
@@ -20,5 +21,11 @@
  * the source tree's pipelines/.  Without duplicates; they need not exist.
  * Returns how many were filled (at most DP_PIPELINE_DIRS). */
 size_t dpi_pipeline_dirs(char dirs[][DP_PATH_MAX]);
+
+/* The docpipe program installed with the library (bin/ beside its lib/, else
+ * the install bindir), which runs the extraction helpers of a program that
+ * embeds the library.  0 and its path, or -1 with the places looked at in
+ * path ("A, B"). */
+int dpi_installed_program(char *path, size_t len);
 
 #endif
