@@ -42,10 +42,15 @@ static void free_entry(struct lh_entry *e)
 
 static enum dp_status normalize_open(struct dp_stage *st, char *why, size_t whylen)
 {
-  char dflt[4096];
+  char dflt[4096], looked[1024];
   const char *path = dpi_opt(st, "loinc");
   if(!path) {
-    snprintf(dflt, sizeof(dflt), "%s/loinc-document-types.tsv", dpi_pipeline_dir());
+    if(dpi_pipeline_find("loinc-document-types.tsv", NULL, dflt, sizeof(dflt), looked,
+                         sizeof(looked))) {
+      snprintf(why, whylen, "cannot find the LOINC table loinc-document-types.tsv (looked in %s)",
+               looked);
+      return DP_FATAL;
+    }
     path = dflt;
   }
   struct dp_reader r;

@@ -114,32 +114,18 @@ static FILE *open_sink(const char *path, FILE *dflt)
   return f;
 }
 
-static int chain_needs_network(const struct dp_chain *chain)
-{
-  for(size_t i = 0; i < chain->n; i++)
-    if(chain->stages[i].ops->flags & DP_STAGE_NETWORK)
-      return 1;
-  return 0;
-}
-
 /* The FHIR server connection, when the run talks to one. */
 static int open_network(struct dp_settings *s, int needed)
 {
-  if(!needed && !dpi_settings_network(s))
-    return 0;
-  if(!s->net.fhir_base && needed) {
-    fprintf(stderr, "docpipe: this needs a FHIR server: give --fhir-base (or "
-                    "DOCPIPE_FHIR_BASE)\n");
-    return -1;
-  }
-  if(s->net.insecure)
-    fprintf(stderr, "docpipe: WARNING: --insecure: TLS certificates are NOT verified; anyone "
-                    "on the network path can read and change this traffic, tokens included\n");
   char why[1024];
-  if(dpi_net_open(&s->ctx.net, &s->net, s->ctx.max_document, why, sizeof(why))) {
+  int rc = dpi_settings_open_network(s, needed, why, sizeof(why));
+  if(rc < 0) {
     fprintf(stderr, "docpipe: %s\n", why);
     return -1;
   }
+  if(rc > 0 && s->net.insecure)
+    fprintf(stderr, "docpipe: WARNING: --insecure: TLS certificates are NOT verified; anyone "
+                    "on the network path can read and change this traffic, tokens included\n");
   return 0;
 }
 
@@ -243,7 +229,7 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
                      const char **inputs, size_t ninputs)
 {
   char why[1024];
-  if(open_network(s, chain_needs_network(chain)))
+  if(open_network(s, dpi_chain_needs_network(chain)))
     return DP_EXIT_FATAL;
   struct checkpointer cp = {0};
   unsigned long skip = 0, skip_failed = 0;
@@ -299,9 +285,7 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
   static char outbuf[1 << 16];
   if(out == stdout && !s->unbuffered && !isatty(STDOUT_FILENO))
     setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-  unsigned jobs = s->jobs;
-  if(!s->jobs_given && s->ctx.net && s->net.concurrency > jobs)
-    jobs = s->net.concurrency; /* network stages wait: more workers than CPUs */
+  unsigned jobs = dpi_settings_jobs(s);
   if(strcmp(s->ctx.isolate, "none") && !(s->ctx.iso = dpi_isolate_new(&s->ctx, jobs))) {
     fprintf(stderr, "docpipe: cannot set up extraction helpers (is /proc mounted?); use "
                     "--isolate none\n");
@@ -414,8 +398,6 @@ int dpi_cli_main(int argc, char **argv)
     return dpi_manual_main(argc, argv);
   struct dp_settings s;
   dpi_settings_init(&s);
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  s.jobs = cpus > 0 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
   xmlInitParser();
   int status = DP_EXIT_FATAL;
   struct dp_chain chain = {0};
@@ -530,16 +512,8 @@ int dpi_cli_main(int argc, char **argv)
     usage_error("%s", why);
     goto done;
   }
-  if(s.format && strcmp(s.format, "ndjson") && chain.n) {
-    /* An output format is one more stage at the end of the chain. */
-    const struct dp_stage_ops *fmt = dpi_stage_find(s.format);
-    if(!fmt || (strcmp(chain.stages[chain.n - 1].ops->name, s.format) &&
-                dpi_chain_append(&chain, fmt)) ||
-       (s.index && dpi_chain_set_option(&chain, "index", s.index) < 0)) {
-      fprintf(stderr, "docpipe: out of memory\n");
-      goto done;
-    }
-  } else if(s.index && chain.n && dpi_chain_set_option(&chain, "index", s.index) < 0) {
+  if(dpi_settings_format_chain(&s, &chain)) {
+    fprintf(stderr, "docpipe: out of memory\n");
     goto done;
   }
   if(!strcmp(cmd, "jwks")) {

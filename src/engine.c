@@ -367,14 +367,31 @@ static void *worker_main(void *arg)
   return NULL;
 }
 
+/* Write a ready slot's text: to its FILE, or line by line to the sink (an
+ * output format may make several lines of one record). */
+static int write_text(struct dp_engine *e, struct slot *s)
+{
+  if(!e->opt.sink) {
+    FILE *f = s->is_error ? e->opt.errors : e->opt.out;
+    return fwrite(s->line, 1, s->len, f) != s->len || (e->opt.unbuffered && fflush(f));
+  }
+  /* The text is ours and NUL-terminated: each '\n' becomes its line's end. */
+  for(char *p = s->line, *end = s->line + s->len; p < end;) {
+    char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    p[n] = '\0';
+    if(e->opt.sink(e->opt.sink_user, s->is_error, p, n))
+      return -1;
+    p += n + 1;
+  }
+  return 0;
+}
+
 static void write_slot(struct dp_engine *e, struct slot *s)
 {
   if(s->state == SLOT_READY) {
-    FILE *f = s->is_error ? e->opt.errors : e->opt.out;
-    if(!e->fatal) {
-      if(fwrite(s->line, 1, s->len, f) != s->len || (e->opt.unbuffered && fflush(f)))
-        e->fatal = 1;
-    }
+    if(!e->fatal && write_text(e, s))
+      e->fatal = 1;
     if(s->is_error) {
       e->counts.failed++;
       e->counts.by_kind[s->kind]++;
@@ -480,7 +497,7 @@ struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engin
   unsigned first = chain->n ? chain->stages[0].ops->flags : 0;
   e->shard_by_input = !(first & DP_STAGE_NO_INPUT) &&
                       (!(first & DP_STAGE_READS_ARGS) || (first & DP_STAGE_NETWORK));
-  e->to_terminal = isatty(fileno(opt->out)) || isatty(fileno(opt->errors));
+  e->to_terminal = !opt->sink && (isatty(fileno(opt->out)) || isatty(fileno(opt->errors)));
   e->max_queue = (size_t)e->nworkers * 4;
   e->max_live = (size_t)e->nworkers * 16 + 64;
   e->workers = calloc(e->nworkers, sizeof(*e->workers));

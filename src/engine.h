@@ -34,6 +34,12 @@ struct dp_counts {
 struct dp_engine_options {
   FILE *out;      /* records */
   FILE *errors;   /* error records */
+  /* Instead of out and errors (which are then unused): each line, without
+   * its '\n' and NUL-terminated, handed to this function on the writer
+   * thread, in output order (the library's callbacks).  A line is valid
+   * only during the call.  Non-zero stops the run as a failed write does. */
+  int (*sink)(void *user, int is_error, const char *line, size_t len);
+  void *sink_user;
   unsigned jobs;  /* worker threads, at least 1 */
   int unbuffered; /* flush after every line */
   int unordered;  /* write each line as soon as it is ready (no checkpoints) */

@@ -67,12 +67,20 @@ struct dp_isolate *dpi_isolate_new(const struct dp_context *ctx, unsigned max_he
   struct dp_isolate *iso = calloc(1, sizeof(*iso));
   if(!iso)
     return NULL;
-  ssize_t n = readlink("/proc/self/exe", iso->exe, sizeof(iso->exe) - 1);
-  if(n <= 0) {
-    free(iso);
-    return NULL;
+  if(ctx->helper) {
+    if(strlen(ctx->helper) >= sizeof(iso->exe)) {
+      free(iso);
+      return NULL;
+    }
+    strcpy(iso->exe, ctx->helper);
+  } else {
+    ssize_t n = readlink("/proc/self/exe", iso->exe, sizeof(iso->exe) - 1);
+    if(n <= 0) {
+      free(iso);
+      return NULL;
+    }
+    iso->exe[n] = '\0';
   }
-  iso->exe[n] = '\0';
   iso->ctx = ctx;
   iso->max = max_helpers ? max_helpers : 1;
   pthread_mutex_init(&iso->lock, NULL);

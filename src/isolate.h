@@ -6,8 +6,9 @@
  * docpipe hands the document to a helper process: a crash becomes an error
  * record of kind "extractor-crash", a document that takes longer than
  * --max-time is killed with its helper and becomes "timeout", and the run
- * goes on with a fresh helper.  Helpers are docpipe itself, started with
- * posix_spawn (never a bare fork of a threaded process), limited in memory
+ * goes on with a fresh helper.  Helpers are docpipe itself (or, for a
+ * program that embeds the library, the docpipe program installed with it:
+ * ctx->helper), started with posix_spawn (never a bare fork of a threaded process), limited in memory
  * (--max-memory, RLIMIT_AS), without core dumps, and they die with docpipe
  * (PR_SET_PDEATHSIG).  They are spawned when first needed and reused.
  *

@@ -19,6 +19,7 @@ void dpi_context_defaults(struct dp_context *ctx)
   ctx->max_time = DP_MAX_TIME;
   ctx->max_memory = DP_MAX_MEMORY;
   ctx->iso = NULL;
+  ctx->helper = NULL;
   ctx->state = NULL;
 }
 

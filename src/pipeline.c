@@ -10,15 +10,42 @@
 #include "buf.h"
 #include "ndjson.h"
 #include "options.h"
+#include "paths.h"
 #include "registry.h"
 
 #define MAX_PIPELINE_FILE ((size_t)1 << 20)
 #define MAX_TOKENS 64
 
-const char *dpi_pipeline_dir(void)
+static int is_file(const char *path)
 {
-  const char *env = getenv("DOCPIPE_PIPELINE_DIR");
-  return env && *env ? env : DP_PIPELINE_DIR;
+  struct stat sb;
+  return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+int dpi_pipeline_find(const char *file, const char *alt, char *path, size_t len, char *looked,
+                      size_t lookedlen)
+{
+  char dirs[DP_PIPELINE_DIRS][DP_PATH_MAX];
+  size_t n = dpi_pipeline_dirs(dirs);
+  for(size_t i = 0; i < n; i++) {
+    const char *names[2] = {file, alt};
+    for(int k = 0; k < 2; k++) {
+      if(!names[k])
+        continue;
+      int w = snprintf(path, len, "%s/%s", dirs[i], names[k]);
+      if(w > 0 && (size_t)w < len && is_file(path))
+        return 0;
+    }
+  }
+  size_t at = 0;
+  looked[0] = '\0';
+  for(size_t i = 0; i < n && at < lookedlen; i++) {
+    int w = snprintf(looked + at, lookedlen - at, "%s%s", i ? ", " : "", dirs[i]);
+    if(w < 0)
+      break;
+    at += (size_t)w;
+  }
+  return -1;
 }
 
 static int add_stage(struct dp_chain *chain, const struct dp_stage_ops *ops,
@@ -150,12 +177,6 @@ fail:
   return -1;
 }
 
-static int is_file(const char *path)
-{
-  struct stat sb;
-  return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
 int dpi_pipeline_load(const char *name, const struct dp_context *ctx, struct dp_chain *chain,
                       char *why, size_t whylen)
 {
@@ -163,12 +184,10 @@ int dpi_pipeline_load(const char *name, const struct dp_context *ctx, struct dp_
   if(is_file(name)) {
     snprintf(path, sizeof(path), "%s", name);
   } else if(!strchr(name, '/')) {
-    const char *dir = dpi_pipeline_dir();
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    if(!is_file(path))
-      snprintf(path, sizeof(path), "%s/%s.pipeline", dir, name);
-    if(!is_file(path)) {
-      snprintf(why, whylen, "no pipeline '%s' (looked in %s)", name, dir);
+    char alt[512], looked[1024];
+    snprintf(alt, sizeof(alt), "%s.pipeline", name);
+    if(dpi_pipeline_find(name, alt, path, sizeof(path), looked, sizeof(looked))) {
+      snprintf(why, whylen, "no pipeline '%s' (looked in %s)", name, looked);
       return -1;
     }
   } else {
@@ -210,6 +229,14 @@ int dpi_chain_single(const struct dp_stage_ops *ops, const struct dp_context *ct
 {
   memset(chain, 0, sizeof(*chain));
   return add_stage(chain, ops, ctx);
+}
+
+int dpi_chain_needs_network(const struct dp_chain *chain)
+{
+  for(size_t i = 0; i < chain->n; i++)
+    if(chain->stages[i].ops->flags & DP_STAGE_NETWORK)
+      return 1;
+  return 0;
 }
 
 int dpi_chain_knows_option(const struct dp_chain *chain, const char *name, int *takes_arg)

@@ -30,9 +30,8 @@ struct dp_chain {
 int dpi_pipeline_parse(const char *text, const char *origin, const char *base_dir,
                        const struct dp_context *ctx, struct dp_chain *chain, char *why,
                        size_t whylen);
-/* Find a pipeline by path, or by name in $DOCPIPE_PIPELINE_DIR and the
- * installed pipelines folder ("fhir-dump" finds fhir-dump.pipeline), and
- * parse it. */
+/* Find a pipeline by path, or by name in the pipelines folders
+ * (dpi_pipeline_find: "fhir-dump" finds fhir-dump.pipeline), and parse it. */
 int dpi_pipeline_load(const char *name, const struct dp_context *ctx, struct dp_chain *chain,
                       char *why, size_t whylen);
 /* Add a stage at the end (an output format). 0 or -1. */
@@ -53,7 +52,13 @@ int dpi_chain_open(struct dp_chain *chain, char *why, size_t whylen);
 void dpi_chain_close(struct dp_chain *chain);
 void dpi_chain_free(struct dp_chain *chain);
 
-/* Folder searched for pipelines and their data (the LOINC table). */
-const char *dpi_pipeline_dir(void);
+/* Find a pipeline or its data (the LOINC table) by file name in the
+ * pipelines folders, in the order of paths.h: in each folder `file`, then
+ * `alt` (NULL: none); the first folder that has one wins.  0 with its path,
+ * or -1 with the folders looked in ("A, B, C") in looked. */
+int dpi_pipeline_find(const char *file, const char *alt, char *path, size_t len, char *looked,
+                      size_t lookedlen);
+/* Does any stage of the chain talk to the FHIR server? */
+int dpi_chain_needs_network(const struct dp_chain *chain);
 
 #endif

@@ -56,9 +56,17 @@ struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_opt
   run->opt = *opt;
   if(!run->opt.max_line)
     run->opt.max_line = DP_MAX_LINE;
-  struct dp_engine_options eo = {opt->out, opt->errors, opt->jobs, opt->unbuffered,
-                                 opt->unordered, opt->shard_k, opt->shard_n,
-                                 opt->checkpoint ? checkpoint : NULL, run};
+  struct dp_engine_options eo = {.out = opt->out,
+                                 .errors = opt->errors,
+                                 .sink = opt->sink,
+                                 .sink_user = opt->sink_user,
+                                 .jobs = opt->jobs,
+                                 .unbuffered = opt->unbuffered,
+                                 .unordered = opt->unordered,
+                                 .shard_k = opt->shard_k,
+                                 .shard_n = opt->shard_n,
+                                 .checkpoint = opt->checkpoint ? checkpoint : NULL,
+                                 .checkpoint_user = run};
   run->engine = dpi_engine_start(chain, &eo);
   if(!run->engine) {
     pthread_mutex_destroy(&run->lock);
@@ -267,7 +275,7 @@ static enum dp_status feed_line(struct dp_runner *run, const char *name, unsigne
 static int blank(const char *text, size_t len)
 {
   for(size_t k = 0; k < len; k++)
-    if(text[k] != ' ' && text[k] != '\t' && text[k] != '\r')
+    if(text[k] != ' ' && text[k] != '\t' && text[k] != '\r' && text[k] != '\n')
       return 0;
   return 1;
 }
@@ -374,6 +382,10 @@ static void retry_clear(struct retry *r)
 /* Line `line` of file, read again (forward from where the last one was). */
 static char *read_back(struct dp_runner *run, const char *file, unsigned long line, size_t *len)
 {
+  /* Stdin (or a library's pushed input) is gone: reading "-" would take
+   * whatever comes on stdin now. */
+  if(!strcmp(file, "-"))
+    return NULL;
   if(!run->source_name || strcmp(run->source_name, file) || run->source.line >= line) {
     if(run->source.f)
       dpi_reader_close(&run->source);
@@ -523,6 +535,27 @@ enum dp_status dpi_runner_feed_default(struct dp_runner *run)
   if(run->chain->stages[0].ops->flags & DP_STAGE_NO_INPUT)
     return feed_arg(run, "", 0);
   return dpi_runner_feed_stdin(run);
+}
+
+enum dp_status dpi_runner_feed_text(struct dp_runner *run, const char *text, size_t len,
+                                    unsigned long line)
+{
+  if(run->fatal)
+    return DP_FATAL;
+  int args = run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS;
+  dpi_progress_read(run->progress, len + 1);
+  if(len > (args ? DP_MAX_SHORT : run->opt.max_line)) {
+    char why[512];
+    if(args)
+      snprintf(why, sizeof(why), "line is too long");
+    else
+      snprintf(why, sizeof(why), "line of %zu bytes is over the --max-line cap of %zu", len,
+               run->opt.max_line);
+    return input_error(run, "-", line, NULL, 0, DP_KIND_TOO_LARGE, why);
+  }
+  if(blank(text, len))
+    return DP_OK;
+  return args ? feed_arg_line(run, text, len, line) : feed_line(run, "-", line, text, len);
 }
 
 enum dp_status dpi_runner_feed_stdin(struct dp_runner *run)

@@ -26,6 +26,9 @@
 struct dp_run_options {
   FILE *out;      /* records */
   FILE *errors;   /* error records */
+  /* Or each line to a function instead (engine.h). */
+  int (*sink)(void *user, int is_error, const char *line, size_t len);
+  void *sink_user;
   size_t max_line;
   unsigned jobs;  /* worker threads */
   int unbuffered; /* flush after every line */
@@ -51,6 +54,13 @@ void dpi_runner_free(struct dp_runner *run);
  * for path-reading chains, a file or folder.  Returns DP_FATAL only when the
  * run cannot go on (output closed, out of memory). */
 enum dp_status dpi_runner_feed(struct dp_runner *run, const char *input);
+/* Feed one input as a line of stdin gives it: for chains reading JSON one
+ * JSON value (an NDJSON line, or a whole document over several lines), for
+ * argument-reading chains one argument; error records are retried.  `line`
+ * names it in error records, as {"file": "-", "line": line}.  Blank text is
+ * no input. */
+enum dp_status dpi_runner_feed_text(struct dp_runner *run, const char *text, size_t len,
+                                    unsigned long line);
 /* Feed stdin: NDJSON, or for argument-reading chains one argument per line. */
 enum dp_status dpi_runner_feed_stdin(struct dp_runner *run);
 /* When no input was named: stdin, or one empty argument for a source that

@@ -4,11 +4,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "dplimits.h"
 #include "ndjson.h"
 #include "options.h"
+#include "pipeline.h"
+#include "registry.h"
 
 enum opt_id {
   O_OUTPUT, O_ERRORS, O_FORMAT, O_INDEX, O_QUIET, O_PROGRESS, O_NO_PROGRESS, O_PROGRESS_INTERVAL, O_UNBUFFERED,
@@ -107,7 +110,8 @@ void dpi_settings_init(struct dp_settings *s)
   memset(s, 0, sizeof(*s));
   dpi_context_defaults(&s->ctx);
   s->max_line = DP_MAX_LINE;
-  s->jobs = 1;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  s->jobs = cpus > 0 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
   s->progress = -1;
   s->net.concurrency = 8;
   s->net.retries = 5;
@@ -290,6 +294,69 @@ int dpi_settings_arg(struct dp_settings *s, int argc, char **argv, int *i, char 
     return apply(s, o, value, why, whylen) ? -1 : 1;
   }
   return 0;
+}
+
+int dpi_settings_set(struct dp_settings *s, const char *name, const char *value, char *why,
+                     size_t whylen)
+{
+  const struct gopt *o = NULL;
+  for(size_t k = 0; k < NGOPTS && !o; k++)
+    if(!strcmp(gopts[k].name, name))
+      o = &gopts[k];
+  if(!o)
+    return 0;
+  if(o->arg && !value) {
+    snprintf(why, whylen, "option --%s needs a value", o->name);
+    return -1;
+  }
+  if(!o->arg) {
+    /* A flag is turned on; only --progress may also be turned off. */
+    int on = !value || !*value || !strcmp(value, "1") || !strcmp(value, "yes") ||
+             !strcmp(value, "on") || !strcmp(value, "true");
+    if(!on && o->id != O_PROGRESS) {
+      snprintf(why, whylen, "--%s is a flag: it takes no value", o->name);
+      return -1;
+    }
+    value = on ? "1" : value;
+  }
+  const char *v = keep(s, value, strlen(value));
+  if(!v) {
+    snprintf(why, whylen, "out of memory");
+    return -1;
+  }
+  return apply(s, o, v, why, whylen) ? -1 : 1;
+}
+
+unsigned dpi_settings_jobs(const struct dp_settings *s)
+{
+  if(!s->jobs_given && s->ctx.net && s->net.concurrency > s->jobs)
+    return s->net.concurrency; /* network stages wait: more workers than CPUs */
+  return s->jobs;
+}
+
+int dpi_settings_format_chain(const struct dp_settings *s, struct dp_chain *chain)
+{
+  if(!chain->n)
+    return 0;
+  if(s->format && strcmp(s->format, "ndjson")) {
+    /* An output format is one more stage at the end of the chain. */
+    const struct dp_stage_ops *fmt = dpi_stage_find(s->format);
+    if(!fmt || (strcmp(chain->stages[chain->n - 1].ops->name, s->format) &&
+                dpi_chain_append(chain, fmt)))
+      return -1;
+  }
+  return s->index && dpi_chain_set_option(chain, "index", s->index) < 0 ? -1 : 0;
+}
+
+int dpi_settings_open_network(struct dp_settings *s, int needed, char *why, size_t whylen)
+{
+  if(!needed && !dpi_settings_network(s))
+    return 0;
+  if(!s->net.fhir_base && needed) {
+    snprintf(why, whylen, "this needs a FHIR server: give --fhir-base (or DOCPIPE_FHIR_BASE)");
+    return -1;
+  }
+  return dpi_net_open(&s->ctx.net, &s->net, s->ctx.max_document, why, whylen) ? -1 : 1;
 }
 
 static int read_config(struct dp_settings *s, const char *path, const unsigned char *from_env,

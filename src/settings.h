@@ -10,6 +10,7 @@
 
 #include "fhir.h"
 #include "manual.h"
+#include "pipeline.h"
 #include "stage.h"
 
 struct dp_settings {
@@ -42,6 +43,12 @@ void dpi_settings_free(struct dp_settings *s);
  * 0 when it is not one; -1 with a message in why for a bad value. */
 int dpi_settings_arg(struct dp_settings *s, int argc, char **argv, int *i, char *why,
                      size_t whylen);
+/* Set one option by its long name (without "--") as the command line
+ * would; the value is copied.  A flag takes NULL, "" or "1" (and --progress
+ * also "0").  1 when taken, 0 when no global option has that name, -1 with a
+ * message in why for a missing or bad value. */
+int dpi_settings_set(struct dp_settings *s, const char *name, const char *value, char *why,
+                     size_t whylen);
 /* Fill in what the command line left unset from DOCPIPE_* variables, then
  * from the config file (--config, else $DOCPIPE_CONFIG). */
 int dpi_settings_finish(struct dp_settings *s, char *why, size_t whylen);
@@ -50,5 +57,15 @@ int dpi_settings_network(const struct dp_settings *s);
 /* Each option in --help order, with its group ("general", "FHIR server"). */
 void dpi_settings_each(void (*fn)(const struct dp_doc_opt *o, const char *group, void *user),
                        void *user);
+/* Worker threads of the run: --jobs (default: the CPUs), or for a run that
+ * talks to a FHIR server --concurrency when larger and --jobs not given. */
+unsigned dpi_settings_jobs(const struct dp_settings *s);
+/* Put the output format (--format, with its --index) at the end of the
+ * chain; nothing for an empty chain.  0, or -1 when out of memory. */
+int dpi_settings_format_chain(const struct dp_settings *s, struct dp_chain *chain);
+/* Connect s->ctx.net to the FHIR server when the run talks to one (needed:
+ * a stage of the chain does).  1 when connected, 0 when not needed, -1 with
+ * a message in why. */
+int dpi_settings_open_network(struct dp_settings *s, int needed, char *why, size_t whylen);
 
 #endif

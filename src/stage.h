@@ -34,6 +34,10 @@ struct dp_context {
   double max_time;
   size_t max_memory;
   struct dp_isolate *iso;
+  /* The docpipe program that runs as helper; NULL: this program
+   * (/proc/self/exe).  A program embedding the library sets the installed
+   * docpipe (paths.h), since it cannot serve as helper itself. */
+  const char *helper;
   struct dp_runstate *state; /* --state: marks of incremental runs (runstate.h) */
   struct dp_progress *progress; /* what was read, for the progress line (progress.h) */
 };

@@ -1,0 +1,324 @@
+/* docpipe.c - see docpipe.h
+ *
+ * The library's front end, as cli.c is the program's: the same settings
+ * table, pipeline loader and runner, with the engine's line sink in place of
+ * stdout and stderr, and no printing. */
+#include "docpipe.h"
+
+#include <libxml/parser.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "isolate.h"
+#include "paths.h"
+#include "pipeline.h"
+#include "runner.h"
+#include "settings.h"
+
+enum phase {
+  PHASE_NEW,     /* no pipeline yet */
+  PHASE_OPEN,    /* a pipeline; options and callbacks may still change */
+  PHASE_RUNNING, /* the first input started the run */
+  PHASE_BROKEN,  /* the run could not start: every later call says why */
+  PHASE_DONE     /* finished */
+};
+
+struct docpipe {
+  struct dp_settings s; /* its ctx is the context every stage points at */
+  struct dp_chain chain;
+  enum phase phase;
+  int broken; /* PHASE_BROKEN: the code */
+  struct dp_runner *run;
+  docpipe_line_cb on_record, on_error;
+  void *record_user, *error_user;
+  atomic_int stopped;   /* a callback asked to stop (set on the writer thread) */
+  unsigned long pushed; /* docpipe_push inputs: their number in error records */
+  int fed;              /* any input at all */
+  char helper[DP_PATH_MAX]; /* the installed docpipe, or where it was looked for */
+  char err[1024];
+};
+
+/* The program's own options, which have no meaning here. */
+static const char *const program_only[] = {
+  "output", "errors", "state", "quiet", "unbuffered", "progress", "no-progress",
+  "progress-interval", NULL};
+
+static int fail(struct docpipe *p, int code, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
+static int fail(struct docpipe *p, int code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->err, sizeof(p->err), fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+const char *docpipe_version(void)
+{
+  return DOCPIPE_VERSION;
+}
+
+const char *docpipe_strerror(int code)
+{
+  switch(code) {
+  case DOCPIPE_OK: return "no error";
+  case DOCPIPE_ERR_USAGE: return "bad argument or call out of order";
+  case DOCPIPE_ERR_OPTION: return "unknown option or bad value";
+  case DOCPIPE_ERR_PIPELINE: return "no such pipeline, bad pipeline text, or a stage cannot start";
+  case DOCPIPE_ERR_RUN: return "the run cannot go on";
+  case DOCPIPE_ERR_NOMEM: return "out of memory";
+  }
+  return "unknown error code";
+}
+
+struct docpipe *docpipe_new(void)
+{
+  struct docpipe *p = calloc(1, sizeof(*p));
+  if(!p)
+    return NULL;
+  xmlInitParser(); /* before any worker thread parses XML */
+  dpi_settings_init(&p->s);
+  atomic_init(&p->stopped, 0);
+  /* Extraction helpers re-run docpipe, which this program is not. */
+  if(!dpi_installed_program(p->helper, sizeof(p->helper)))
+    p->s.ctx.helper = p->helper;
+  else
+    p->s.ctx.isolate = "none";
+  return p;
+}
+
+void docpipe_free(struct docpipe *p)
+{
+  if(!p)
+    return;
+  dpi_runner_free(p->run);
+  dpi_isolate_free(p->s.ctx.iso);
+  dpi_chain_free(&p->chain);
+  dpi_net_close(p->s.ctx.net);
+  dpi_settings_free(&p->s);
+  free(p);
+}
+
+const char *docpipe_last_error(const struct docpipe *p)
+{
+  return p ? p->err : "no handle";
+}
+
+/* Calls that shape the run come before it starts. */
+static int before_run(struct docpipe *p, const char *what)
+{
+  if(p->phase >= PHASE_RUNNING)
+    return fail(p, DOCPIPE_ERR_USAGE, "%s: only before the first input", what);
+  return DOCPIPE_OK;
+}
+
+static int loaded(struct docpipe *p, int rc, const char *why)
+{
+  if(rc)
+    return fail(p, DOCPIPE_ERR_PIPELINE, "%s", why);
+  p->phase = PHASE_OPEN;
+  return DOCPIPE_OK;
+}
+
+int docpipe_open(struct docpipe *p, const char *pipeline)
+{
+  if(!p || !pipeline)
+    return DOCPIPE_ERR_USAGE;
+  if(p->phase != PHASE_NEW)
+    return fail(p, DOCPIPE_ERR_USAGE, "docpipe_open: a handle runs one pipeline");
+  char why[1024];
+  return loaded(p, dpi_pipeline_load(pipeline, &p->s.ctx, &p->chain, why, sizeof(why)),
+              why);
+}
+
+int docpipe_open_string(struct docpipe *p, const char *text, const char *base_dir)
+{
+  if(!p || !text)
+    return DOCPIPE_ERR_USAGE;
+  if(p->phase != PHASE_NEW)
+    return fail(p, DOCPIPE_ERR_USAGE, "docpipe_open_string: a handle runs one pipeline");
+  char why[1024];
+  return loaded(p,
+                dpi_pipeline_parse(text, "pipeline text", base_dir, &p->s.ctx, &p->chain, why,
+                                   sizeof(why)),
+                why);
+}
+
+int docpipe_set(struct docpipe *p, const char *name, const char *value)
+{
+  if(!p || !name)
+    return DOCPIPE_ERR_USAGE;
+  int rc = before_run(p, "docpipe_set");
+  if(rc)
+    return rc;
+  for(const char *const *o = program_only; *o; o++)
+    if(!strcmp(name, *o))
+      return fail(p, DOCPIPE_ERR_OPTION, "option %s is the docpipe program's, not the library's",
+                  name);
+  char why[512];
+  int g = dpi_settings_set(&p->s, name, value, why, sizeof(why));
+  if(g < 0)
+    return fail(p, DOCPIPE_ERR_OPTION, "%s", why);
+  if(g > 0)
+    return DOCPIPE_OK;
+  /* An option of the pipeline's stages, as when it follows `docpipe run NAME`. */
+  int takes_arg = 0;
+  if(!dpi_chain_knows_option(&p->chain, name, &takes_arg))
+    return fail(p, DOCPIPE_ERR_OPTION, "unknown option %s%s", name,
+                p->phase == PHASE_NEW ? " (stage options come after docpipe_open)"
+                                      : ": no global option and no stage here takes it");
+  if(takes_arg && !value)
+    return fail(p, DOCPIPE_ERR_OPTION, "option %s needs a value", name);
+  if(dpi_chain_set_option(&p->chain, name, value) < 0)
+    return fail(p, DOCPIPE_ERR_NOMEM, "out of memory");
+  return DOCPIPE_OK;
+}
+
+int docpipe_on_record(struct docpipe *p, docpipe_line_cb cb, void *user)
+{
+  if(!p)
+    return DOCPIPE_ERR_USAGE;
+  int rc = before_run(p, "docpipe_on_record");
+  if(!rc) {
+    p->on_record = cb;
+    p->record_user = user;
+  }
+  return rc;
+}
+
+int docpipe_on_error(struct docpipe *p, docpipe_line_cb cb, void *user)
+{
+  if(!p)
+    return DOCPIPE_ERR_USAGE;
+  int rc = before_run(p, "docpipe_on_error");
+  if(!rc) {
+    p->on_error = cb;
+    p->error_user = user;
+  }
+  return rc;
+}
+
+/* The engine's line sink, on the writer thread. */
+static int sink(void *user, int is_error, const char *line, size_t len)
+{
+  struct docpipe *p = user;
+  docpipe_line_cb cb = is_error ? p->on_error : p->on_record;
+  if(!cb || !cb(line, len, is_error ? p->error_user : p->record_user))
+    return 0;
+  atomic_store(&p->stopped, 1);
+  return -1;
+}
+
+static int start_runner(struct docpipe *p)
+{
+  unsigned jobs = dpi_settings_jobs(&p->s);
+  if(strcmp(p->s.ctx.isolate, "none")) {
+    if(!p->s.ctx.helper)
+      return fail(p, DOCPIPE_ERR_OPTION,
+                  "isolate %s needs the docpipe program for its helper processes and none was "
+                  "found (looked for %s); set isolate to none",
+                  p->s.ctx.isolate, p->helper);
+    if(!(p->s.ctx.iso = dpi_isolate_new(&p->s.ctx, jobs)))
+      return fail(p, DOCPIPE_ERR_RUN, "cannot set up the extraction helpers");
+  }
+  struct dp_run_options ro = {.sink = sink,
+                              .sink_user = p,
+                              .max_line = p->s.max_line,
+                              .jobs = jobs,
+                              .unordered = p->s.unordered,
+                              .shard_k = p->s.shard_k,
+                              .shard_n = p->s.shard_n};
+  if(!(p->run = dpi_runner_new(&p->chain, &ro)))
+    return fail(p, DOCPIPE_ERR_RUN, "cannot start the worker threads");
+  return DOCPIPE_OK;
+}
+
+/* The first input (or docpipe_finish) starts the run, as `docpipe run`
+ * would once its command line is read. */
+static int start(struct docpipe *p)
+{
+  switch(p->phase) {
+  case PHASE_NEW: return fail(p, DOCPIPE_ERR_USAGE, "no pipeline: docpipe_open comes first");
+  case PHASE_RUNNING: return DOCPIPE_OK;
+  case PHASE_BROKEN: return p->broken;
+  case PHASE_DONE: return fail(p, DOCPIPE_ERR_USAGE, "the run is finished: a handle runs once");
+  case PHASE_OPEN: break;
+  }
+  char why[1024];
+  int rc;
+  if(dpi_settings_finish(&p->s, why, sizeof(why)))
+    rc = fail(p, DOCPIPE_ERR_OPTION, "%s", why);
+  else if(dpi_settings_format_chain(&p->s, &p->chain))
+    rc = fail(p, DOCPIPE_ERR_NOMEM, "out of memory");
+  else if(dpi_settings_open_network(&p->s, dpi_chain_needs_network(&p->chain), why,
+                                    sizeof(why)) < 0)
+    rc = fail(p, DOCPIPE_ERR_OPTION, "%s", why);
+  else if(dpi_chain_open(&p->chain, why, sizeof(why)))
+    rc = fail(p, DOCPIPE_ERR_PIPELINE, "%s", why);
+  else
+    rc = start_runner(p);
+  p->phase = rc ? PHASE_BROKEN : PHASE_RUNNING;
+  p->broken = rc;
+  return rc;
+}
+
+static int fed(struct docpipe *p, enum dp_status st)
+{
+  p->fed = 1;
+  if(st != DP_FATAL)
+    return DOCPIPE_OK;
+  return fail(p, DOCPIPE_ERR_RUN, "%s",
+              atomic_load(&p->stopped) ? "the run was stopped by a callback"
+                                       : "the run cannot go on (out of memory?)");
+}
+
+int docpipe_push(struct docpipe *p, const char *data, size_t len)
+{
+  if(!p || (!data && len))
+    return DOCPIPE_ERR_USAGE;
+  int rc = start(p);
+  if(rc)
+    return rc;
+  return fed(p, dpi_runner_feed_text(p->run, data ? data : "", len, ++p->pushed));
+}
+
+int docpipe_push_path(struct docpipe *p, const char *path)
+{
+  if(!p || !path)
+    return DOCPIPE_ERR_USAGE;
+  int rc = start(p);
+  if(rc)
+    return rc;
+  return fed(p, dpi_runner_feed(p->run, path));
+}
+
+int docpipe_finish(struct docpipe *p, struct docpipe_counts *counts)
+{
+  if(counts)
+    memset(counts, 0, sizeof(*counts));
+  if(!p)
+    return DOCPIPE_ERR_USAGE;
+  int rc = start(p);
+  if(rc)
+    return rc;
+  enum dp_status st = DP_OK;
+  if(!p->fed && (p->chain.stages[0].ops->flags & DP_STAGE_NO_INPUT))
+    st = dpi_runner_feed_default(p->run); /* a source that needs no input runs once */
+  if(dpi_runner_finish(p->run) == DP_FATAL)
+    st = DP_FATAL;
+  p->phase = PHASE_DONE;
+  const struct dp_counts *c = dpi_runner_counts(p->run);
+  if(counts)
+    *counts = (struct docpipe_counts){c->emitted + c->failed, c->emitted, c->failed, c->inputs,
+                                      c->skipped};
+  /* The run is over: stages and helpers go now, not at docpipe_free. */
+  dpi_chain_close(&p->chain);
+  dpi_isolate_free(p->s.ctx.iso);
+  p->s.ctx.iso = NULL;
+  return st == DP_FATAL ? fed(p, st) : DOCPIPE_OK;
+}
