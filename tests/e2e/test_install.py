@@ -92,7 +92,10 @@ class Install(unittest.TestCase):
         for rel in ["bin/docpipe", "include/docpipe.h",
                     "share/docpipe/pipelines/raw-files.pipeline",
                     "share/docpipe/pipelines/fhir-dump.pipeline",
-                    "share/docpipe/pipelines/loinc-document-types.tsv"]:
+                    "share/docpipe/pipelines/es-bulk.pipeline",
+                    "share/docpipe/pipelines/slurm-array.sbatch",
+                    "share/docpipe/pipelines/loinc-document-types.tsv",
+                    "share/man/man1/docpipe.1", "share/man/man5/docpipe-pipeline.5"]:
             self.assertTrue(os.path.isfile(os.path.join(self.prefix, rel)), rel)
         for name in ["libdocpipe.so." + major, "libdocpipe.so." + version, "libdocpipe.so",
                      "libdocpipe.a", "pkgconfig/docpipe.pc"]:
