@@ -445,6 +445,11 @@ int dpi_cli_main(int argc, char **argv)
     status = DP_EXIT_OK;
     goto done;
   }
+  if(!strcmp(cmd, "pipelines")) {
+    dpi_manual_list_pipelines(stdout);
+    status = DP_EXIT_OK;
+    goto done;
+  }
   if(!strcmp(cmd, "stages")) {
     dpi_manual_list_stages(stdout);
     status = DP_EXIT_OK;

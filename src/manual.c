@@ -1,6 +1,7 @@
 /* manual.c - see manual.h */
 #include "manual.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "buf.h"
 #include "errors.h"
 #include "ndjson.h"
+#include "paths.h"
 #include "registry.h"
 #include "settings.h"
 
@@ -127,14 +129,14 @@ static const char help_head[] =
   "HL7 v2, RTF, HTML, text) into one normalized NDJSON record per document.\n"
   "\n"
   "Commands:\n"
-  "  run PIPELINE [OPTIONS] [INPUT...]  run a pipeline file: a path, or a name from\n"
-  "                                     the pipelines folder (fhir-dump, raw-files,\n"
-  "                                     fhir-documents, bulk-export, es-bulk)\n"
+  "  run PIPELINE [OPTIONS] [INPUT...]  run a pipeline file: a path, or a name\n"
+  "                                     (docpipe pipelines lists them)\n"
   "  convert [OPTIONS] PATH...          convert raw files and folders (raw-files)\n"
   "  STAGE [OPTIONS] [INPUT...]         run one stage as an NDJSON filter\n"
   "  check [--patient ID]               preflight against the FHIR server\n"
   "  jwks                               print the public JWKS of --private-key to\n"
   "                                     register the client with the EHR\n"
+  "  pipelines                          list the ready pipelines\n"
   "  stages                             list the stages\n"
   "  help [STAGE]                       this text, or a stage's options\n"
   "\n"
@@ -232,6 +234,67 @@ void dpi_manual_list_stages(FILE *f)
   for(const struct dp_stage_ops *const *s = dp_stage_registry; *s; s++)
     fprintf(f, "  %-10s %s%s\n", (*s)->name, (*s)->summary ? (*s)->summary : "",
             (*s)->flags & DP_STAGE_EXTRACTOR ? " [extractor]" : "");
+}
+
+/* The first comment line of a pipeline file says what it is for:
+ * "# fhir-dump: a FHIR Bulk Data dump ..." gives "a FHIR Bulk Data dump ...". */
+static void pipeline_purpose(const char *path, const char *name, char *out, size_t len)
+{
+  out[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if(!f)
+    return;
+  char line[512];
+  if(fgets(line, sizeof(line), f) && line[0] == '#') {
+    const char *p = line + 1 + strspn(line + 1, " ");
+    size_t nl = strlen(name);
+    if(!strncmp(p, name, nl) && p[nl] == ':')
+      p += nl + 1 + strspn(p + nl + 1, " ");
+    snprintf(out, len, "%.*s", (int)strcspn(p, "\n"), p);
+  }
+  fclose(f);
+}
+
+static int by_string(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void dpi_manual_list_pipelines(FILE *f)
+{
+  char dirs[DP_PIPELINE_DIRS][DP_PATH_MAX];
+  size_t ndirs = dpi_pipeline_dirs(dirs), n = 0;
+  char *seen[256];
+  fprintf(f, "Pipelines (docpipe run NAME; the first folder that has a name wins):\n");
+  for(size_t d = 0; d < ndirs; d++) {
+    DIR *dir = opendir(dirs[d]);
+    if(!dir)
+      continue;
+    size_t first = n;
+    for(struct dirent *de; (de = readdir(dir)) && n < sizeof(seen) / sizeof(*seen);) {
+      size_t len = strlen(de->d_name);
+      if(de->d_name[0] == '.' || len <= 9 || strcmp(de->d_name + len - 9, ".pipeline"))
+        continue;
+      int dup = 0;
+      for(size_t i = 0; i < n && !dup; i++)
+        dup = !strncmp(seen[i], de->d_name, len - 9) && !seen[i][len - 9];
+      if(!dup && (seen[n] = dpi_memdup(de->d_name, len - 9)))
+        n++;
+    }
+    closedir(dir);
+    if(n > first)
+      qsort(seen + first, n - first, sizeof(*seen), by_string);
+    for(size_t i = first; i < n; i++) {
+      char path[DP_PATH_MAX + 300], purpose[512];
+      snprintf(path, sizeof(path), "%s/%s.pipeline", dirs[d], seen[i]);
+      pipeline_purpose(path, seen[i], purpose, sizeof(purpose));
+      fprintf(f, "  %-16s %s\n", seen[i], purpose);
+    }
+    if(n > first)
+      fprintf(f, "  (in %s)\n", dirs[d]);
+  }
+  for(size_t i = 0; i < n; i++)
+    free(seen[i]);
 }
 
 /* ---- man pages -------------------------------------------------------- */

@@ -96,6 +96,12 @@ class Help(unittest.TestCase):
         self.assertEqual(on.stderr, b"")
         self.assertIn(b"7 documents", off.stderr)
 
+    def test_pipelines_are_listed_with_their_purpose(self):
+        text = docpipe("pipelines").stdout.decode()
+        for name in ("fhir-dump", "raw-files", "fhir-documents", "bulk-export", "es-bulk"):
+            self.assertRegex(text, r"\n  %s +\S.*\.\n" % name)
+        self.assertIn(os.path.join(SOURCE, "pipelines"), os.path.normpath(text) + text)
+
     def test_stage_help_and_version(self):
         for name in stage_names():
             run = docpipe(name, "--help")
