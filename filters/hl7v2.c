@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "charset.h"
 #include "date.h"
 #include "dplimits.h"
 #include "extract.h"
@@ -717,17 +718,18 @@ static enum dp_status extract_message(const struct dp_stage *st, struct dp_recor
 }
 
 /* The document as UTF-8: as it is when it already is, else converted from
- * the charset its BOM names or from Windows-1252. */
+ * the charset charset.h decides. */
 static int body_utf8(const struct dp_record *rec, struct dp_buf *conv, struct span *text)
 {
-  size_t len, bom;
+  size_t len;
+  struct dp_charset cs;
   const char *body = (const char *)dpi_record_body(rec, &len);
-  const char *charset = dpi_detect_charset(body, len, &bom);
-  *text = (struct span){body + bom, len - bom};
-  if(!strcmp(charset, "UTF-8") && dpi_utf8_valid(text->p, text->n))
+  dpi_charset_decide(body, len, NULL, &cs);
+  *text = (struct span){body + cs.bom, len - cs.bom};
+  if(!strcmp(cs.name, "UTF-8") && dpi_utf8_valid(text->p, text->n))
     return 0;
-  dpi_buf_init(conv, text->n * 4 + 64); /* dpi_to_utf8 reserves 4 bytes per input byte */
-  if(dpi_to_utf8(conv, text->p, text->n, charset))
+  dpi_buf_init(conv, len * 4 + 64); /* dpi_to_utf8 reserves 4 bytes per input byte */
+  if(dpi_charset_convert(conv, body, len, &cs))
     return -1;
   *text = (struct span){dpi_buf_str(conv), conv->len};
   return 0;

@@ -20,9 +20,9 @@
  * XHTML goes through the same parser: it is HTML with an XML declaration
  * (seen as a processing instruction) and a namespace attribute.
  *
- * Charset: valid UTF-8 is UTF-8; otherwise a UTF-16/32 BOM, else the
- * charset a <meta> declares, else Windows-1252 (as browsers assume).  The
- * page is converted to UTF-8 here (see process() for why libxml2 must not do
+ * Charset: decided by charset.h, with the charset a <meta> declares as the
+ * page's declaration (a BOM and UTF-8 bytes overrule it; pages without one
+ * go to the detectors).  The page is converted to UTF-8 here (see process() for why libxml2 must not do
  * it) and the parser is told "UTF-8", so the <meta> no longer matters to it.
  *
  * The tree is walked iteratively (parent pointers), so nesting depth costs no
@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "charset.h"
 #include "dplimits.h"
 #include "extract.h"
 #include "registry.h"
@@ -163,29 +164,6 @@ static int meta_charset(const unsigned char *p, size_t n, char *name, size_t cap
     }
   }
   return 0;
-}
-
-/* The charset of a page that is not valid UTF-8: a BOM's, else the one a
- * <meta> declares, else Windows-1252 (what browsers assume).  As in
- * browsers, pages labelled Latin-1 or ASCII are read as Windows-1252 (its
- * superset, which is what such pages really hold).  Unlike browsers, so are
- * pages labelled UTF-8 whose bytes are not: a wrong label is likelier than
- * broken UTF-8, and it keeps the text readable. */
-static const char *page_charset(const unsigned char *p, size_t n, size_t *bom, char *name,
-                                size_t cap)
-{
-  const char *charset = dpi_detect_charset(p, n, bom);
-  if(*bom)
-    return charset;
-  if(!meta_charset(p, n, name, cap))
-    return "WINDOWS-1252";
-  static const char *const as_1252[] = {"utf-8", "utf8", "iso-8859-1", "iso8859-1", "latin1",
-                                        "l1", "us-ascii", "ascii", "windows-1252", "cp1252",
-                                        NULL};
-  for(const char *const *a = as_1252; *a; a++)
-    if(ascii_ieq(name, *a))
-      return "WINDOWS-1252";
-  return name;
 }
 
 /* ---- rendering ---- */
@@ -532,20 +510,18 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   /* libxml2 is only ever given UTF-8.  Left to convert other charsets
    * itself, it stops at the first byte iconv rejects (0x81, 0x8D, 0x8F,
    * 0x90, 0x9D have no character in Windows-1252) and drops the rest of the
-   * page; dpi_to_utf8 puts U+FFFD there and goes on. */
+   * page; dpi_to_utf8 puts U+FFFD there and goes on.  The <meta> charset
+   * is the page's declaration; the bytes may still overrule it (charset.h). */
   struct dp_buf utf8;
+  struct dp_charset cs;
+  char declared[64];
+  dpi_charset_decide(body, len,
+                     meta_charset(body, len < DP_HTML_META_SCAN ? len : DP_HTML_META_SCAN,
+                                  declared, sizeof(declared)) ? declared : NULL, &cs);
   /* dpi_to_utf8 reserves 4 bytes an input byte; none takes more. */
   dpi_buf_init(&utf8, len < (SIZE_MAX - 64) / 4 ? len * 4 + 64 : SIZE_MAX);
-  if(!dpi_utf8_valid(body, len)) {
-    size_t bom;
-    char name[64];
-    const char *charset = page_charset(body, len, &bom, name, sizeof(name));
-    if(dpi_to_utf8(&utf8, body + bom, len - bom, charset) && !dpi_buf_failed(&utf8)) {
-      /* A <meta> charset iconv does not know. */
-      dpi_buf_reset(&utf8);
-      dpi_to_utf8(&utf8, body, len, "WINDOWS-1252");
-    }
-    if(dpi_buf_failed(&utf8)) {
+  if(strcmp(cs.name, "UTF-8") || cs.bom || !dpi_utf8_valid(body, len)) {
+    if(dpi_charset_convert(&utf8, body, len, &cs)) {
       dpi_buf_free(&utf8);
       return dpi_record_fail(rec, DP_KIND_INTERNAL, "out of memory converting to UTF-8");
     }
@@ -560,6 +536,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   struct dp_buf text;
   dpi_text_buf_init(st, &text);
   struct html_out o = {.text = &text};
+  dpi_json_set_str(dpi_record_object(rec, "meta"), "charset", cs.name);
   render(&o, rec, (xmlNode *)doc);
   xmlFreeDoc(doc);
   return dpi_extract_finish(st, rec, &text, out);

@@ -1,17 +1,20 @@
 /* text.c - the plain-text extractor, and the fallback of the sniff.
  *
- * Plain text arrives as UTF-8 (with or without a byte order mark), as
- * UTF-16/32 with a BOM, or as Windows-1252 from older systems.  The charset
- * is guessed by dpi_detect_charset, the text is converted to UTF-8 (without
- * the BOM) and line endings become "\n", whatever the source used (CRLF from
- * Windows, a lone CR from old Macs and from HL7-ish exports).  meta.charset
- * says what was detected, so a wrong guess can be spotted downstream.
+ * Plain text arrives in any charset: UTF-8 (with or without a byte order
+ * mark, sometimes with a stray byte), UTF-16/32 with or without a BOM, and
+ * the legacy charsets of older systems (Windows-125x, ISO-8859-x, KOI8-R,
+ * CP866, Shift_JIS, EUC-JP, GB18030...).  charset.h decides which from the
+ * bytes; the text is converted to UTF-8 (without the BOM) and line endings
+ * become "\n", whatever the source used (CRLF from Windows, a lone CR from
+ * old Macs and from HL7-ish exports).  meta.charset says what was used, so
+ * a wrong guess can be spotted downstream.
  *
  * The bid is deliberately the lowest in docpipe (1): every specific format
  * outbids it, and it only says "this looks like text at all", so that binary
  * data ends as "unknown" rather than as a page of mojibake. */
 #include <string.h>
 
+#include "charset.h"
 #include "extract.h"
 #include "registry.h"
 #include "textconv.h"
@@ -69,26 +72,22 @@ static void normalise_line_endings(struct dp_buf *text)
 
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
 {
-  size_t len, bom;
+  size_t len;
   const unsigned char *body = dpi_record_body(rec, &len);
-  const char *charset = dpi_detect_charset(body, len, &bom);
   struct dp_buf text;
+  struct dp_charset cs;
   dpi_text_buf_init(st, &text);
   /* On failure the buffer is in its failed state (the cap was reached) and
-   * dpi_extract_finish reports it; the charsets detected are all known. */
-  if(dpi_to_utf8(&text, body + bom, len - bom, charset) && !dpi_buf_failed(&text)) {
-    dpi_buf_free(&text);
-    return dpi_record_fail(rec, DP_KIND_INTERNAL, "charset %s cannot be converted", charset);
-  }
-  if(!dpi_buf_failed(&text))
+   * dpi_extract_finish reports it. */
+  if(!dpi_charset_decode(&text, body, len, NULL, &cs))
     normalise_line_endings(&text);
-  dpi_json_set_str(dpi_record_object(rec, "meta"), "charset", charset);
+  dpi_json_set_str(dpi_record_object(rec, "meta"), "charset", cs.name);
   return dpi_extract_finish(st, rec, &text, out);
 }
 
 const struct dp_stage_ops dp_stage_text = {
   .name = "text",
-  .summary = "plain text (UTF-8, UTF-16/32 with BOM, Windows-1252)",
+  .summary = "plain text in any charset (UTF-8, UTF-16/32, Windows-125x, ISO-8859, CJK...)",
   .format = "text",
   .mime = "text/plain",
   .flags = DP_STAGE_EXTRACTOR,

@@ -24,6 +24,15 @@
 #define DP_MAX_EMBED_DEPTH 4
 /* Prefix handed to format bidders. */
 #define DP_SNIFF_PREFIX 4096
+/* Bytes of a document the charset detectors read (charset.h). */
+#define DP_CHARSET_SAMPLE DP_MIB
+/* ICU's confidence (0-100) below which its answer is not taken: for UTF-16/32
+ * without a BOM, and for any other charset when uchardet had none. */
+#define DP_CHARSET_WIDE_CONFIDENCE 50
+#define DP_CHARSET_MIN_CONFIDENCE 25
+/* How far into an HTML page a <meta charset> is looked for (browsers look
+ * at 1 KiB; pages made by Word put kilobytes of style before it). */
+#define DP_HTML_META_SCAN (64 * 1024)
 /* Pages extracted from one PDF (option --max-pages). */
 #define DP_MAX_PAGES 10000
 /* HL7 v2 messages in one batch file. */

@@ -5,11 +5,11 @@
 #include <iconv.h>
 #include <string.h>
 
-/* Length of the well-formed UTF-8 sequence at p (at most n bytes available),
- * 0 when ill-formed, -1 when it is cut off by the end of the data. */
-static int utf8_seq(const unsigned char *p, size_t n)
+int dpi_utf8_sequence(const void *data, size_t n, size_t *used)
 {
+  const unsigned char *p = data;
   unsigned char c = p[0];
+  *used = 1;
   if(c < 0x80)
     return 1;
   int len;
@@ -31,12 +31,17 @@ static int utf8_seq(const unsigned char *p, size_t n)
   } else
     return 0;
   for(int i = 1; i < len; i++) {
-    if((size_t)i >= n)
+    if((size_t)i >= n) {
+      *used = n;
       return -1;
+    }
     unsigned char b = p[i];
-    if(b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF))
+    if(b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) {
+      *used = (size_t)i; /* the maximal subpart: what was well-formed so far */
       return 0;
+    }
   }
+  *used = (size_t)len;
   return len;
 }
 
@@ -49,12 +54,13 @@ static int utf8_check(const void *data, size_t len, int allow_cut)
       i++;
       continue;
     }
-    int n = utf8_seq(p + i, len - i);
+    size_t used;
+    int n = dpi_utf8_sequence(p + i, len - i, &used);
     if(n < 0)
       return allow_cut;
     if(n == 0)
       return 0;
-    i += (size_t)n;
+    i += used;
   }
   return 1;
 }
@@ -101,44 +107,23 @@ int dpi_utf8_sanitize(struct dp_buf *out, const void *data, size_t len)
   const unsigned char *p = data;
   size_t i = 0, run = 0;
   while(i < len) {
-    int n = p[i] < 0x80 ? 1 : utf8_seq(p + i, len - i);
-    if(n > 0) {
-      i += (size_t)n;
+    if(p[i] < 0x80) {
+      i++;
       continue;
     }
+    size_t used;
+    if(dpi_utf8_sequence(p + i, len - i, &used) > 0) {
+      i += used;
+      continue;
+    }
+    /* An ill-formed subpart, or a sequence cut off by the end: one U+FFFD
+     * for it (Unicode's "maximal subpart" practice), the rest goes on. */
     if(dpi_buf_add(out, p + run, i - run) || dpi_buf_add(out, replacement, 3))
       return -1;
-    i++;
+    i += used;
     run = i;
   }
   return dpi_buf_add(out, p + run, len - run);
-}
-
-const char *dpi_detect_charset(const void *data, size_t len, size_t *bom_len)
-{
-  const unsigned char *p = data;
-  *bom_len = 0;
-  if(len >= 4 && !memcmp(p, "\xFF\xFE\0\0", 4)) {
-    *bom_len = 4;
-    return "UTF-32LE";
-  }
-  if(len >= 4 && !memcmp(p, "\0\0\xFE\xFF", 4)) {
-    *bom_len = 4;
-    return "UTF-32BE";
-  }
-  if(len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
-    *bom_len = 3;
-    return "UTF-8";
-  }
-  if(len >= 2 && !memcmp(p, "\xFF\xFE", 2)) {
-    *bom_len = 2;
-    return "UTF-16LE";
-  }
-  if(len >= 2 && !memcmp(p, "\xFE\xFF", 2)) {
-    *bom_len = 2;
-    return "UTF-16BE";
-  }
-  return dpi_utf8_valid(p, len) ? "UTF-8" : "WINDOWS-1252";
 }
 
 int dpi_to_utf8(struct dp_buf *out, const void *data, size_t len, const char *charset)

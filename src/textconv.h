@@ -1,8 +1,7 @@
-/* textconv.h - character sets and text clean-up (iconv).
+/* textconv.h - UTF-8, conversion to it (iconv), and text clean-up.
  *
- * Every extractor produces UTF-8.  Plain text may arrive as UTF-8, UTF-16
- * with a byte order mark or Windows-1252; RTF carries code-page bytes; all of
- * it is converted here so there is one place that knows about charsets. */
+ * Every extractor produces UTF-8.  Which charset a document is in is decided
+ * by charset.h; the conversion and the checks of UTF-8 are here. */
 #ifndef DP_TEXTCONV_H
 #define DP_TEXTCONV_H
 
@@ -13,6 +12,11 @@
 
 #include "buf.h"
 
+/* The UTF-8 sequence at data (n >= 1 bytes available): its length when it
+ * is well-formed; 0 when it is not, with *used the length of its maximal
+ * ill-formed subpart (at least 1); -1 when the data ends inside it, with
+ * *used = n. */
+int dpi_utf8_sequence(const void *data, size_t n, size_t *used);
 /* 1 when data is well-formed UTF-8 (no overlongs, no surrogates). */
 int dpi_utf8_valid(const void *data, size_t len);
 /* Like dpi_utf8_valid, but an incomplete sequence cut off at the very end is
@@ -20,13 +24,10 @@ int dpi_utf8_valid(const void *data, size_t len);
 int dpi_utf8_valid_prefix(const void *data, size_t len);
 /* Append the UTF-8 form of a code point (invalid ones become U+FFFD). */
 int dpi_utf8_put(struct dp_buf *out, uint32_t cp);
-/* Append data, replacing every ill-formed sequence with U+FFFD. */
+/* Append data, replacing every ill-formed subpart (and a sequence cut off at
+ * the end) with one U+FFFD. */
 int dpi_utf8_sanitize(struct dp_buf *out, const void *data, size_t len);
 
-/* Best guess at the charset of plain text: "UTF-8", "UTF-16LE", "UTF-16BE",
- * "UTF-32LE", "UTF-32BE" (from a BOM) or "WINDOWS-1252".  *bom_len gets the
- * length of the byte order mark to skip. */
-const char *dpi_detect_charset(const void *data, size_t len, size_t *bom_len);
 /* Append data converted from `charset` (an iconv name) to UTF-8; bytes that
  * do not convert become U+FFFD.  Returns 0, or -1 when the charset is
  * unknown or the buffer's cap was reached. */

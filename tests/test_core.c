@@ -61,19 +61,15 @@ static void test_utf8(void)
 static void test_charsets(void)
 {
   struct dp_buf b;
-  size_t bom;
   dpi_buf_init(&b, 1024);
   /* Windows-1252: curly quotes and the euro sign. */
   const char *cp = "\x93" "caf\xE9\x94 \x80" "5";
-  CU_ASSERT_STRING_EQUAL(dpi_detect_charset(cp, strlen(cp), &bom), "WINDOWS-1252");
   CU_ASSERT_EQUAL(dpi_to_utf8(&b, cp, strlen(cp), "WINDOWS-1252"), 0);
   CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "\xE2\x80\x9C" "caf\xC3\xA9\xE2\x80\x9D \xE2\x82\xAC" "5");
   dpi_buf_reset(&b);
   /* UTF-16LE with BOM. */
   const char u16[] = "\xFF\xFEh\0i\0";
-  CU_ASSERT_STRING_EQUAL(dpi_detect_charset(u16, 6, &bom), "UTF-16LE");
-  CU_ASSERT_EQUAL(bom, 2);
-  CU_ASSERT_EQUAL(dpi_to_utf8(&b, u16 + bom, 6 - bom, "UTF-16LE"), 0);
+  CU_ASSERT_EQUAL(dpi_to_utf8(&b, u16 + 2, 6 - 2, "UTF-16LE"), 0);
   CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "hi");
   dpi_buf_reset(&b);
   /* A byte Windows-1252 leaves undefined becomes U+FFFD, not an error. */

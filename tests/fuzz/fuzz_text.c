@@ -1,17 +1,17 @@
 /* fuzz_text.c - charset detection and conversion, the text extractor and the
  * clean-up every record's content goes through. */
+#include "charset.h"
 #include "fuzz.h"
 #include "registry.h"
 #include "textconv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  size_t bom;
-  const char *charset = dpi_detect_charset(data, size, &bom);
+  struct dp_charset cs;
   struct dp_buf u, clean;
   dpi_buf_init(&u, 64u << 20);
   dpi_buf_init(&clean, 64u << 20);
-  if(!dpi_to_utf8(&u, data + bom, size - bom, charset)) {
+  if(!dpi_charset_decode(&u, data, size, NULL, &cs)) {
     if(!dpi_utf8_valid(u.mem ? u.mem : "", u.len))
       __builtin_trap(); /* conversion must give valid UTF-8 */
     if(!dpi_text_clean(&clean, u.mem ? u.mem : "", u.len) &&
