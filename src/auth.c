@@ -404,12 +404,8 @@ static void load_cache(struct dp_auth *a)
   struct stat sb;
   if(stat(a->token_cache, &sb) || (sb.st_mode & 077))
     return; /* missing, or readable by others: not trusted */
-  struct dp_reader r;
-  if(dpi_reader_open(&r, a->token_cache, 65536))
-    return;
   size_t len = 0;
-  char *text = dpi_reader_rest(&r, 65536, &len);
-  dpi_reader_close(&r);
+  char *text = dpi_read_small_file(a->token_cache, 65536, &len);
   json_object *o = NULL;
   char why[256];
   if(text && !dpi_json_parse(text, len, &o, why, sizeof(why))) {

@@ -224,6 +224,9 @@ enum dp_status dpi_extract_finish(const struct dp_stage *st, struct dp_record *r
   json_object *source = dpi_record_object(rec, "source");
   if(!json_object_object_get_ex(source, "contentType", NULL))
     dpi_json_set_str(source, "contentType", st->ops->mime);
+  /* Whatever the extractor, content holds no control characters: each stage
+   * also runs alone as a filter, without normalize after it. */
+  dpi_text_drop_controls(text);
   dpi_record_set_content(rec, text);
   dpi_record_drop_body(rec);
   return dpi_emit(out, rec);

@@ -377,12 +377,7 @@ int dpi_manual_main(int argc, char **argv)
     return DP_EXIT_FATAL;
   }
   size_t len = 0;
-  struct dp_reader r;
-  char *text = NULL;
-  if(!dpi_reader_open(&r, argv[2], 1 << 20)) {
-    text = dpi_reader_rest(&r, 1 << 20, &len);
-    dpi_reader_close(&r);
-  }
+  char *text = dpi_read_small_file(argv[2], 1 << 20, &len);
   if(!text) {
     fprintf(stderr, "docpipe: cannot read %s: %s\n", argv[2], strerror(errno));
     return DP_EXIT_FATAL;

@@ -150,18 +150,38 @@ int dpi_reader_next(struct dp_reader *r, const char **line, size_t *len, int *to
   }
 }
 
-char *dpi_reader_rest(struct dp_reader *r, size_t max, size_t *len)
+int dpi_reader_rest(struct dp_reader *r, struct dp_buf *b)
 {
-  struct dp_buf b;
-  dpi_buf_init(&b, max);
-  dpi_buf_add(&b, r->buf + r->start, r->end - r->start);
+  dpi_buf_add(b, r->buf + r->start, r->end - r->start);
   r->start = r->end = 0;
-  while(!dpi_buf_failed(&b) && fill(r)) {
-    dpi_buf_add(&b, r->buf, r->end);
+  while(!dpi_buf_failed(b) && fill(r)) {
+    dpi_buf_add(b, r->buf, r->end);
     r->start = r->end = 0;
   }
   if(r->error) {
+    errno = r->error;
+    return -1;
+  }
+  if(dpi_buf_failed(b)) {
+    errno = b->state == DP_BUF_TOO_BIG ? EFBIG : ENOMEM;
+    return -1;
+  }
+  return 0;
+}
+
+char *dpi_read_small_file(const char *path, size_t max, size_t *len)
+{
+  struct dp_reader r;
+  if(dpi_reader_open(&r, path, max))
+    return NULL;
+  struct dp_buf b;
+  dpi_buf_init(&b, max);
+  int rc = dpi_reader_rest(&r, &b);
+  int err = errno;
+  dpi_reader_close(&r);
+  if(rc) {
     dpi_buf_free(&b);
+    errno = err;
     return NULL;
   }
   return dpi_buf_take(&b, len);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "buf.h"
+
 struct dp_reader {
   FILE *f;
   int owns;
@@ -32,10 +34,16 @@ void dpi_reader_close(struct dp_reader *r);
  * A line over the cap is returned with *too_long = 1 and *len = its true
  * length but no data (*line = NULL). */
 int dpi_reader_next(struct dp_reader *r, const char **line, size_t *len, int *too_long);
-/* Read everything not yet returned (up to max bytes) into a new buffer: for
- * inputs that are one pretty-printed JSON document.  NULL on error or when
- * larger than max. */
-char *dpi_reader_rest(struct dp_reader *r, size_t max, size_t *len);
+/* Append everything not yet returned to b, up to b's cap: for an input that
+ * turns out to be one pretty-printed JSON document.  The reader's buffer is
+ * refilled, so the line dpi_reader_next returned last is gone: copy it
+ * first.  Returns 0, or -1 on a read error (errno) or when b reached its cap
+ * (errno EFBIG). */
+int dpi_reader_rest(struct dp_reader *r, struct dp_buf *b);
+/* A whole small file (a pipeline, a state file, a token cache) in a new
+ * NUL-terminated buffer; NULL with errno set when it cannot be read, or
+ * EFBIG when it is larger than max. */
+char *dpi_read_small_file(const char *path, size_t max, size_t *len);
 
 enum dp_json_result {
   DP_JSON_OK,

@@ -194,16 +194,13 @@ int dpi_pipeline_load(const char *name, const struct dp_context *ctx, struct dp_
     snprintf(why, whylen, "cannot read pipeline %s: %s", name, strerror(errno ? errno : ENOENT));
     return -1;
   }
-  struct dp_reader r;
-  if(dpi_reader_open(&r, path, MAX_PIPELINE_FILE)) {
-    snprintf(why, whylen, "cannot read pipeline %s: %s", path, strerror(errno));
-    return -1;
-  }
   size_t len = 0;
-  char *text = dpi_reader_rest(&r, MAX_PIPELINE_FILE, &len);
-  dpi_reader_close(&r);
+  char *text = dpi_read_small_file(path, MAX_PIPELINE_FILE, &len);
   if(!text) {
-    snprintf(why, whylen, "cannot read pipeline %s (larger than 1 MiB?)", path);
+    if(errno == EFBIG)
+      snprintf(why, whylen, "cannot read pipeline %s: larger than 1 MiB", path);
+    else
+      snprintf(why, whylen, "cannot read pipeline %s: %s", path, strerror(errno));
     return -1;
   }
   char dir[4096];

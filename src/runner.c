@@ -280,43 +280,133 @@ static int blank(const char *text, size_t len)
   return 1;
 }
 
-/* The first line did not hold a whole JSON value: either the input is one
- * JSON document over many lines (a saved Bundle), or the first NDJSON line
- * is cut off.  Try the first; if it fails, read the lines one by one. */
-static enum dp_status feed_document(struct dp_runner *run, const char *name, unsigned long first,
-                                    const char *line, size_t len, struct dp_reader *r)
+static int is_json_object(const char *text, size_t len)
 {
-  size_t rest_len = 0;
-  char *rest = dpi_reader_rest(r, DP_MAX_JSON_FILE, &rest_len);
-  if(!rest) {
-    return input_error(run, name, first, line, len, DP_KIND_TOO_LARGE,
-                       "JSON document over the size cap, or unreadable");
-  }
-  struct dp_buf whole;
-  dpi_buf_init(&whole, DP_MAX_JSON_FILE + len + 1);
-  dpi_buf_add(&whole, line, len);
-  dpi_buf_addc(&whole, '\n');
-  dpi_buf_add(&whole, rest, rest_len);
-  free(rest);
-  enum dp_status rc = DP_OK;
+  json_object *obj;
+  char why[64];
+  int yes = dpi_json_parse(text, len, &obj, why, sizeof(why)) == DP_JSON_OK &&
+            json_object_is_type(obj, json_type_object);
+  json_object_put(obj);
+  return yes;
+}
+
+/* Line and column (1-based) of byte `at` of text. */
+static void line_of(const char *text, size_t at, unsigned long first, unsigned long *line,
+                    size_t *col)
+{
+  *line = first;
+  size_t start = 0;
+  for(size_t i = 0; i < at; i++)
+    if(text[i] == '\n') {
+      (*line)++;
+      start = i + 1;
+    }
+  *col = at - start + 1;
+}
+
+/* One JSON document over many lines (a saved Bundle, pretty-printed), held
+ * whole: one value, or, when it does not parse, one error naming where it
+ * breaks.  Its lines are fragments, so reading them one by one would only
+ * make an error per line.  Unless some lines are whole objects: then it was
+ * NDJSON after all, damaged, and each line is its own input. */
+static enum dp_status feed_whole(struct dp_runner *run, const char *name, unsigned long first,
+                                 struct dp_buf *whole)
+{
   json_object *obj;
   char why[512];
-  if(!dpi_buf_failed(&whole) &&
-     dpi_json_parse(whole.mem, whole.len, &obj, why, sizeof(why)) == DP_JSON_OK) {
-    rc = push_json(run, obj, name, first);
-  } else {
-    unsigned long lineno = first;
-    const char *p = dpi_buf_str(&whole), *end = p + whole.len;
-    while(p < end && rc != DP_FATAL) {
-      const char *nl = memchr(p, '\n', (size_t)(end - p));
-      size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-      size_t shown = n && p[n - 1] == '\r' ? n - 1 : n;
-      if(!blank(p, shown))
-        rc = feed_line(run, name, lineno, p, shown);
-      lineno++;
-      p += n + 1;
-    }
+  if(dpi_json_parse(whole->mem, whole->len, &obj, why, sizeof(why)) == DP_JSON_OK)
+    return push_json(run, obj, name, first);
+  size_t objects = 0;
+  const char *p = dpi_buf_str(whole), *end = p + whole->len;
+  for(const char *q = p; q < end;) {
+    const char *nl = memchr(q, '\n', (size_t)(end - q));
+    size_t n = nl ? (size_t)(nl - q) : (size_t)(end - q);
+    objects += !blank(q, n) && is_json_object(q, n);
+    q += n + 1;
   }
+  if(!objects) {
+    json_tokener *tok = json_tokener_new_ex(128);
+    size_t at = whole->len;
+    if(tok) {
+      json_tokener_parse_ex(tok, whole->mem, (int)whole->len);
+      at = json_tokener_get_parse_end(tok);
+      json_tokener_free(tok);
+    }
+    unsigned long line;
+    size_t col;
+    line_of(whole->mem, at, first, &line, &col);
+    char msg[640];
+    snprintf(msg, sizeof(msg), "JSON document of %zu bytes (lines %lu-) is not valid at line %lu "
+             "column %zu: %s", whole->len, first, line, col, why);
+    return input_error(run, name, first, NULL, 0, DP_KIND_BAD_JSON, msg);
+  }
+  enum dp_status rc = DP_OK;
+  unsigned long lineno = first;
+  for(const char *q = p; q < end && rc != DP_FATAL; lineno++) {
+    const char *nl = memchr(q, '\n', (size_t)(end - q));
+    size_t n = nl ? (size_t)(nl - q) : (size_t)(end - q);
+    size_t shown = n && q[n - 1] == '\r' ? n - 1 : n;
+    if(!blank(q, shown))
+      rc = feed_line(run, name, lineno, q, shown);
+    q += n + 1;
+  }
+  return rc;
+}
+
+/* The first line is not a whole JSON value: either the input is one JSON
+ * document over many lines, or its first NDJSON line is cut off.  The next
+ * line that is not blank tells: in NDJSON it is a whole object of its own,
+ * in a pretty-printed document it is never one.  The first line is copied
+ * before anything else is read: the reader refills the buffer it points
+ * into.  *consumed is set when the whole input was read here. */
+static enum dp_status feed_first_incomplete(struct dp_runner *run, const char *name,
+                                            struct dp_reader *r, const char *text, size_t len,
+                                            const char *why, int *consumed)
+{
+  unsigned long first = r->line;
+  struct dp_buf whole;
+  dpi_buf_init(&whole, run->opt.max_line < DP_MAX_JSON_FILE ? run->opt.max_line
+                                                            : DP_MAX_JSON_FILE);
+  dpi_buf_add(&whole, text, len);
+  dpi_buf_addc(&whole, '\n');
+  const char *line;
+  size_t n;
+  int too_long, got;
+  while((got = dpi_reader_next(r, &line, &n, &too_long)) == 1 && !too_long && blank(line, n))
+    dpi_buf_addc(&whole, '\n');
+  *consumed = 0;
+  if(got == 1 && (too_long || is_json_object(line, n))) {
+    /* NDJSON: the first line was cut; the one just read is the next input. */
+    enum dp_status rc = input_error(run, name, first, whole.mem, len, DP_KIND_BAD_JSON, why);
+    dpi_buf_free(&whole);
+    if(rc == DP_FATAL)
+      return rc;
+    if(too_long) {
+      char msg[512];
+      snprintf(msg, sizeof(msg), "line of %zu bytes is over the --max-line cap of %zu", n,
+               run->opt.max_line);
+      return input_error(run, name, r->line, NULL, 0, DP_KIND_TOO_LARGE, msg);
+    }
+    return feed_line(run, name, r->line, line, n);
+  }
+  if(got == 1) {
+    dpi_buf_add(&whole, line, n);
+    dpi_buf_addc(&whole, '\n');
+  }
+  *consumed = 1;
+  if((got == 1 && dpi_reader_rest(r, &whole)) || dpi_buf_failed(&whole) || got < 0) {
+    int err = dpi_buf_failed(&whole) ? EFBIG : errno;
+    size_t cap = whole.max;
+    dpi_buf_free(&whole);
+    char msg[512];
+    if(err == EFBIG)
+      snprintf(msg, sizeof(msg), "JSON document over the --max-line cap of %zu bytes", cap);
+    else
+      snprintf(msg, sizeof(msg), "read error in a JSON document: %s", strerror(err));
+    return input_error(run, name, first, NULL, 0, err == EFBIG ? DP_KIND_TOO_LARGE : DP_KIND_IO,
+                       msg);
+  }
+  enum dp_status rc = feed_whole(run, name, first, &whole);
   dpi_buf_free(&whole);
   return rc;
 }
@@ -337,7 +427,7 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
     dpi_progress_read(run->progress, len + 1);
     if(too_long) {
       char why[512];
-        snprintf(why, sizeof(why), "line of %zu bytes is over the --max-line cap of %zu", len,
+      snprintf(why, sizeof(why), "line of %zu bytes is over the --max-line cap of %zu", len,
                run->opt.max_line);
       rc = input_error(run, path, r.line, NULL, 0, DP_KIND_TOO_LARGE, why);
       first = 0;
@@ -354,8 +444,11 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
     char why[512];
     enum dp_json_result jr = dpi_json_parse(text, len, &obj, why, sizeof(why));
     if(jr == DP_JSON_INCOMPLETE) {
-      rc = feed_document(run, path, r.line, text, len, &r);
-      break;
+      int consumed;
+      rc = feed_first_incomplete(run, path, &r, text, len, why, &consumed);
+      if(consumed)
+        break;
+      continue;
     }
     rc = jr == DP_JSON_OK ? push_json(run, obj, path, r.line)
                           : input_error(run, path, r.line, text, len, DP_KIND_BAD_JSON, why);

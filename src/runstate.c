@@ -38,23 +38,22 @@ struct dp_runstate *dpi_runstate_open(const char *path, char *why, size_t whylen
     return NULL;
   }
   pthread_mutex_init(&rs->lock, NULL);
-  struct dp_reader r;
-  if(dpi_reader_open(&r, path, 1 << 20)) {
-    if(errno != ENOENT) {
-      snprintf(why, whylen, "cannot read state file %s: %s", path, strerror(errno));
-      dpi_runstate_free(rs);
-      return NULL;
-    }
+  size_t len = 0;
+  char *text = dpi_read_small_file(path, 1 << 20, &len);
+  if(!text && errno == ENOENT) {
     rs->doc = json_object_new_object();
     return rs;
   }
-  size_t len = 0;
-  char *text = dpi_reader_rest(&r, 1 << 20, &len);
-  dpi_reader_close(&r);
+  if(!text && errno != EFBIG) {
+    snprintf(why, whylen, "cannot read state file %s: %s", path, strerror(errno));
+    dpi_runstate_free(rs);
+    return NULL;
+  }
   char perr[256];
   if(!text || dpi_json_parse(text, len, &rs->doc, perr, sizeof(perr)) ||
      !json_object_is_type(rs->doc, json_type_object)) {
-    snprintf(why, whylen, "state file %s is not docpipe's (%s)", path, text ? perr : "unreadable");
+    snprintf(why, whylen, "state file %s is not docpipe's (%s)", path,
+             text ? perr : "over 1 MiB");
     free(text);
     dpi_runstate_free(rs);
     return NULL;

@@ -168,6 +168,62 @@ int dpi_to_utf8(struct dp_buf *out, const void *data, size_t len, const char *ch
   return rc || dpi_buf_failed(out) ? -1 : 0;
 }
 
+/* The control characters no content keeps: C0 but tab, newline, CR and form
+ * feed; DEL; C1 (U+0080-U+009F, UTF-8 C2 80-9F; C2 is never a continuation
+ * byte, so this is safe on any bytes).  Returns their length at s, or 0. */
+static size_t control_at(const unsigned char *s, size_t n)
+{
+  if((s[0] < 0x20 && s[0] != '\t' && s[0] != '\n' && s[0] != '\r' && s[0] != '\f') ||
+     s[0] == 0x7F)
+    return 1;
+  return s[0] == 0xC2 && n > 1 && s[1] <= 0x9F ? 2 : 0;
+}
+
+static int is_space_byte(unsigned char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+}
+
+/* Remove control characters in place; returns the new length.  A run of
+ * them between two words becomes one space: PDFs with broken font maps use
+ * control codes as the space glyph ("Overview\x02of\x02the"), and dropping
+ * them would run the words together.  With lines, CR, CRLF, FF and VT also
+ * become "\n". */
+static size_t controls_pass(char *text, size_t n, int lines)
+{
+  unsigned char *s = (unsigned char *)text;
+  size_t w = 0;
+  int gap = 0;
+  for(size_t i = 0; i < n; i++) {
+    size_t k = control_at(s + i, n - i);
+    if(k && !(lines && s[i] == '\v')) {
+      gap = 1;
+      i += k - 1;
+      continue;
+    }
+    unsigned char c = s[i];
+    if(gap && w && !is_space_byte(s[w - 1]) && !is_space_byte(c) && c != '\v')
+      s[w++] = ' ';
+    gap = 0;
+    if(lines && c == '\r') {
+      s[w++] = '\n';
+      if(i + 1 < n && s[i + 1] == '\n')
+        i++;
+    } else if(lines && (c == '\f' || c == '\v')) {
+      s[w++] = '\n';
+    } else {
+      s[w++] = c;
+    }
+  }
+  return w;
+}
+
+void dpi_text_drop_controls(struct dp_buf *text)
+{
+  if(text->mem)
+    dpi_buf_truncate(text, controls_pass(text->mem, text->len, 0));
+}
+
 /* Append one line without its trailing blanks. */
 static int put_line(struct dp_buf *out, const char *s, size_t n)
 {
@@ -186,23 +242,7 @@ int dpi_text_clean(struct dp_buf *out, const char *text, size_t len)
     return -1;
   }
   char *s = tmp.mem ? tmp.mem : "";
-  size_t n = tmp.len, w = 0;
-  for(size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if(c == '\r') {
-      s[w++] = '\n';
-      if(i + 1 < n && s[i + 1] == '\n')
-        i++;
-    } else if(c == '\f' || c == '\v') {
-      s[w++] = '\n';
-    } else if(c < 0x20 && c != '\t' && c != '\n') {
-      continue;
-    } else if(c == 0x7F) {
-      continue;
-    } else {
-      s[w++] = (char)c;
-    }
-  }
+  size_t w = controls_pass(s, tmp.len, 1);
   /* Second pass: lines without trailing blanks, blank runs squeezed. */
   size_t start = 0, blank_run = 0;
   int wrote = 0, rc = 0;

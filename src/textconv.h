@@ -34,10 +34,17 @@ int dpi_utf8_sanitize(struct dp_buf *out, const void *data, size_t len);
 int dpi_to_utf8(struct dp_buf *out, const void *data, size_t len, const char *charset);
 
 /* The clean form of extracted text written to records: valid UTF-8, "\n"
- * line endings, no control characters but tab and newline, no trailing
+ * line endings, no control characters but tab and newline (no C1 controls
+ * either), no trailing
  * blanks on a line, at most one empty line in a row, no leading or trailing
  * empty lines. */
 int dpi_text_clean(struct dp_buf *out, const char *text, size_t len);
+
+/* Remove, in place, the control characters no content may hold: C0 controls
+ * but tab, newline, carriage return and form feed, DEL, and the C1 controls
+ * U+0080-U+009F (which reach text from PDFs with broken font maps and from
+ * ISO-8859 text).  A run of them between two words leaves one space. */
+void dpi_text_drop_controls(struct dp_buf *text);
 
 /* Collapse runs of white space (ASCII and U+00A0) to one space and trim;
  * used for short values such as titles and table cells. */

@@ -85,6 +85,18 @@ static void test_text_clean(void)
   const char *in = "\r\n\r\nline one  \r\nline two\r\r\r\n\n\nend\x01\t\n\n";
   dpi_text_clean(&b, in, strlen(in));
   CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "line one\nline two\n\nend");
+  /* C1 controls go too; a run of controls between words leaves one space
+   * (PDF fonts that use a control code as their space glyph). */
+  dpi_buf_reset(&b);
+  in = "Overview\x02of\x02\x02the \xC2\x87\xC2\x96model\x7F\xC2\xA0ok\xC2\x9F";
+  dpi_text_clean(&b, in, strlen(in));
+  CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "Overview of the model \xC2\xA0ok");
+  dpi_buf_free(&b);
+  /* The same in the pass every extractor's text goes through. */
+  dpi_buf_init(&b, 1024);
+  dpi_buf_adds(&b, "a\x01\xC2\x85" "b\r\n\fc\xC2\xA9\x1B");
+  dpi_text_drop_controls(&b);
+  CU_ASSERT_STRING_EQUAL(dpi_buf_str(&b), "a b\r\n\fc\xC2\xA9");
   dpi_buf_free(&b);
 }
 

@@ -74,7 +74,7 @@ def check_record(r):
     assert isinstance(c, str)
     c.encode("utf-8")  # raises on lone surrogates: content must be valid UTF-8
     assert "\r" not in c, "content keeps a CR"
-    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", c), "content keeps control characters"
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", c), "content keeps control characters"
     if r["format"] == "image":
         assert c == "", "images have empty content"
     d = r["createdDate"]

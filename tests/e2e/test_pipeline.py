@@ -244,6 +244,69 @@ class BadInputs(TempDirTest):
         # Messages never quote the document.
         self.assertNotIn("JVBERi0x", run.stderr.decode())
 
+    def big_bundle(self, n):
+        """A pretty-printed searchset of n DocumentReferences with inline text,
+        several times larger than the reader's 1 MiB buffer."""
+        entries = []
+        for i in range(n):
+            note = ("Progress note %d: patient seen, vitals stable, plan unchanged. " % i) * 8
+            d = docref("big-%05d" % i, [{"contentType": "text/plain",
+                                          "data": b64(note.encode())}])
+            entries.append({"fullUrl": "urn:uuid:%d" % i, "resource": d})
+        return {"resourceType": "Bundle", "type": "searchset", "total": n, "entry": entries}
+
+    def test_pretty_printed_bundle_far_over_the_read_buffer(self):
+        """Every document of a big pretty-printed Bundle, from a file and
+        from stdin: the reader's refill used to overwrite the first line."""
+        n = 4000
+        text = json.dumps(self.big_bundle(n), indent=2)
+        self.assertGreater(len(text), 4 << 20)
+        path = self.write("big-bundle.json", text)
+        for args, stdin in (([path], None), (["-"], text.encode())):
+            run = docpipe("run", "fhir-dump", *args, stdin=stdin)
+            self.assertEqual(run.status, 0, run.stderr[-2000:])
+            self.assertEqual(run.errors, [])
+            self.assertEqual([r["id"] for r in run.records],
+                             ["DocumentReference/big-%05d" % i for i in range(n)])
+            self.assertIn("Progress note 3999:", run.records[-1]["content"])
+        # CRLF line ends and a document that is one long first line too.
+        crlf = self.write("big-bundle-crlf.json", text.replace("\n", "\r\n"))
+        self.assertEqual(len(docpipe("-q", "run", "fhir-dump", crlf).records), n)
+
+    def test_synthea_bundle(self):
+        """A real Synthea patient Bundle (3.3 MB, pretty-printed): 708 records."""
+        path = os.path.join(CORPUS, "real", "files", "synthea-bundle-patient-04.json")
+        run = docpipe("run", "fhir-dump", path)
+        self.assertEqual(run.status, 0, run.stderr[-2000:])
+        self.assertEqual(run.errors, [])
+        self.assertEqual(len(run.records), 708)
+        self.assertEqual(len({r["id"] for r in run.records}), 708)
+        self.assertTrue(all(r["content"] for r in run.records))
+
+    def test_broken_document_is_one_error_not_one_per_line(self):
+        text = json.dumps(self.big_bundle(300), indent=2)
+        cut = self.write("cut-bundle.json", text[:len(text) // 2])
+        run = docpipe("run", "fhir-dump", cut)
+        self.assertEqual(run.status, 1)
+        self.assertEqual(run.records, [])
+        self.assertEqual([e["kind"] for e in run.errors], ["bad-json"])
+        self.assertIn("not valid at line", run.errors[0]["message"])
+        # A document over --max-line is one too-large error.
+        big = self.write("big.json", text)
+        run = docpipe("--max-line", "100k", "run", "fhir-dump", big)
+        self.assertEqual([e["kind"] for e in run.errors], ["too-large"])
+        self.assertEqual(run.records, [])
+
+    def test_cut_first_ndjson_line_does_not_swallow_the_rest(self):
+        """NDJSON whose first line is cut off: one error, then every line
+        streams as usual (never read whole as if it were one document)."""
+        good = ndjson_lines(os.path.join(CORPUS, "docrefs-inline.ndjson"))[:4]
+        path = self.write("cutfirst.ndjson", b"\n".join([good[0][:200], b"", *good[1:]]) + b"\n")
+        run = docpipe("run", "fhir-dump", path)
+        self.assertEqual(run.status, 1)
+        self.assertEqual([(e["kind"], e["input"]["line"]) for e in run.errors], [("bad-json", 1)])
+        self.assertEqual(len(run.records), 3)
+
     def test_overlong_line_is_skipped_not_fatal(self):
         good = ndjson_lines(os.path.join(CORPUS, "docrefs-inline.ndjson"))[7]
         huge = b'{"resourceType":"DocumentReference","id":"huge","x":"' + b"A" * 300000 + b'"}'
