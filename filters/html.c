@@ -89,12 +89,14 @@ static int bid(const struct dp_peek *peek, const char **mime)
     return 40;
   if(!found)
     return 0;
+  /* <html> in any of the W3C's namespaces is HTML: Word and Outlook save
+   * pages as <html xmlns="http://www.w3.org/TR/REC-html40" xmlns:o=...>. */
+  if(ascii_ieq(root.name, "html") && (!root.ns[0] || !strncmp(root.ns, "http://www.w3.org/", 18)))
+    return 40;
   /* A root in some other namespace is another XML vocabulary (CDA is
    * urn:hl7-org:v3), whatever its local name. */
   if(root.ns[0] && !xhtml)
     return 0;
-  if(ascii_ieq(root.name, "html"))
-    return 40;
   /* <?xml ...?><table> without the XHTML namespace is someone's XML. */
   if(common_first_tag(root.name) &&
      (xhtml || !starts_with_xml_declaration(peek->text, peek->text_len)))

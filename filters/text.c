@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "charset.h"
+#include "dplimits.h"
 #include "extract.h"
 #include "registry.h"
 #include "textconv.h"
@@ -25,6 +26,63 @@
 static int text_control(unsigned char c)
 {
   return c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == 0x1B;
+}
+
+/* Text, in any 8-bit or multi-byte charset, hardly ever holds other control
+ * characters; binary data is full of them (one byte in eight of random
+ * data).  A window passes with at most 1 % of them. */
+static int window_is_text(const unsigned char *p, size_t n)
+{
+  size_t controls = 0;
+  for(size_t i = 0; i < n; i++)
+    if(p[i] < 0x20 && !text_control(p[i]))
+      controls++;
+  return controls * 100 <= n;
+}
+
+/* A code unit of UTF-16 or UTF-32 text: a character that is not a control
+ * (bar the text ones) nor a noncharacter. */
+static int text_unit(unsigned long u)
+{
+  if(u < 0x20)
+    return text_control((unsigned char)u);
+  return u != 0x7F && u != 0xFFFE && u != 0xFFFF && u <= 0x10FFFF;
+}
+
+/* UTF-16 or UTF-32 without a byte order mark: every code unit of the prefix
+ * decodes to a text character in one byte order (surrogates in pairs), and
+ * the NUL bytes are where that encoding puts them, in the high bytes of the
+ * ASCII characters (spaces, digits, line ends) that text in every script
+ * has: at least one unit in 16, and two.  Two ASCII letters read as one unit make a
+ * valid CJK character, so the first rule alone would take 8-bit text with a
+ * stray NUL.  Which charset it is, the extractor asks ICU (charset.h). */
+static int wide_without_bom(const unsigned char *p, size_t n)
+{
+  for(int width = 4; width >= 2; width -= 2) {
+    size_t units = n / (size_t)width;
+    if(units < 2)
+      continue;
+    for(int big = 0; big < 2; big++) {
+      size_t i = 0, ascii = 0;
+      int pending_high = 0;
+      for(; i < units; i++) {
+        const unsigned char *q = p + i * (size_t)width;
+        unsigned long u = 0;
+        for(int k = 0; k < width; k++)
+          u |= (unsigned long)q[big ? k : width - 1 - k] << (8 * (width - 1 - k));
+        int high = width == 2 && u >= 0xD800 && u <= 0xDBFF;
+        int low = width == 2 && u >= 0xDC00 && u <= 0xDFFF;
+        if(pending_high != low || (width == 4 && u >= 0xD800 && u <= 0xDFFF) ||
+           (!high && !low && !text_unit(u)))
+          break;
+        pending_high = high;
+        ascii += u < 0x80;
+      }
+      if(i == units && ascii >= 2 && ascii * 16 >= units)
+        return 1;
+    }
+  }
+  return 0;
 }
 
 static int bid(const struct dp_peek *peek, const char **mime)
@@ -40,17 +98,26 @@ static int bid(const struct dp_peek *peek, const char **mime)
   if(n >= 4 && !memcmp(p, "\0\0\xFE\xFF", 4))
     return 1;
   if(memchr(p, '\0', n))
+    return wide_without_bom(p, n & ~(size_t)3);
+  if(!window_is_text(p, n))
     return 0;
-  /* The prefix may cut a UTF-8 sequence in two at its end. */
-  if(dpi_utf8_valid_prefix(p, n))
+  /* A binary file may open with a page of text (FITS headers, a PostScript
+   * prologue, tar headers): windows spread over the whole document must
+   * pass too.  Small documents are read whole. */
+  if(!peek->all || peek->total <= n)
     return 1;
-  /* Windows-1252 (or another 8-bit charset): any byte may appear, but text
-   * hardly ever holds control characters; binary data is full of them. */
-  size_t controls = 0;
-  for(size_t i = 0; i < n; i++)
-    if(p[i] < 0x20 && !text_control(p[i]))
-      controls++;
-  return controls * 100 <= n ? 1 : 0;
+  const unsigned char *all = peek->all;
+  size_t total = peek->total, w = DP_SNIFF_PREFIX;
+  size_t windows = total <= DP_TEXT_SAMPLE_WINDOWS * w ? (total - n + w - 1) / w
+                                                       : DP_TEXT_SAMPLE_WINDOWS;
+  for(size_t k = 1; k <= windows; k++) {
+    size_t at = total <= DP_TEXT_SAMPLE_WINDOWS * w ? n + (k - 1) * w
+                                                    : n + (total - n - w) / windows * k;
+    size_t len = total - at < w ? total - at : w;
+    if(memchr(all + at, '\0', len) || !window_is_text(all + at, len))
+      return 0;
+  }
+  return 1;
 }
 
 /* CRLF and lone CR become LF, in place (the text only shrinks). */

@@ -24,6 +24,14 @@
 #define DP_MAX_EMBED_DEPTH 4
 /* Prefix handed to format bidders. */
 #define DP_SNIFF_PREFIX 4096
+/* How far the markup bidders may look for a root element (past comments,
+ * processing instructions and a DOCTYPE): real C-CDA documents carry
+ * kilobytes of licence and generator comments before it. */
+#define DP_SNIFF_MARKUP (256 * 1024)
+/* Windows of DP_SNIFF_PREFIX bytes, spread over a document, that must all
+ * look like text for the text bidder to take it (documents up to that many
+ * windows are read whole). */
+#define DP_TEXT_SAMPLE_WINDOWS 16
 /* Bytes of a document the charset detectors read (charset.h). */
 #define DP_CHARSET_SAMPLE DP_MIB
 /* ICU's confidence (0-100) below which its answer is not taken: for UTF-16/32

@@ -1,6 +1,7 @@
 /* sniff.c - see sniff.h */
 #include "sniff.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "dplimits.h"
@@ -34,24 +35,25 @@ void dpi_sniff(const void *bytes, size_t len, struct dp_sniff *out)
 {
   const unsigned char *p = bytes;
   size_t n = len < DP_SNIFF_PREFIX ? len : DP_SNIFF_PREFIX;
-  char wide[DP_SNIFF_PREFIX * 3 / 2 + 4];
-  struct dp_peek peek = {p, n, (const char *)p, n, len};
+  size_t m = len < DP_SNIFF_MARKUP ? len : DP_SNIFF_MARKUP;
+  char *wide = NULL;
+  struct dp_peek peek = {p, n, (const char *)p, m, len, p};
   if(n >= 2 && (!memcmp(p, "\xFF\xFE", 2) || !memcmp(p, "\xFE\xFF", 2)) &&
      !(n >= 4 && !memcmp(p, "\xFF\xFE\0\0", 4))) {
-    peek.text = wide;
-    peek.text_len = utf16_prefix(p, n, p[0] == 0xFE, wide, sizeof(wide));
+    /* Each UTF-16 unit takes at most 3 bytes of UTF-8. */
+    wide = malloc(m / 2 * 3 + 4);
+    peek.text = wide ? wide : "";
+    peek.text_len = wide ? utf16_prefix(p, m, p[0] == 0xFE, wide, m / 2 * 3 + 4) : 0;
   } else if(n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) {
     peek.text = (const char *)p + 3;
-    peek.text_len = n - 3;
+    peek.text_len = m - 3;
   }
 
   out->ops = NULL;
   out->format = "unknown";
   out->mime = "application/octet-stream";
   out->score = 0;
-  if(len == 0)
-    return;
-  for(const struct dp_stage_ops *const *s = dp_stage_registry; *s; s++) {
+  for(const struct dp_stage_ops *const *s = dp_stage_registry; *s && len; s++) {
     if(!(*s)->bid)
       continue;
     const char *mime = NULL;
@@ -63,6 +65,7 @@ void dpi_sniff(const void *bytes, size_t len, struct dp_sniff *out)
       out->score = score;
     }
   }
+  free(wide);
 }
 
 void dpi_sniff_record(struct dp_record *rec)

@@ -44,15 +44,18 @@ struct dp_context {
 
 void dpi_context_defaults(struct dp_context *ctx);
 
-/* What a bidder sees: a capped prefix of the document, and the same prefix as
- * UTF-8 text when it starts with a UTF-16 byte order mark (BOM removed), so
- * XML and HTML bidders need not know about UTF-16. */
+/* What a bidder sees: a capped prefix of the document's bytes; a longer view
+ * of it as UTF-8 text for markup bidders, which may have to read past long
+ * comments to find the root element (BOM removed, UTF-16 converted, so XML
+ * and HTML bidders need not know about either); and the whole document, for
+ * bidders that must judge more than the start (is it text all through?). */
 struct dp_peek {
-  const unsigned char *bytes;
+  const unsigned char *bytes; /* the first len bytes (DP_SNIFF_PREFIX at most) */
   size_t len;
-  const char *text;
+  const char *text;           /* DP_SNIFF_MARKUP bytes at most */
   size_t text_len;
-  size_t total; /* length of the whole document */
+  size_t total;               /* length of the whole document */
+  const unsigned char *all;   /* the whole document; NULL: only the prefix is known */
 };
 
 enum dp_opt_flags {
@@ -88,7 +91,8 @@ struct dp_stage_ops {
   const struct dp_option_spec *options; /* terminated by a NULL name, or NULL */
   /* Pure: no allocation, no I/O.  Returns 0 for "not mine", else a score
    * (roughly the number of bits checked); may set *mime to a static string
-   * that refines ops->mime. */
+   * that refines ops->mime.  Reading peek->all is allowed but costs: keep
+   * it to samples. */
   int (*bid)(const struct dp_peek *peek, const char **mime);
   /* Prepare st->state from the options; on failure write a one-line reason
    * into why and return DP_FATAL. */

@@ -225,11 +225,18 @@ void dpi_text_drop_controls(struct dp_buf *text)
 }
 
 /* Append one line without its trailing blanks. */
-static int put_line(struct dp_buf *out, const char *s, size_t n)
+/* Length of line s[0, n) without its trailing blanks (spaces, tabs, U+00A0:
+ * a Word page's empty paragraphs are a lone &nbsp;). */
+static size_t trimmed(const char *s, size_t n)
 {
-  while(n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-    n--;
-  return dpi_buf_add(out, s, n);
+  for(;;) {
+    if(n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+      n--;
+    else if(n >= 2 && s[n - 2] == '\xC2' && s[n - 1] == '\xA0')
+      n -= 2;
+    else
+      return n;
+  }
 }
 
 int dpi_text_clean(struct dp_buf *out, const char *text, size_t len)
@@ -251,15 +258,13 @@ int dpi_text_clean(struct dp_buf *out, const char *text, size_t len)
       continue;
     size_t ll = i - start;
     const char *line = s + start;
-    size_t k = ll;
-    while(k && (line[k - 1] == ' ' || line[k - 1] == '\t'))
-      k--;
+    size_t k = trimmed(line, ll);
     if(k == 0) {
       blank_run++;
     } else {
       if(wrote)
         rc |= dpi_buf_add(out, blank_run ? "\n\n" : "\n", blank_run ? 2 : 1);
-      rc |= put_line(out, line, k);
+      rc |= dpi_buf_add(out, line, k);
       wrote = 1;
       blank_run = 0;
     }

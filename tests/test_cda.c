@@ -47,7 +47,7 @@ static const char *meta_list(const struct dpt_result *res, const char *key, stru
 static int bid(const struct dp_stage_ops *ops, const char *s)
 {
   size_t n = strlen(s);
-  struct dp_peek peek = {(const unsigned char *)s, n, s, n, n};
+  struct dp_peek peek = {(const unsigned char *)s, n, s, n, n, NULL};
   const char *mime = NULL;
   return ops->bid(&peek, &mime);
 }

@@ -438,7 +438,7 @@ static void test_bid(void)
   };
   for(size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
     size_t len = strlen(cases[i].bytes);
-    struct dp_peek peek = {(const unsigned char *)cases[i].bytes, len, cases[i].bytes, len, len};
+    struct dp_peek peek = {(const unsigned char *)cases[i].bytes, len, cases[i].bytes, len, len, NULL};
     const char *mime = NULL;
     int score = dp_stage_hl7v2.bid(&peek, &mime);
     if(score != cases[i].score)

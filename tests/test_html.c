@@ -262,7 +262,7 @@ static void test_empty(void)
 static int html_bid(const char *s, size_t len)
 {
   size_t n = len < DP_SNIFF_PREFIX ? len : DP_SNIFF_PREFIX;
-  struct dp_peek peek = {(const unsigned char *)s, n, s, n, len};
+  struct dp_peek peek = {(const unsigned char *)s, n, s, n, len, NULL};
   const char *mime = NULL;
   return dp_stage_html.bid(&peek, &mime);
 }
@@ -282,6 +282,12 @@ static void test_bid_table(void)
     {"<?xml version=\"1.0\"?>\n<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" "
      "\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\n<html>", 40},
     {"<h:html xmlns:h=\"http://www.w3.org/1999/xhtml\">", 40},
+    /* Word and Outlook pages. */
+    {"<html xmlns:v=\"urn:schemas-microsoft-com:vml\" "
+     "xmlns:o=\"urn:schemas-microsoft-com:office:office\" "
+     "xmlns=\"http://www.w3.org/TR/REC-html40\">\n<head>", 40},
+    {"<html xmlns:o='urn:schemas-microsoft-com:office:office' "
+     "xmlns='http://www.w3.org/TR/REC-html40'>", 40},
     {"<div class=\"note\">Seen today</div>", 20},
     {"<P>Paragraph", 20},
     {"<table><tr><td>x</td></tr></table>", 20},

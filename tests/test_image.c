@@ -37,7 +37,7 @@ static void test_signatures(void)
   };
   for(size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
     struct dp_peek peek = {(const unsigned char *)cases[i].bytes, cases[i].len, NULL, 0,
-                           cases[i].len};
+                           cases[i].len, NULL};
     const char *mime = NULL;
     CU_ASSERT(dp_stage_image.bid(&peek, &mime) > 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(mime);
@@ -46,12 +46,12 @@ static void test_signatures(void)
   /* DICOM: 128-byte preamble then "DICM". */
   unsigned char dicom[140] = {0};
   memcpy(dicom + 128, "DICM", 4);
-  struct dp_peek peek = {dicom, sizeof(dicom), NULL, 0, sizeof(dicom)};
+  struct dp_peek peek = {dicom, sizeof(dicom), NULL, 0, sizeof(dicom), NULL};
   const char *mime = NULL;
   CU_ASSERT(dp_stage_image.bid(&peek, &mime) > 0);
   CU_ASSERT_STRING_EQUAL(mime, "application/dicom");
   /* "BM" text that is not a bitmap (size field wrong) is not an image. */
-  struct dp_peek bm = {(const unsigned char *)"BMI is 25", 9, NULL, 0, 9};
+  struct dp_peek bm = {(const unsigned char *)"BMI is 25", 9, NULL, 0, 9, NULL};
   CU_ASSERT_EQUAL(dp_stage_image.bid(&bm, &mime), 0);
 }
 

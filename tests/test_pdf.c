@@ -97,9 +97,9 @@ static void test_page_cap(void)
 
 static void test_bids(void)
 {
-  struct dp_peek at0 = {(const unsigned char *)"%PDF-1.7\n", 9, "%PDF-1.7\n", 9, 9};
-  struct dp_peek later = {(const unsigned char *)"\r\n\r\n%PDF-1.4", 12, NULL, 0, 12};
-  struct dp_peek not_pdf = {(const unsigned char *)"%PD", 3, NULL, 0, 3};
+  struct dp_peek at0 = {(const unsigned char *)"%PDF-1.7\n", 9, "%PDF-1.7\n", 9, 9, NULL};
+  struct dp_peek later = {(const unsigned char *)"\r\n\r\n%PDF-1.4", 12, NULL, 0, 12, NULL};
+  struct dp_peek not_pdf = {(const unsigned char *)"%PD", 3, NULL, 0, 3, NULL};
   const char *mime = NULL;
   CU_ASSERT_EQUAL(dp_stage_pdf.bid(&at0, &mime), 40);
   CU_ASSERT_EQUAL(dp_stage_pdf.bid(&later, &mime), 30);

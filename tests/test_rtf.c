@@ -353,7 +353,7 @@ static void test_wordpad_note(void)
 static int rtf_bid(const void *bytes, size_t len)
 {
   size_t n = len < DP_SNIFF_PREFIX ? len : DP_SNIFF_PREFIX;
-  struct dp_peek peek = {bytes, n, bytes, n, len};
+  struct dp_peek peek = {bytes, n, bytes, n, len, NULL};
   const char *mime = NULL;
   return dp_stage_rtf.bid(&peek, &mime);
 }

@@ -1,6 +1,11 @@
 /* test_sniff.c - the bidding table: which extractor wins for which bytes. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "buf.h"
+#include "dplimits.h"
 
 #include "sniff.h"
 #include "testutil.h"
@@ -82,9 +87,110 @@ static void test_corpus_formats(void)
   }
 }
 
+static const char *sniffed(const void *bytes, size_t len)
+{
+  struct dp_sniff s;
+  dpi_sniff(bytes, len, &s);
+  return s.format;
+}
+
+/* The root element after more than the byte bidders' 4 KiB of comments and
+ * processing instructions (C-CDA files open with licence texts). */
+static void test_root_after_long_prolog(void)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 1 << 20);
+  dpi_buf_adds(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!--");
+  for(int i = 0; i < 400; i++)
+    dpi_buf_adds(&b, " Licensed under the terms of the HL7 example licence. ");
+  dpi_buf_adds(&b, "-->\n<?xml-stylesheet type=\"text/xsl\" href=\"CDA.xsl\"?>\n");
+  size_t prolog = b.len;
+  CU_ASSERT(prolog > 4 * DP_SNIFF_PREFIX);
+  dpi_buf_adds(&b, "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title>CCD</title>"
+                   "</ClinicalDocument>\n");
+  CU_ASSERT_STRING_EQUAL(sniffed(b.mem, b.len), "cda");
+  /* The same as UTF-16 with a BOM. */
+  struct dp_buf w;
+  dpi_buf_init(&w, 4 << 20);
+  dpi_buf_add(&w, "\xFF\xFE", 2);
+  for(size_t i = 0; i < b.len; i++) {
+    dpi_buf_addc(&w, b.mem[i]);
+    dpi_buf_addc(&w, '\0');
+  }
+  CU_ASSERT_STRING_EQUAL(sniffed(w.mem, w.len), "cda");
+  dpi_buf_free(&w);
+  /* An HTML page behind a long comment. */
+  dpi_buf_truncate(&b, prolog);
+  dpi_buf_adds(&b, "<html><body><p>x</p></body></html>");
+  CU_ASSERT_STRING_EQUAL(sniffed(b.mem, b.len), "html");
+  /* A comment never closed within the cap is not XML: the text bidder
+   * keeps it, it is not lost. */
+  dpi_buf_reset(&b);
+  dpi_buf_adds(&b, "<!--");
+  while(b.len < DP_SNIFF_MARKUP + 100)
+    dpi_buf_adds(&b, " comment text that goes on and on");
+  dpi_buf_adds(&b, "--><ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>");
+  CU_ASSERT_STRING_EQUAL(sniffed(b.mem, b.len), "text");
+  dpi_buf_free(&b);
+}
+
+/* Deterministic noise (xorshift32). */
+static void noise(unsigned char *p, size_t n, uint32_t x)
+{
+  for(size_t i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    p[i] = (unsigned char)(x >> 24);
+  }
+}
+
+/* Binary files whose first pages are text: FITS (2880-byte blocks of
+ * ASCII header cards before the data), tar (ASCII headers), a text header
+ * glued onto a compressed body.  Judged over the whole file, not text. */
+static void test_text_start_binary_body(void)
+{
+  size_t len = 2880 * 2 + 100000;
+  unsigned char *doc = malloc(len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  for(size_t i = 0; i < 2880 * 2; i += 80)
+    snprintf((char *)doc + i, 81, "%-80s", i ? "BITPIX  =                  -32 / IEEE float" :
+                                                "SIMPLE  =                    T / FITS");
+  noise(doc + 2880 * 2, len - 2880 * 2, 12345);
+  CU_ASSERT_STRING_EQUAL(sniffed(doc, len), "unknown");
+  /* Binary far out, in a sample window near the end only. */
+  memset(doc, 'a', len);
+  for(size_t i = 80; i < len; i += 81)
+    doc[i] = '\n';
+  CU_ASSERT_STRING_EQUAL(sniffed(doc, len), "text");
+  noise(doc + len - 3000, 3000, 99);
+  CU_ASSERT_STRING_EQUAL(sniffed(doc, len), "unknown");
+  free(doc);
+}
+
+/* UTF-16 and UTF-32 without a byte order mark are text (the charset is
+ * the text extractor's business); Word's HTML is HTML. */
+static void test_more_text_forms(void)
+{
+  static const char u16le[] = "P\0\x59\x01\xED\0l\0i\0\x61\x01 \0\x7E\x01l\0u\0\x65\x01o\0u\0\r\0\n\0";
+  static const char u16be[] = "\0P\x01\x59\0\xED\0l\0i\x01\x61\0 \x01\x7E\0l\0u\x01\x65\0o\0u\0\r\0\n";
+  static const char u32le[] = "d\0\0\0o\0\0\0s\0\0\0e\0\0\0\n\0\0\0";
+  CU_ASSERT_STRING_EQUAL(sniffed(u16le, sizeof(u16le) - 1), "text");
+  CU_ASSERT_STRING_EQUAL(sniffed(u16be, sizeof(u16be) - 1), "text");
+  CU_ASSERT_STRING_EQUAL(sniffed(u32le, sizeof(u32le) - 1), "text");
+  const char *word = "<html xmlns:v=\"urn:schemas-microsoft-com:vml\"\n"
+                     "xmlns:o=\"urn:schemas-microsoft-com:office:office\"\n"
+                     "xmlns=\"http://www.w3.org/TR/REC-html40\">\n<head><meta "
+                     "http-equiv=Content-Type content=\"text/html; charset=windows-1252\">";
+  CU_ASSERT_STRING_EQUAL(sniffed(word, strlen(word)), "html");
+}
+
 DPT_SUITE(sniff)
 {
   CU_pSuite s = CU_add_suite("sniff", NULL, NULL);
   CU_add_test(s, "bidding table", test_table);
   CU_add_test(s, "corpus documents", test_corpus_formats);
+  CU_add_test(s, "root element after a long prolog", test_root_after_long_prolog);
+  CU_add_test(s, "binary with a text start", test_text_start_binary_body);
+  CU_add_test(s, "UTF-16/32 without BOM, Word HTML", test_more_text_forms);
 }

@@ -138,7 +138,7 @@ static void test_empty(void)
 static int text_bid(const void *bytes, size_t len)
 {
   size_t n = len < DP_SNIFF_PREFIX ? len : DP_SNIFF_PREFIX;
-  struct dp_peek peek = {bytes, n, bytes, n, len};
+  struct dp_peek peek = {bytes, n, bytes, n, len, NULL};
   const char *mime = NULL;
   return dp_stage_text.bid(&peek, &mime);
 }
@@ -187,10 +187,17 @@ static void test_bid_table(void)
     {B("form\ffeed and \x1b[1mbold"), 1},
     {B(""), 0},                         /* empty: nothing to say */
     {B("text\0with NUL"), 0},
-    /* Control characters are valid UTF-8: such a prefix is text by the UTF-8
-     * rule; only 8-bit (non-UTF-8) bytes are held to the 1 % rule. */
-    {B("\x01\x02\x03\x04 UTF-8 controls"), 1},
+    /* Control characters are valid UTF-8, but text does not hold them:
+     * UTF-8 or not, more than 1 % of them is binary. */
+    {B("\x01\x02\x03\x04 UTF-8 controls"), 0},
     {B("\x01\x02\x03\x04 8-bit \xE9 controls"), 0},
+    /* UTF-16 and UTF-32 without a BOM: every unit a text character. */
+    {B("h\0i\0 \0\x1B\x01\r\0\n\0"), 1},  /* UTF-16LE, with U+011B */
+    {B("\0h\0i\0 \x01\x1B\0\r\0\n"), 1},  /* UTF-16BE */
+    {B("h\0\0\0i\0\0\0"), 1},                 /* UTF-32LE */
+    {B("\0\0\0h\0\0\0i"), 1},                 /* UTF-32BE */
+    {B("h\0\x01\0i\0"), 0},                     /* a control unit: binary */
+    {B("h\0\0\0\0\0i\0"), 0},                 /* a NUL unit */
   };
   for(size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     int got = text_bid(cases[i].bytes, cases[i].len);

@@ -18,7 +18,7 @@ static void run_xml_file(const char *rel, struct dpt_result *res)
 static int bid(const char *s)
 {
   size_t n = strlen(s);
-  struct dp_peek peek = {(const unsigned char *)s, n, s, n, n};
+  struct dp_peek peek = {(const unsigned char *)s, n, s, n, n, NULL};
   const char *mime = NULL;
   return dp_stage_xml.bid(&peek, &mime);
 }
