@@ -40,51 +40,6 @@ static int window_is_text(const unsigned char *p, size_t n)
   return controls * 100 <= n;
 }
 
-/* A code unit of UTF-16 or UTF-32 text: a character that is not a control
- * (bar the text ones) nor a noncharacter. */
-static int text_unit(unsigned long u)
-{
-  if(u < 0x20)
-    return text_control((unsigned char)u);
-  return u != 0x7F && u != 0xFFFE && u != 0xFFFF && u <= 0x10FFFF;
-}
-
-/* UTF-16 or UTF-32 without a byte order mark: every code unit of the prefix
- * decodes to a text character in one byte order (surrogates in pairs), and
- * the NUL bytes are where that encoding puts them, in the high bytes of the
- * ASCII characters (spaces, digits, line ends) that text in every script
- * has: at least one unit in 16, and two.  Two ASCII letters read as one unit make a
- * valid CJK character, so the first rule alone would take 8-bit text with a
- * stray NUL.  Which charset it is, the extractor asks ICU (charset.h). */
-static int wide_without_bom(const unsigned char *p, size_t n)
-{
-  for(int width = 4; width >= 2; width -= 2) {
-    size_t units = n / (size_t)width;
-    if(units < 2)
-      continue;
-    for(int big = 0; big < 2; big++) {
-      size_t i = 0, ascii = 0;
-      int pending_high = 0;
-      for(; i < units; i++) {
-        const unsigned char *q = p + i * (size_t)width;
-        unsigned long u = 0;
-        for(int k = 0; k < width; k++)
-          u |= (unsigned long)q[big ? k : width - 1 - k] << (8 * (width - 1 - k));
-        int high = width == 2 && u >= 0xD800 && u <= 0xDBFF;
-        int low = width == 2 && u >= 0xDC00 && u <= 0xDFFF;
-        if(pending_high != low || (width == 4 && u >= 0xD800 && u <= 0xDFFF) ||
-           (!high && !low && !text_unit(u)))
-          break;
-        pending_high = high;
-        ascii += u < 0x80;
-      }
-      if(i == units && ascii >= 2 && ascii * 16 >= units)
-        return 1;
-    }
-  }
-  return 0;
-}
-
 static int bid(const struct dp_peek *peek, const char **mime)
 {
   const unsigned char *p = peek->bytes;
@@ -98,7 +53,7 @@ static int bid(const struct dp_peek *peek, const char **mime)
   if(n >= 4 && !memcmp(p, "\0\0\xFE\xFF", 4))
     return 1;
   if(memchr(p, '\0', n))
-    return wide_without_bom(p, n & ~(size_t)3);
+    return dpi_charset_wide(p, n) ? 1 : 0;
   if(!window_is_text(p, n))
     return 0;
   /* A binary file may open with a page of text (FITS headers, a PostScript

@@ -160,10 +160,66 @@ static size_t bom_of(const unsigned char *p, size_t len, const char **name)
   return 0;
 }
 
-/* ICU's verdict, when it is one of the wide Unicode forms: their recognisers
- * check that the code units are well-formed, which is what tells UTF-16
- * without a BOM from binary data.  want_wide = 0 takes any charset. */
-static int icu_detect(const unsigned char *p, size_t len, int want_wide, char *name, size_t cap)
+/* A code unit of UTF-16 or UTF-32 text: a character that is not a control
+ * (bar tab, newline, CR, FF, ESC) nor a noncharacter. */
+static int text_unit(unsigned long u)
+{
+  if(u < 0x20)
+    return u == '\t' || u == '\n' || u == '\r' || u == '\f' || u == 0x1B;
+  return u != 0x7F && u != 0xFFFE && u != 0xFFFF && u <= 0x10FFFF;
+}
+
+/* How well data reads as `width`-byte units in one byte order: -1 when it
+ * does not (more than 1 % of the units are not text characters, or a
+ * surrogate is unpaired), else the number of ASCII units. */
+static long wide_fit(const unsigned char *p, size_t units, int width, int big)
+{
+  size_t bad = 0, ascii = 0;
+  int pending_high = 0;
+  for(size_t i = 0; i < units; i++) {
+    const unsigned char *q = p + i * (size_t)width;
+    unsigned long u = 0;
+    for(int k = 0; k < width; k++)
+      u = u << 8 | q[big ? k : width - 1 - k];
+    int high = u >= 0xD800 && u <= 0xDBFF, low = u >= 0xDC00 && u <= 0xDFFF;
+    if(width == 2 && (pending_high != low))
+      return -1;
+    if(width == 4 && (high || low))
+      return -1;
+    pending_high = width == 2 && high;
+    if(!high && !low && !text_unit(u))
+      bad++;
+    ascii += u < 0x80;
+  }
+  return pending_high || bad * 100 > units ? -1 : (long)ascii;
+}
+
+const char *dpi_charset_wide(const void *data, size_t len)
+{
+  const unsigned char *p = data;
+  /* UTF-32: every unit at most 0x10FFFF, a structure nothing else has. */
+  if(len >= 8) {
+    long le = wide_fit(p, len / 4, 4, 0), be = wide_fit(p, len / 4, 4, 1);
+    if(le >= 0 || be >= 0)
+      return le >= be ? "UTF-32LE" : "UTF-32BE";
+  }
+  /* UTF-16: two ASCII letters read as one unit make a valid CJK character,
+   * so structure alone would take 8-bit text with a stray NUL.  The NULs
+   * must also be where UTF-16 puts them, in the ASCII characters (spaces,
+   * digits, line ends) that text in every script has: two at least, and one
+   * unit in 64. */
+  size_t units = len / 2;
+  if(units < 2)
+    return NULL;
+  long le = wide_fit(p, units, 2, 0), be = wide_fit(p, units, 2, 1);
+  long best = le >= be ? le : be;
+  if(best < 2 || (size_t)best * 64 < units)
+    return NULL;
+  return le >= be ? "UTF-16LE" : "UTF-16BE";
+}
+
+/* ICU's verdict, for text uchardet had no answer for. */
+static int icu_detect(const unsigned char *p, size_t len, char *name, size_t cap)
 {
   UErrorCode err = U_ZERO_ERROR;
   UCharsetDetector *det = ucsdet_open(&err);
@@ -179,11 +235,10 @@ static int icu_detect(const unsigned char *p, size_t len, int want_wide, char *n
     int32_t confidence = ucsdet_getConfidence(all[i], &err);
     if(U_FAILURE(err) || !n)
       break;
-    int wide = !strncmp(n, "UTF-16", 6) || !strncmp(n, "UTF-32", 6);
-    if(want_wide && !wide)
-      continue;
-    /* Below these ICU is guessing (every text gets UTF-16 at 10). */
-    if(confidence < (wide ? DP_CHARSET_WIDE_CONFIDENCE : DP_CHARSET_MIN_CONFIDENCE))
+    /* Below this ICU is guessing (every text gets UTF-16 at 10); the wide
+     * forms were ruled out by dpi_charset_wide already. */
+    if(confidence < DP_CHARSET_MIN_CONFIDENCE || !strncmp(n, "UTF-16", 6) ||
+       !strncmp(n, "UTF-32", 6))
       continue;
     found = dpi_charset_canonical(n, name, cap);
   }
@@ -226,8 +281,11 @@ void dpi_charset_decide(const void *data, size_t len, const char *declared,
 
   struct utf8_census u;
   utf8_census(p, len, &u);
-  if(u.nul && icu_detect(p, len, 1, cs->name, sizeof(cs->name))) {
-    cs->how = "detected";
+  const char *wide = u.nul ? dpi_charset_wide(p, len < DP_CHARSET_SAMPLE ? len
+                                                                       : DP_CHARSET_SAMPLE)
+                           : NULL;
+  if(wide) {
+    set(cs, wide, "detected");
     return;
   }
   if(u.nul && (!strncmp(decl, "UTF-16", 6) || !strncmp(decl, "UTF-32", 6))) {
@@ -254,7 +312,7 @@ void dpi_charset_decide(const void *data, size_t len, const char *declared,
   if(decl[0] && strcmp(decl, "UTF-8") && strcmp(decl, "US-ASCII")) {
     set(cs, decl, "declared");
   } else if(uchardet_detect(p, len, cs->name, sizeof(cs->name)) ||
-            icu_detect(p, len, 0, cs->name, sizeof(cs->name))) {
+            icu_detect(p, len, cs->name, sizeof(cs->name))) {
     cs->how = "detected";
   } else {
     set(cs, "WINDOWS-1252", "detected");

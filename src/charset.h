@@ -4,8 +4,8 @@
  * pages) asks here, so all of them decide the same way:
  *
  *   1. a byte order mark (UTF-8, UTF-16, UTF-32) settles it;
- *   2. UTF-16/32 without a BOM is recognised by ICU's detector, which checks
- *      the code units, not language statistics;
+ *   2. UTF-16/32 without a BOM is recognised by the structure of its code
+ *      units (dpi_charset_wide), not by language statistics;
  *   3. bytes that are UTF-8 are UTF-8, even when a stray byte or a cut last
  *      character spoils them: those cost one U+FFFD each, not the document.
  *      A declaration that says otherwise is wrong (Latin-1 text is never
@@ -15,6 +15,9 @@
  *   5. otherwise the detectors: uchardet (the reference for plain text, and
  *      the one that knows CP866, Windows-1250 and the CJK charsets), then
  *      ICU's ucsdet; Windows-1252 when neither has an answer.
+ *
+ * (ICU's own UTF-16 recogniser only knows text that is mostly Latin: it
+ * misses Cyrillic and CJK without a BOM, hence step 2.)
  *
  * The result is an iconv name, and it is what meta.charset reports. */
 #ifndef DP_CHARSET_H
@@ -41,6 +44,13 @@ void dpi_charset_decide(const void *data, size_t len, const char *declared,
  * out reached its cap (out is then in its failed state). */
 int dpi_charset_decode(struct dp_buf *out, const void *data, size_t len, const char *declared,
                        struct dp_charset *cs);
+
+/* UTF-16 or UTF-32 without a byte order mark, judged from the code units:
+ * nearly all of them text characters in one byte order (surrogates paired),
+ * and for UTF-16 the NUL bytes where its ASCII characters put them.
+ * "UTF-16LE", "UTF-16BE", "UTF-32LE", "UTF-32BE", or NULL.  Pure (the text
+ * bidder calls it). */
+const char *dpi_charset_wide(const void *data, size_t len);
 
 /* The second half of dpi_charset_decode, for callers that looked at the
  * decision first (to skip a copy of text that is UTF-8 already). */

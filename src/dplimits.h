@@ -34,9 +34,8 @@
 #define DP_TEXT_SAMPLE_WINDOWS 16
 /* Bytes of a document the charset detectors read (charset.h). */
 #define DP_CHARSET_SAMPLE DP_MIB
-/* ICU's confidence (0-100) below which its answer is not taken: for UTF-16/32
- * without a BOM, and for any other charset when uchardet had none. */
-#define DP_CHARSET_WIDE_CONFIDENCE 50
+/* ICU's confidence (0-100) below which its answer is not taken (it is asked
+ * when uchardet had none). */
 #define DP_CHARSET_MIN_CONFIDENCE 25
 /* How far into an HTML page a <meta charset> is looked for (browsers look
  * at 1 KiB; pages made by Word put kilobytes of style before it). */

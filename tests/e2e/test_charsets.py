@@ -113,6 +113,24 @@ class Charsets(TempDirTest):
                           .encode("cp1252"))
         self.assertIn("“Café” – €5, naïve, très", self.convert(page)["content"])
 
+    def test_more_legacy_and_wide_forms(self):
+        """Variants made here with Python's codecs from the corpus texts and
+        two short notes written for this test (Greek, Simplified Chinese)."""
+        ru = read(real("charset-ru-utf8.txt")).decode()
+        cz = read(real("charset-cz-utf8.txt")).decode()
+        el = ("Ο ασθενής προσήλθε στο νοσοκομείο με πόνο στο στήθος και δύσπνοια. "
+              "Η αρτηριακή πίεση ήταν φυσιολογική. Συνιστάται επανέλεγχος σε δύο εβδομάδες.\n") * 2
+        zh = "患者因胸痛和呼吸困难入院。血压正常。建议两周后复查。心电图未见急性改变。\n" * 2
+        cases = [(ru, "iso8859-5", "ISO-8859-5"), (el, "iso8859-7", "ISO-8859-7"),
+                 (zh, "gb18030", "GB18030"), (ru, "utf-16-be", "UTF-16BE"),
+                 (zh, "utf-16-le", "UTF-16LE"), (zh, "utf-16-be", "UTF-16BE"),
+                 (zh, "utf-32-le", "UTF-32LE"), (cz, "utf-32-be", "UTF-32BE")]
+        for text, codec, name in cases:
+            with self.subTest(codec=codec, text=text[:10]):
+                rec = self.convert(self.write("v-%s.txt" % codec, text.encode(codec)))
+                self.assertEqual(rec["meta"]["charset"], name)
+                self.assertEqual(lines(rec["content"]), lines(text))
+
     def test_html_and_text_without_declaration(self):
         """Legacy charsets are detected for every text-like format."""
         ru = read(real("charset-ru-utf8.txt")).decode()
