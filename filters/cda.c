@@ -27,7 +27,11 @@
  * expanded, so an external entity cannot pull a local file into the text. */
 #include <json-c/json.h>
 #include <libxml/tree.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <zlib.h>
 
 #include "date.h"
 #include "dplimits.h"
@@ -489,13 +493,279 @@ static void direct_text(struct dp_buf *out, const xmlNode *n)
       dpi_buf_adds(out, (const char *)c->content);
 }
 
-/* nonXMLBody/text is an ED: plain text (TXT) or a Base64 document (B64),
- * or a reference to content elsewhere, which we do not fetch. */
+/* An attribute value fit for an error message: a short code (B64, DF...)
+ * is quoted as it is, anything else is not repeated. */
+static const char *code_name(const char *v, char *buf, size_t cap)
+{
+  size_t n = v ? strlen(v) : 0;
+  if(n == 0 || n >= cap || n > 16)
+    return "(not a code)";
+  for(size_t i = 0; i < n; i++) {
+    unsigned char ch = (unsigned char)v[i];
+    if(!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+         ch == '-' || ch == '_' || ch == '.'))
+      return "(not a code)";
+  }
+  memcpy(buf, v, n + 1);
+  return buf;
+}
+
+/* ED compression (HL7 V3 data types, CompressionAlgorithm): DF is raw
+ * deflate (RFC 1951), GZ gzip (RFC 1952), ZL zlib (RFC 1950).  Z, BZ, Z7
+ * and the rest are not read. */
+enum ed_compression { ED_NONE, ED_DF, ED_GZ, ED_ZL, ED_UNKNOWN };
+
+static enum ed_compression ed_compression(const char *v)
+{
+  if(!v || blank(v, strlen(v)))
+    return ED_NONE;
+  if(!strcmp(v, "DF"))
+    return ED_DF;
+  if(!strcmp(v, "GZ"))
+    return ED_GZ;
+  if(!strcmp(v, "ZL"))
+    return ED_ZL;
+  return ED_UNKNOWN;
+}
+
+enum inflate_result { INF_OK, INF_CUT, INF_CORRUPT, INF_CAP, INF_NOMEM };
+
+/* Inflate in into out (whose cap is the document cap, so a deflate bomb
+ * stops there).  window_bits as for inflateInit2: -15 raw deflate, 15
+ * zlib, 31 gzip, 47 zlib or gzip.  Concatenated gzip members are read
+ * one after the other, as gunzip does; bytes after the stream are ignored. */
+static enum inflate_result inflate_into(const unsigned char *in, size_t len, int window_bits,
+                                        struct dp_buf *out, char *zmsg, size_t zmsglen)
+{
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  if(inflateInit2(&z, window_bits) != Z_OK)
+    return INF_NOMEM;
+  unsigned char chunk[16384];
+  size_t left = len;
+  z.next_in = (Bytef *)in;
+  enum inflate_result res = INF_OK;
+  for(;;) {
+    if(z.avail_in == 0 && left) {
+      uInt n = left > (uInt)-1 ? (uInt)-1 : (uInt)left;
+      z.avail_in = n;
+      left -= n;
+    }
+    z.next_out = chunk;
+    z.avail_out = sizeof(chunk);
+    int rc = inflate(&z, Z_NO_FLUSH);
+    size_t got = sizeof(chunk) - z.avail_out;
+    if(got && dpi_buf_add(out, chunk, got)) {
+      res = out->state == DP_BUF_TOO_BIG ? INF_CAP : INF_NOMEM;
+      break;
+    }
+    if(rc == Z_STREAM_END) {
+      int more = z.avail_in || left;
+      if(more && window_bits > 15 && z.avail_in >= 2 && z.next_in[0] == 0x1F &&
+         z.next_in[1] == 0x8B && inflateReset(&z) == Z_OK)
+        continue; /* another gzip member */
+      break;
+    }
+    if(rc == Z_MEM_ERROR) {
+      res = INF_NOMEM;
+      break;
+    }
+    if(rc == Z_DATA_ERROR || rc == Z_NEED_DICT || rc == Z_STREAM_ERROR) {
+      snprintf(zmsg, zmsglen, "%s",
+               rc == Z_NEED_DICT ? "needs a preset dictionary" : z.msg ? z.msg : "invalid data");
+      res = INF_CORRUPT;
+      break;
+    }
+    /* Z_OK or Z_BUF_ERROR: with all the input given and room left over,
+     * the stream wants bytes that are not there. */
+    if(z.avail_in == 0 && !left && z.avail_out > 0) {
+      res = INF_CUT;
+      break;
+    }
+  }
+  inflateEnd(&z);
+  return res;
+}
+
+/* Decompress a B64 payload in place (bytes becomes the inflated document). */
+static enum dp_status ed_inflate(struct cda *c, enum ed_compression how, const char *code,
+                                 struct dp_buf *bytes)
+{
+  const unsigned char *in = (const unsigned char *)dpi_buf_str(bytes);
+  size_t len = bytes->len;
+  /* Many writers call zlib's output "deflate" (as HTTP does): a DF payload
+   * that starts like zlib or gzip is read as such first, and as raw deflate
+   * when that fails.  GZ and ZL take either wrapper. */
+  int wrapped = len >= 2 && (((in[0] & 0x0F) == 8 && (in[0] >> 4) <= 7 &&
+                              ((in[0] << 8) | in[1]) % 31 == 0) ||
+                             (in[0] == 0x1F && in[1] == 0x8B));
+  int tries[2] = {how != ED_DF || wrapped ? 47 : -15, how == ED_DF && wrapped ? -15 : 0};
+  struct dp_buf out;
+  enum inflate_result res = INF_CORRUPT;
+  char zmsg[96] = "";
+  for(int t = 0; t < 2 && tries[t]; t++) {
+    dpi_buf_init(&out, c->st->ctx->max_document);
+    res = inflate_into(in, len, tries[t], &out, zmsg, sizeof(zmsg));
+    if(res != INF_CORRUPT)
+      break;
+    dpi_buf_free(&out);
+  }
+  if(res == INF_OK) {
+    dpi_buf_free(bytes);
+    *bytes = out;
+    return DP_OK;
+  }
+  if(res != INF_CORRUPT)
+    dpi_buf_free(&out);
+  switch(res) {
+  case INF_CAP:
+    return dpi_record_fail(c->rec, DP_KIND_TOO_LARGE,
+                           "nonXMLBody (compression %s) inflates to more than %zu bytes", code,
+                           c->st->ctx->max_document);
+  case INF_CUT:
+    return dpi_record_fail(c->rec, DP_KIND_DAMAGED,
+                           "nonXMLBody (compression %s) is cut short: its compressed stream "
+                           "does not end", code);
+  case INF_CORRUPT:
+    return dpi_record_fail(c->rec, DP_KIND_DAMAGED,
+                           "nonXMLBody (compression %s) does not inflate: %s", code, zmsg);
+  default:
+    return dpi_record_fail(c->rec, DP_KIND_INTERNAL, "out of memory");
+  }
+}
+
+/* The format whose extractor a TXT body's mediaType calls for: markup kept
+ * as characters in the XML.  NULL for text/plain (the ED default) and for
+ * every other type, which stay text. */
+static const char *txt_markup_format(const char *media)
+{
+  static const struct {
+    const char *type;
+    const char *format;
+  } map[] = {
+    {"text/rtf", "rtf"},
+    {"application/rtf", "rtf"},
+    {"text/html", "html"},
+    {"application/xhtml+xml", "html"},
+  };
+  if(!media)
+    return NULL;
+  while(*media == ' ' || *media == '\t')
+    media++;
+  size_t n = strcspn(media, "; \t");
+  for(size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+    if(strlen(map[i].type) == n && !strncasecmp(media, map[i].type, n))
+      return map[i].format;
+  return NULL;
+}
+
+/* RTF held as XML characters: libxml2 has already decoded it, so a letter
+ * outside ASCII is a character, not a code-page byte.  It is written as
+ * \uN in a group of its own (with \uc0: no fallback to skip), which any RTF
+ * reader takes as that character whatever the document's code page. */
+static void rtf_escape_unicode(struct dp_buf *out, const char *s, size_t len)
+{
+  const unsigned char *p = (const unsigned char *)s, *end = p + len;
+  while(p < end) {
+    if(*p < 0x80) {
+      dpi_buf_addc(out, (char)*p++);
+      continue;
+    }
+    /* libxml2 gives well-formed UTF-8; anything else becomes U+FFFD. */
+    uint32_t cp = 0xFFFD;
+    int n = *p >= 0xF0 ? 3 : *p >= 0xE0 ? 2 : *p >= 0xC0 ? 1 : 0;
+    if(n && end - p > n) {
+      cp = *p & (0x3F >> n);
+      for(int k = 1; k <= n; k++)
+        cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    p += n + 1;
+    if(cp > 0xFFFF) {
+      uint32_t v = cp - 0x10000;
+      dpi_buf_addf(out, "{\\uc0\\u%d\\u%d}", (int)(0xD800 + (v >> 10)) - 65536,
+                   (int)(0xDC00 + (v & 0x3FF)) - 65536);
+    } else {
+      dpi_buf_addf(out, "{\\uc0\\u%d}", cp > 0x7FFF ? (int)cp - 65536 : (int)cp);
+    }
+  }
+}
+
+/* A TXT body of RTF or HTML: the markup goes through its extractor, as an
+ * embedded document, so that depth limits and meta.embedded hold. */
+static enum dp_status render_txt_markup(struct cda *c, const char *format,
+                                        const struct dp_buf *data)
+{
+  if(strcmp(format, "rtf"))
+    return dpi_extract_embedded_as(c->st, c->rec, data->mem, data->len, format, c->text);
+  struct dp_buf rtf;
+  dpi_buf_init(&rtf, c->st->ctx->max_document);
+  rtf_escape_unicode(&rtf, data->mem, data->len);
+  enum dp_status status;
+  if(dpi_buf_failed(&rtf))
+    status = rtf.state == DP_BUF_TOO_BIG
+                 ? dpi_record_fail(c->rec, DP_KIND_TOO_LARGE, "nonXMLBody larger than %zu bytes",
+                                   c->st->ctx->max_document)
+                 : dpi_record_fail(c->rec, DP_KIND_INTERNAL, "out of memory");
+  else
+    status = dpi_extract_embedded_as(c->st, c->rec, rtf.mem, rtf.len, format, c->text);
+  dpi_buf_free(&rtf);
+  return status;
+}
+
+/* A B64 body: decoded, inflated when compressed, then run through the
+ * extractor its bytes sniff as (the mediaType is only a label). */
+static enum dp_status render_b64(struct cda *c, const struct dp_buf *data,
+                                 enum ed_compression how, const char *code)
+{
+  struct dp_buf bytes;
+  size_t bad_at = 0;
+  int layers = 0;
+  dpi_buf_init(&bytes, c->st->ctx->max_document);
+  enum dp_b64_result rc = dpi_decode_payload(data->mem, data->len, &bytes, &bad_at, &layers);
+  enum dp_status status = DP_OK;
+  if(rc == DP_B64_INVALID)
+    status = dpi_record_fail(c->rec, DP_KIND_BAD_BASE64,
+                             "nonXMLBody Base64 is invalid at offset %zu of its text", bad_at);
+  else if(rc == DP_B64_TOO_BIG)
+    status = dpi_record_fail(c->rec, DP_KIND_TOO_LARGE,
+                             "nonXMLBody decodes to more than %zu bytes",
+                             c->st->ctx->max_document);
+  else if(rc != DP_B64_OK)
+    status = dpi_record_fail(c->rec, DP_KIND_INTERNAL, "out of memory");
+  else if(how != ED_NONE)
+    status = ed_inflate(c, how, code, &bytes);
+  if(status == DP_OK)
+    status = dpi_extract_embedded(c->st, c->rec, bytes.mem, bytes.len, c->text);
+  dpi_buf_free(&bytes);
+  return status;
+}
+
+/* nonXMLBody/text is an ED: plain text or markup (TXT), or a Base64 document
+ * (B64), possibly compressed, or a reference to content elsewhere, which we
+ * do not fetch. */
 static enum dp_status render_nonxml(struct cda *c, const xmlNode *body)
 {
   const xmlNode *ed = cda_child(body, "text");
   if(!ed)
     return DP_OK;
+  char code[24];
+  const char *representation = dpi_xml_attr(ed, "representation");
+  int b64 = representation && !strcmp(representation, "B64");
+  if(representation && !b64 && strcmp(representation, "TXT"))
+    return dpi_record_fail(c->rec, DP_KIND_UNSUPPORTED,
+                           "nonXMLBody representation %s is neither B64 nor TXT",
+                           code_name(representation, code, sizeof(code)));
+  const char *compression = dpi_xml_attr(ed, "compression");
+  enum ed_compression how = ed_compression(compression);
+  if(how == ED_UNKNOWN)
+    return dpi_record_fail(c->rec, DP_KIND_UNSUPPORTED,
+                           "nonXMLBody compression %s is not supported (DF, GZ and ZL are)",
+                           code_name(compression, code, sizeof(code)));
+  if(how != ED_NONE && !b64)
+    return dpi_record_fail(c->rec, DP_KIND_DAMAGED,
+                           "nonXMLBody says compression %s but is not B64 (compressed bytes "
+                           "cannot be XML text)", compression);
+
   struct dp_buf data;
   dpi_buf_init(&data, c->st->ctx->max_document);
   direct_text(&data, ed);
@@ -511,37 +781,17 @@ static enum dp_status render_nonxml(struct cda *c, const xmlNode *body)
                              "nonXMLBody refers to external content, which is not fetched");
     return DP_OK;
   }
-  const char *representation = dpi_xml_attr(ed, "representation");
-  if(!representation || !strcmp(representation, "TXT")) {
+  enum dp_status status = DP_OK;
+  const char *markup = b64 ? NULL : txt_markup_format(dpi_xml_attr(ed, "mediaType"));
+  if(b64) {
+    status = render_b64(c, &data, how, compression);
+  } else if(markup) {
+    status = render_txt_markup(c, markup, &data);
+  } else {
     dpi_buf_add(c->text, data.mem, data.len);
     dpi_buf_addc(c->text, '\n');
-    dpi_buf_free(&data);
-    return DP_OK;
   }
-  if(strcmp(representation, "B64")) {
-    dpi_buf_free(&data);
-    return dpi_record_fail(c->rec, DP_KIND_UNSUPPORTED,
-                           "nonXMLBody representation is neither B64 nor TXT");
-  }
-  struct dp_buf bytes;
-  size_t bad_at = 0;
-  int layers = 0;
-  dpi_buf_init(&bytes, c->st->ctx->max_document);
-  enum dp_b64_result rc = dpi_decode_payload(data.mem, data.len, &bytes, &bad_at, &layers);
   dpi_buf_free(&data);
-  enum dp_status status = DP_OK;
-  if(rc == DP_B64_INVALID)
-    status = dpi_record_fail(c->rec, DP_KIND_BAD_BASE64,
-                             "nonXMLBody Base64 is invalid at offset %zu of its text", bad_at);
-  else if(rc == DP_B64_TOO_BIG)
-    status = dpi_record_fail(c->rec, DP_KIND_TOO_LARGE,
-                             "nonXMLBody decodes to more than %zu bytes",
-                             c->st->ctx->max_document);
-  else if(rc != DP_B64_OK)
-    status = dpi_record_fail(c->rec, DP_KIND_INTERNAL, "out of memory");
-  else
-    status = dpi_extract_embedded(c->st, c->rec, bytes.mem, bytes.len, c->text);
-  dpi_buf_free(&bytes);
   return status;
 }
 
@@ -574,6 +824,9 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   /* A named stage bypasses the sniff; meta.embedded starts with our format. */
   if(!dpi_record_str(rec, "format"))
     dpi_record_set_str(rec, "format", st->ops->format);
+  char charset[32];
+  dpi_json_set_str(dpi_record_object(rec, "meta"), "charset",
+                   dpi_xml_charset(body, len, doc, charset, sizeof(charset)));
 
   struct dp_buf text;
   dpi_text_buf_init(st, &text);

@@ -9,12 +9,14 @@
  * Characters:
  *   - `\'hh` bytes and literal 8-bit bytes are in the code page of the
  *     current font (its \fcharset or \cpg in the font table), else of the
- *     document (\ansicpg, default 1252).  Consecutive bytes are gathered into
- *     one run and converted together, so double-byte code pages (932, 936,
- *     949, 950) decode, even when a trail byte is written as a literal
- *     character.  The Symbol charset has no Unicode table in iconv; it is
- *     read as 1252, which keeps ASCII and turns its bullet (0xB7) into a
- *     middle dot.
+ *     document (\ansicpg, default 1252; meta.charset names it).  Consecutive
+ *     bytes are gathered into one run and converted together, so double-byte
+ *     code pages (932, 936, 949, 950) decode, even when a trail byte is
+ *     written as a literal character; a control word, control symbol or
+ *     brace ends the run (as in LibreOffice), so a lone lead byte becomes
+ *     U+FFFD instead of eating the next word's first letter.  The Symbol
+ *     charset has no Unicode table in iconv; it is read as 1252, which keeps
+ *     ASCII and turns its bullet (0xB7) into a middle dot.
  *   - `\uN` is UTF-16 (negative N means N + 65536; surrogate pairs are
  *     joined) followed by \ucN fallback characters (default 1, group
  *     scoped) that are skipped: a character, a \'hh, a control word or
@@ -28,9 +30,19 @@
  *     in the source are not text; \binN skips N raw bytes; text marked
  *     hidden (\v) is dropped.
  *
- * Destinations that are not body text are skipped: every `{\*\...}` group,
- * and fonttbl, colortbl, stylesheet, list tables, revtbl, rsidtbl,
- * generator, pict, object, headers and footers, fldinst (the field's
+ * Lists are labelled as LibreOffice labels them: from \ls and \ilvl and the
+ * list table (\listtable, \listoverridetable: \levelnfc, \levelstartat,
+ * \leveltext), one counter per list level running through the document,
+ * bullet levels as U+2022, U+25E6, U+25AA; old-style numbering from \pn
+ * (bullets, one decimal count).  The label and a space open the paragraph.
+ * The \listtext and \pntext copies of the labels are dropped, as
+ * LibreOffice drops them, and \list text never leaks, in its table or not.
+ *
+ * Destinations that are not body text are skipped: every `{\*\...}` group
+ * (\* counts only at the start of a group, as RTF places it; elsewhere it
+ * means nothing), and fonttbl, colortbl, stylesheet, the text of list
+ * tables, revtbl, rsidtbl, generator, pict, object, headers and footers,
+ * fldinst (the field's
  * result, fldrslt, is kept), bookmarks, and the rest listed in rtf_words.
  * From \info, \title and \author go to meta.title and meta.author, and
  * \creatim to the document's date fact.
@@ -63,17 +75,67 @@
 /* Control words are at most 32 letters (RTF 1.9.1). */
 #define RTF_MAX_WORD 32
 
-enum rtf_sink { SINK_TEXT, SINK_NONE, SINK_TITLE, SINK_AUTHOR };
+/* List definitions remembered from \listtable and \listoverridetable (Word
+ * writes a few dozen at most). */
+#define RTF_MAX_LISTS 256
+/* Levels of a list (RTF 1.9: nine). */
+#define RTF_LIST_LEVELS 9
+/* Characters of one \leveltext (its length byte says at most 255; real
+ * ones are a handful: "\'02\'00." is "1."). */
+#define RTF_MAX_LEVELTEXT 32
 
-/* What a group changes; a nested group starts as a copy of its parent's. */
+enum rtf_sink { SINK_TEXT, SINK_NONE, SINK_TITLE, SINK_AUTHOR, SINK_LEVELTEXT };
+
+/* The destination a group is in, for the control words whose meaning
+ * depends on it (\listid, \ls, \levelnfc...). */
+enum rtf_dest {
+  DEST_BODY,
+  DEST_OTHER,
+  DEST_LISTTABLE,
+  DEST_LIST,
+  DEST_LISTLEVEL,
+  DEST_OVERRIDETABLE,
+  DEST_OVERRIDE,
+  DEST_PN
+};
+
+/* What a group changes; a nested group starts as a copy of its parent's.
+ * Paragraph properties (\ls, \ilvl, \pn) are group state too, as RTF
+ * says: \pard inside a {\listtext ...} group ends with it. */
 struct rtf_state {
   unsigned char sink;    /* where its text goes */
+  unsigned char dest;    /* enum rtf_dest */
   unsigned char fonttbl; /* inside the font table: \f defines a font */
   unsigned char info;    /* inside \info */
   unsigned char creatim; /* inside \info's \creatim */
   unsigned char hidden;  /* \v */
+  unsigned char ilvl;    /* \ilvl: the paragraph's list level */
+  unsigned char pn;      /* old-style numbering of the paragraph: PN_* */
+  int ls;                /* \ls: the paragraph's list (override number), 0 for none */
   int uc;                /* fallback characters after \uN */
   int font;              /* \f in force, -1 for the default font (\deff) */
+};
+
+enum { PN_NONE, PN_BULLET, PN_NUMBER };
+
+struct rtf_level {
+  int nfc;                            /* \levelnfc: 0 decimal, 23 bullet... */
+  int start;                          /* \levelstartat */
+  uint32_t text[RTF_MAX_LEVELTEXT];   /* \leveltext: 0..8 are level numbers */
+  int text_len;                       /* -1 until its length byte came */
+  int text_want;                      /* that length byte */
+  int counter;                        /* the number given last */
+  int used;                           /* counter is set */
+};
+
+struct rtf_list {
+  int id;
+  int nlevels;
+  struct rtf_level levels[RTF_LIST_LEVELS];
+};
+
+struct rtf_override {
+  int ls, listid;
 };
 
 struct rtf_font {
@@ -94,10 +156,19 @@ struct rtf_parser {
   struct rtf_font fonts[RTF_MAX_FONTS]; /* sorted by num */
   size_t nfonts;
   int defining_font; /* the \f being described in the font table */
+  int defining_list, defining_level, defining_override; /* indexes, -1 for none */
   uint32_t high;     /* a high surrogate waiting for its low half, or 0 */
   int skip;          /* \uN fallback characters still to skip */
   int cell_sep;      /* a cell ended: " | " before more text on this line */
   int line_text;     /* the current line of the body has text */
+  int para_open;     /* the current paragraph of the body has begun (its label is out) */
+  int group_start;   /* nothing came yet since the last "{" (for \*) */
+  struct rtf_list lists[RTF_MAX_LISTS];
+  size_t nlists;
+  struct rtf_override overrides[RTF_MAX_LISTS];
+  size_t noverrides;
+  int pn_count;      /* the last old-style (\pn) number given, 0 before the first */
+  int pn_start;      /* \pnstart of the first numbered \pn */
   int wrote_text;    /* the body has text other than white space */
   int run_overflow;  /* the run outgrew the text cap */
   int yr, mo, dy;    /* \creatim */
@@ -147,6 +218,17 @@ static const char *codepage_name(int cp, char *buf, size_t len)
     snprintf(buf, len, "CP%d", cp);
     return buf;
   }
+}
+
+/* The document's code page as meta.charset names charsets: the iconv
+ * name the other extractors use (WINDOWS-1252 for code page 1252). */
+static const char *codepage_charset(int cp, char *buf, size_t len)
+{
+  if(cp >= 1250 && cp <= 1258) {
+    snprintf(buf, len, "WINDOWS-%d", cp);
+    return buf;
+  }
+  return codepage_name(cp, buf, len);
 }
 
 static struct rtf_font *font_find(struct rtf_parser *r, int num)
@@ -220,7 +302,7 @@ static void run_flush(struct rtf_parser *r)
 static int active_sink(struct rtf_parser *r)
 {
   const struct rtf_state *s = cur(r);
-  return s->sink == SINK_NONE || s->hidden ? -1 : s->sink;
+  return s->sink == SINK_NONE || s->sink == SINK_LEVELTEXT || s->hidden ? -1 : s->sink;
 }
 
 static void emit_ascii(struct rtf_parser *r, int sink, const char *s, size_t n)
@@ -248,9 +330,139 @@ static void drop_high(struct rtf_parser *r, int sink)
   }
 }
 
-/* Before text in `sink`: a pending lone surrogate, a cell separator.
- * Returns 0 when a blank is to be dropped: white space that pads a cell
- * before its text would otherwise follow the " | ". */
+/* ---- list labels ---- */
+
+/* The bullets LibreOffice writes for bullet levels 0, 1, 2 (then again),
+ * whatever glyph the list names: the glyph is usually a Symbol or Wingdings
+ * code with no Unicode meaning (U+F0B7). */
+static const char *const level_bullets[] = {"\xE2\x80\xA2", "\xE2\x97\xA6", "\xE2\x96\xAA"};
+
+static void put_roman(struct dp_buf *out, int n, int upper)
+{
+  static const struct {
+    int value;
+    const char *digits;
+  } numerals[] = {{1000, "m"}, {900, "cm"}, {500, "d"}, {400, "cd"}, {100, "c"}, {90, "xc"},
+                  {50, "l"},   {40, "xl"},  {10, "x"},  {9, "ix"},   {5, "v"},   {4, "iv"},
+                  {1, "i"}};
+  if(n <= 0 || n >= 4000) {
+    dpi_buf_addf(out, "%d", n);
+    return;
+  }
+  for(size_t i = 0; i < sizeof(numerals) / sizeof(numerals[0]); i++)
+    for(; n >= numerals[i].value; n -= numerals[i].value)
+      for(const char *d = numerals[i].digits; *d; d++)
+        dpi_buf_addc(out, upper ? (char)(*d - 'a' + 'A') : *d);
+}
+
+/* A level's number in its \levelnfc style (RTF 1.9: 0 decimal, 1 and 2
+ * upper and lower Roman, 3 and 4 upper and lower letters, 22 two digits;
+ * the rest are written as decimal). */
+static void put_number(struct dp_buf *out, int n, int nfc)
+{
+  switch(nfc) {
+  case 1:
+  case 2:
+    put_roman(out, n, nfc == 1);
+    break;
+  case 3:
+  case 4:
+    if(n <= 0) {
+      dpi_buf_addf(out, "%d", n);
+      break;
+    }
+    /* A..Z, then AA..ZZ, as Word counts. */
+    for(int k = 0; k <= (n - 1) / 26 && k < 64; k++)
+      dpi_buf_addc(out, (char)((nfc == 3 ? 'A' : 'a') + (n - 1) % 26));
+    break;
+  case 22:
+    dpi_buf_addf(out, "%02d", n);
+    break;
+  default:
+    dpi_buf_addf(out, "%d", n);
+    break;
+  }
+}
+
+static struct rtf_list *list_for(struct rtf_parser *r, int ls)
+{
+  for(size_t i = 0; i < r->noverrides; i++) {
+    if(r->overrides[i].ls != ls)
+      continue;
+    for(size_t k = 0; k < r->nlists; k++)
+      if(r->lists[k].id == r->overrides[i].listid)
+        return &r->lists[k];
+    return NULL;
+  }
+  return NULL;
+}
+
+/* The label of a paragraph in list override `ls` at level `ilvl`, as
+ * LibreOffice numbers it: one counter per level of each list, running on
+ * through the document (paragraphs outside the list do not reset it), a
+ * level's counter restarting when a higher level is numbered. */
+static void list_label(struct rtf_parser *r, int ls, int ilvl, struct dp_buf *out)
+{
+  struct rtf_list *list = list_for(r, ls);
+  if(!list || ilvl >= list->nlevels)
+    return;
+  struct rtf_level *lv = &list->levels[ilvl];
+  lv->counter = lv->used && lv->counter < 1000000000 ? lv->counter + 1 : lv->start;
+  lv->used = 1;
+  for(int k = ilvl + 1; k < list->nlevels; k++)
+    list->levels[k].used = 0;
+  if(lv->nfc == 23) {
+    dpi_buf_adds(out, level_bullets[ilvl % 3]);
+    return;
+  }
+  if(lv->nfc == 255)
+    return; /* no number */
+  for(int i = 0; i < lv->text_len; i++) {
+    uint32_t v = lv->text[i];
+    if(v >= RTF_LIST_LEVELS) {
+      dpi_utf8_put(out, v);
+    } else if((int)v < list->nlevels) {
+      const struct rtf_level *ref = &list->levels[v];
+      if(ref->nfc != 23 && ref->nfc != 255)
+        put_number(out, ref->used ? ref->counter : ref->start, ref->nfc);
+    }
+  }
+}
+
+/* The paragraph's label, if it has one, and the space after it (LibreOffice
+ * writes a space whatever \levelfollow says). */
+static void put_label(struct rtf_parser *r)
+{
+  const struct rtf_state *s = cur(r);
+  size_t before = r->text->len;
+  if(s->ls > 0)
+    list_label(r, s->ls, s->ilvl, r->text);
+  if(r->text->len == before && s->pn == PN_BULLET) {
+    dpi_buf_adds(r->text, level_bullets[0]);
+  } else if(r->text->len == before && s->pn == PN_NUMBER) {
+    r->pn_count = r->pn_count ? r->pn_count + (r->pn_count < 1000000000)
+                              : r->pn_start ? r->pn_start : 1;
+    dpi_buf_addf(r->text, "%d.", r->pn_count);
+  }
+  if(r->text->len > before) {
+    dpi_buf_addc(r->text, ' ');
+    r->wrote_text = 1;
+  }
+}
+
+/* The body's paragraph begins: its list label goes first. */
+static void open_paragraph(struct rtf_parser *r)
+{
+  if(r->para_open)
+    return;
+  r->para_open = 1;
+  run_flush(r);
+  put_label(r);
+}
+
+/* Before text in `sink`: a pending lone surrogate, a cell separator, the
+ * paragraph's list label.  Returns 0 when a blank is to be dropped: white
+ * space that pads a cell before its text would otherwise follow the " | ". */
 static int before_text(struct rtf_parser *r, int sink, int blank)
 {
   drop_high(r, sink);
@@ -262,14 +474,36 @@ static int before_text(struct rtf_parser *r, int sink, int blank)
     emit_ascii(r, sink, " | ", 3);
   r->cell_sep = 0;
   r->line_text = 1;
+  open_paragraph(r);
   if(!blank)
     r->wrote_text = 1;
   return 1;
 }
 
+/* A character of a \leveltext: its first one is the length of the rest,
+ * and values 0..8 stand for the numbers of levels 1..9. */
+static void leveltext_add(struct rtf_parser *r, uint32_t v)
+{
+  if(r->defining_list < 0 || r->defining_level < 0)
+    return;
+  struct rtf_level *lv = &r->lists[r->defining_list].levels[r->defining_level];
+  if(lv->text_len < 0) {
+    lv->text_want = (int)(v & 0xFF);
+    lv->text_len = 0;
+  } else if(lv->text_len < lv->text_want && lv->text_len < RTF_MAX_LEVELTEXT) {
+    lv->text[lv->text_len++] = v;
+  }
+}
+
 /* A text byte in the current code page (literal or \'hh). */
 static void put_byte(struct rtf_parser *r, unsigned char c)
 {
+  if(cur(r)->sink == SINK_LEVELTEXT) {
+    /* Literal characters of a label: ASCII, or Latin-1 in the usual 1252. */
+    int latin = c < 0x80 || (c >= 0xA0 && current_codepage(r) == 1252);
+    leveltext_add(r, latin ? c : 0xFFFD);
+    return;
+  }
   int sink = active_sink(r);
   if(sink < 0)
     return;
@@ -291,6 +525,10 @@ static void put_byte(struct rtf_parser *r, unsigned char c)
 
 static void put_codepoint(struct rtf_parser *r, uint32_t cp)
 {
+  if(cur(r)->sink == SINK_LEVELTEXT) {
+    leveltext_add(r, cp >= RTF_LIST_LEVELS ? cp : 0xFFFD);
+    return;
+  }
   int sink = active_sink(r);
   if(sink < 0)
     return;
@@ -355,7 +593,24 @@ enum rtf_action {
   A_CREATIM,
   A_YR,
   A_MO,
-  A_DY
+  A_DY,
+  A_PAR,           /* a paragraph (arg 1) or table row (0) ends: newline, and
+                      the next paragraph gets its label */
+  A_PARD,          /* paragraph properties back to their defaults */
+  A_LS,
+  A_ILVL,
+  A_LISTTABLE,
+  A_LIST,
+  A_LISTLEVEL,
+  A_LEVELTEXT,
+  A_LEVELNFC,
+  A_LEVELSTART,
+  A_LISTID,
+  A_OVERRIDETABLE,
+  A_OVERRIDE,
+  A_PN,
+  A_PNLVL,         /* \pnlvlblt, \pnlvlbody, \pnlvlN, \pnlvlcont: arg is PN_* */
+  A_PNSTART
 };
 
 struct rtf_word {
@@ -406,37 +661,59 @@ static const struct rtf_word rtf_words[] = {
   {"headerf", A_SKIP, 0},
   {"headerl", A_SKIP, 0},
   {"headerr", A_SKIP, 0},
+  {"ilvl", A_ILVL, 0},
   {"info", A_INFO, 0},
   {"latentstyles", A_SKIP, 0},
   {"ldblquote", A_CHAR, 0x201C},
+  {"levelnfc", A_LEVELNFC, 0},
+  {"levelnfcn", A_LEVELNFC, 0},
+  {"levelnumbers", A_SKIP, 0},
+  {"levelstartat", A_LEVELSTART, 0},
+  {"leveltext", A_LEVELTEXT, 0},
+  {"lfolevel", A_SKIP, 0},
   {"line", A_NEWLINE, 0},
-  {"listoverridetable", A_SKIP, 0},
-  {"listtable", A_SKIP, 0},
+  {"list", A_LIST, 0},
+  {"listid", A_LISTID, 0},
+  {"listlevel", A_LISTLEVEL, 0},
+  {"listname", A_SKIP, 0},
+  {"listoverride", A_OVERRIDE, 0},
+  {"listoverridetable", A_OVERRIDETABLE, 0},
+  {"listpicture", A_SKIP, 0},
+  {"listtable", A_LISTTABLE, 0},
+  {"listtext", A_SKIP, 0}, /* the same: labels come from \ls and the list table */
   {"lquote", A_CHAR, 0x2018},
+  {"ls", A_LS, 0},
   {"mac", A_CODEPAGE, 10000},
   {"mmathPr", A_SKIP, 0},
   {"mo", A_MO, 0},
   {"nestcell", A_CELL, 0},
-  {"nestrow", A_NEWLINE, 0},
+  {"nestrow", A_PAR, 0},
   {"objdata", A_SKIP, 0},
   {"object", A_SKIP, 0},
   {"page", A_NEWLINE, 0},
-  {"par", A_NEWLINE, 0},
+  {"par", A_PAR, 1},
+  {"pard", A_PARD, 0},
   {"pc", A_CODEPAGE, 437},
   {"pca", A_CODEPAGE, 850},
   {"pgdsctbl", A_SKIP, 0},
   {"pict", A_SKIP, 0},
   {"plain", A_PLAIN, 0},
-  {"pn", A_SKIP, 0}, /* old-style numbering; its text is repeated in \pntext */
+  {"pn", A_PN, 0},
+  {"pnlvl", A_PNLVL, PN_NONE},
+  {"pnlvlblt", A_PNLVL, PN_BULLET},
+  {"pnlvlbody", A_PNLVL, PN_NUMBER},
+  {"pnlvlcont", A_PNLVL, PN_NONE},
+  {"pnstart", A_PNSTART, 0},
+  {"pntext", A_SKIP, 0}, /* LibreOffice numbers from \pn, not from this copy */
   {"private", A_SKIP, 0},
   {"protusertbl", A_SKIP, 0},
   {"rdblquote", A_CHAR, 0x201D},
   {"revtbl", A_SKIP, 0},
-  {"row", A_NEWLINE, 0},
+  {"row", A_PAR, 0},
   {"rquote", A_CHAR, 0x2019},
   {"rsidtbl", A_SKIP, 0},
   {"rxe", A_SKIP, 0},
-  {"sect", A_NEWLINE, 0},
+  {"sect", A_PAR, 1},
   {"shpinst", A_SKIP, 0},
   {"sp", A_SKIP, 0},
   {"stylesheet", A_SKIP, 0},
@@ -470,6 +747,7 @@ static void control_word(struct rtf_parser *r, const char *word, int has_param, 
   switch(w->action) {
   case A_SKIP:
     s->sink = SINK_NONE;
+    s->dest = DEST_OTHER;
     break;
   case A_CHAR:
     put_codepoint(r, (uint32_t)w->arg);
@@ -477,12 +755,116 @@ static void control_word(struct rtf_parser *r, const char *word, int has_param, 
   case A_NEWLINE:
     put_newline(r, '\n');
     break;
+  case A_PAR:
+    if(active_sink(r) == SINK_TEXT) {
+      if(w->arg)
+        open_paragraph(r); /* an empty list item still has its label */
+      r->para_open = 0;
+    }
+    put_newline(r, '\n');
+    break;
+  case A_PARD:
+    s->ls = 0;
+    s->ilvl = 0;
+    s->pn = PN_NONE;
+    break;
+  case A_LS:
+    if(s->dest == DEST_OVERRIDE && r->defining_override >= 0)
+      r->overrides[r->defining_override].ls = (int)param;
+    else if(s->dest == DEST_BODY)
+      s->ls = param > 0 ? (int)param : 0;
+    break;
+  case A_ILVL:
+    s->ilvl = param > 0 && param < RTF_LIST_LEVELS ? (unsigned char)param : 0;
+    break;
+  case A_LISTTABLE:
+  case A_OVERRIDETABLE:
+    s->sink = SINK_NONE;
+    s->dest = w->action == A_LISTTABLE ? DEST_LISTTABLE : DEST_OVERRIDETABLE;
+    break;
+  case A_LIST:
+    /* A \list outside the list table defines nothing; its text is never
+     * body text either. */
+    s->sink = SINK_NONE;
+    r->defining_list = r->defining_level = -1;
+    if(s->dest == DEST_LISTTABLE && r->nlists < RTF_MAX_LISTS) {
+      r->defining_list = (int)r->nlists++;
+      memset(&r->lists[r->defining_list], 0, sizeof(r->lists[0]));
+    }
+    s->dest = s->dest == DEST_LISTTABLE ? DEST_LIST : DEST_OTHER;
+    break;
+  case A_LISTLEVEL:
+    s->sink = SINK_NONE;
+    r->defining_level = -1;
+    if(s->dest == DEST_LIST && r->defining_list >= 0 &&
+       r->lists[r->defining_list].nlevels < RTF_LIST_LEVELS) {
+      struct rtf_list *l = &r->lists[r->defining_list];
+      r->defining_level = l->nlevels++;
+      struct rtf_level *lv = &l->levels[r->defining_level];
+      memset(lv, 0, sizeof(*lv));
+      lv->start = 1; /* Word always writes \levelstartat */
+      lv->text_len = -1;
+    }
+    s->dest = s->dest == DEST_LIST ? DEST_LISTLEVEL : DEST_OTHER;
+    break;
+  case A_LEVELTEXT:
+    s->sink = s->dest == DEST_LISTLEVEL && r->defining_level >= 0 ? SINK_LEVELTEXT : SINK_NONE;
+    if(s->sink == SINK_LEVELTEXT)
+      r->lists[r->defining_list].levels[r->defining_level].text_len = -1;
+    s->dest = DEST_OTHER;
+    break;
+  case A_LEVELNFC:
+  case A_LEVELSTART:
+    if(s->dest == DEST_LISTLEVEL && r->defining_level >= 0) {
+      struct rtf_level *lv = &r->lists[r->defining_list].levels[r->defining_level];
+      int v = param >= 0 && param < 1000000 ? (int)param : 0;
+      *(w->action == A_LEVELNFC ? &lv->nfc : &lv->start) = v;
+    }
+    break;
+  case A_LISTID:
+    if(s->dest == DEST_LIST && r->defining_list >= 0)
+      r->lists[r->defining_list].id = (int)param;
+    else if(s->dest == DEST_OVERRIDE && r->defining_override >= 0)
+      r->overrides[r->defining_override].listid = (int)param;
+    break;
+  case A_OVERRIDE:
+    s->sink = SINK_NONE;
+    r->defining_override = -1;
+    if(s->dest == DEST_OVERRIDETABLE && r->noverrides < RTF_MAX_LISTS) {
+      r->defining_override = (int)r->noverrides++;
+      r->overrides[r->defining_override].ls = 0;
+      r->overrides[r->defining_override].listid = 0;
+    }
+    s->dest = s->dest == DEST_OVERRIDETABLE ? DEST_OVERRIDE : DEST_OTHER;
+    break;
+  case A_PN:
+    s->sink = SINK_NONE;
+    s->dest = s->dest == DEST_BODY ? DEST_PN : DEST_OTHER;
+    break;
+  case A_PNLVL:
+    /* The {\*\pn ...} group describes the paragraph around it: set the
+     * numbering there (and here, for the rest of this group). */
+    if(s->dest == DEST_PN) {
+      s->pn = (unsigned char)w->arg;
+      for(int i = r->depth - 2; i >= 0; i--)
+        if(r->stack[i].dest == DEST_BODY) {
+          r->stack[i].pn = (unsigned char)w->arg;
+          break;
+        }
+    }
+    break;
+  case A_PNSTART:
+    if(s->dest == DEST_PN && !r->pn_count && !r->pn_start)
+      r->pn_start = param > 0 && param < 1000000 ? (int)param : 1;
+    break;
   case A_TAB:
     put_newline(r, '\t');
     break;
   case A_CELL:
-    if(active_sink(r) == SINK_TEXT)
+    if(active_sink(r) == SINK_TEXT) {
       r->cell_sep = 1;
+      r->para_open = 0;
+    }
     break;
   case A_UNICODE: {
     /* A signed 16-bit value; larger ones are taken as code points. */
@@ -588,6 +970,14 @@ static void control(struct rtf_parser *r)
   if(r->p >= r->end)
     return;
   unsigned char c = *r->p;
+  int at_group_start = r->group_start;
+  r->group_start = 0;
+  /* Code-page bytes wait in the run for a trail byte, but only until the
+   * next control word or symbol, as in LibreOffice: a double-byte font's
+   * lead byte before \tab (a bullet) must not take the next word's first
+   * letter as its trail byte.  \'hh bytes, and literal text, join it. */
+  if(c != '\'')
+    run_flush(r);
   if(is_alpha(c)) {
     char word[RTF_MAX_WORD + 1];
     size_t wl = 0;
@@ -662,7 +1052,11 @@ static void control(struct rtf_parser *r)
     put_byte(r, '-');
     break;
   case '*':
-    cur(r)->sink = SINK_NONE;
+    /* {\*\dest ...}: a destination to skip unless known (the known ones
+     * we read, \listtable and \pn, set their own state next).  Anywhere
+     * else \* means nothing, as in LibreOffice and Word. */
+    if(at_group_start)
+      cur(r)->sink = SINK_NONE;
     break;
   case '\r':
   case '\n':
@@ -725,12 +1119,16 @@ static enum dp_status parse(struct rtf_parser *r, struct dp_record *rec)
         return dpi_record_fail(rec, DP_KIND_TOO_LARGE,
                                "RTF groups nested more than %d deep at byte %zu",
                                DP_MAX_NESTING, (size_t)(r->p - 1 - r->start));
+      run_flush(r); /* a group boundary ends a run, like a control word */
       r->stack[r->depth] = r->stack[r->depth - 1];
       r->depth++;
       r->skip = 0;
+      r->group_start = 1;
       break;
     case '}':
+      run_flush(r);
       r->skip = 0;
+      r->group_start = 0;
       end_group(r, rec);
       closed = r->depth == 0;
       break;
@@ -742,6 +1140,7 @@ static enum dp_status parse(struct rtf_parser *r, struct dp_record *rec)
     case '\0':
       break; /* not text */
     default:
+      r->group_start = 0;
       if(r->skip > 0)
         r->skip--;
       else
@@ -784,6 +1183,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   r->ansicpg = 1252;
   r->deff = -1;
   r->defining_font = -1;
+  r->defining_list = r->defining_level = r->defining_override = -1;
   r->depth = 1;
   r->stack[0].sink = SINK_TEXT;
   r->stack[0].uc = 1;
@@ -798,6 +1198,9 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   if(rc == DP_OK) {
     set_meta(rec, "title", &r->title);
     set_meta(rec, "author", &r->author);
+    char name[16];
+    dpi_json_set_str(dpi_record_object(rec, "meta"), "charset",
+                     codepage_charset(r->ansicpg, name, sizeof(name)));
   }
   dpi_buf_free(&r->title);
   dpi_buf_free(&r->author);

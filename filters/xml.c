@@ -117,6 +117,9 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   }
   if(!dpi_record_str(rec, "format"))
     dpi_record_set_str(rec, "format", st->ops->format);
+  char charset[32];
+  dpi_json_set_str(dpi_record_object(rec, "meta"), "charset",
+                   dpi_xml_charset(body, len, doc, charset, sizeof(charset)));
 
   struct dp_buf text;
   dpi_text_buf_init(st, &text);

@@ -112,6 +112,27 @@ enum dp_b64_result dpi_decode_payload(const char *text, size_t len, struct dp_bu
 enum dp_status dpi_extract_embedded(const struct dp_stage *st, struct dp_record *parent,
                                     const void *bytes, size_t len, struct dp_buf *text)
 {
+  return dpi_extract_embedded_as(st, parent, bytes, len, NULL, text);
+}
+
+/* The sniff found no markup (nothing, or only the text fallback): take the
+ * declared format when there is an extractor for it. */
+static void apply_declared(struct dp_record *child, const char *declared)
+{
+  const char *sniffed = dpi_record_str(child, "format");
+  if(!declared || (sniffed && strcmp(sniffed, "unknown") && strcmp(sniffed, "text")))
+    return;
+  const struct dp_stage_ops *ops = dpi_extractor_for(declared);
+  if(!ops)
+    return;
+  dpi_record_set_str(child, "format", ops->format);
+  dpi_json_set_str(dpi_record_object(child, "source"), "contentType", ops->mime);
+}
+
+enum dp_status dpi_extract_embedded_as(const struct dp_stage *st, struct dp_record *parent,
+                                       const void *bytes, size_t len, const char *declared,
+                                       struct dp_buf *text)
+{
   if((unsigned)parent->depth + 1 > st->ctx->max_depth)
     return dpi_record_fail(parent, DP_KIND_TOO_LARGE,
                            "documents nested more than %u deep", st->ctx->max_depth);
@@ -130,6 +151,7 @@ enum dp_status dpi_extract_embedded(const struct dp_stage *st, struct dp_record 
   }
   child->has_body = 1;
   dpi_sniff_record(child);
+  apply_declared(child, declared);
 
   struct collector c = {{collect, collect_fail}, NULL, 0, 0, NULL};
   /* On DP_OK the extractor has already handed child to the collector (or

@@ -26,6 +26,15 @@ enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record
  * returned. */
 enum dp_status dpi_extract_embedded(const struct dp_stage *st, struct dp_record *parent,
                                     const void *bytes, size_t len, struct dp_buf *text);
+/* The same for a document a container holds as characters with a media type
+ * beside it (a CDA nonXMLBody of representation TXT): when the sniff
+ * recognises nothing better than plain text in the bytes, `declared` (a
+ * format name such as "rtf" or "html", or NULL) chooses the extractor, since
+ * the label is all there is to go on.  Decoded binary payloads use
+ * dpi_extract_embedded: their bytes decide, never their label. */
+enum dp_status dpi_extract_embedded_as(const struct dp_stage *st, struct dp_record *parent,
+                                       const void *bytes, size_t len, const char *declared,
+                                       struct dp_buf *text);
 
 /* Record facts that normalize uses when the FHIR resource gives none:
  * key is "type" (a human label), "code" (a LOINC code), "date" (any date

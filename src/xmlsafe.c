@@ -2,6 +2,7 @@
 #include "xmlsafe.h"
 
 #include <libxml/HTMLparser.h>
+#include <libxml/encoding.h>
 #include <libxml/hash.h>
 #include <libxml/parser.h>
 #include <stdio.h>
@@ -12,18 +13,103 @@
 #define XML_SAFE_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | \
                           XML_PARSE_NOCDATA)
 
-static void last_error(xmlParserCtxtPtr ctxt, const char *what, char *why, size_t whylen)
+/* The error a reader should be told about: libxml2 reports every problem
+ * it meets, and after the first fatal one it keeps scanning (in 2.9, with
+ * SAX off), so the last message is often an after-effect far below the
+ * real fault.  We keep the first error of the worst level seen, with its
+ * line. */
+struct xml_error {
+  int level; /* xmlErrorLevel of the kept error; XML_ERR_NONE when none */
+  int line;
+  char msg[200];
+};
+
+/* Does s look like a name (element, attribute, prefix, entity, encoding)
+ * rather than a run of document text? */
+static int name_like(const char *s)
+{
+  size_t n = strlen(s);
+  if(n == 0 || n > 64)
+    return 0;
+  for(size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if(c <= ' ' || c == '<' || c == '>' || c == '&' || c == '"' || c == '\'')
+      return 0;
+  }
+  return 1;
+}
+
+/* libxml2's message, cut to what may go into an error record: its first
+ * line, and never the document's own text.  Most messages quote names
+ * only; a few quote content through str1..str3 (the comment in "Double
+ * hyphen within comment: <!--..."), and those are cut before the quote. */
+static void keep_message(struct xml_error *k, const xmlError *e)
+{
+  const char *m = e->message ? e->message : "";
+  size_t n = strcspn(m, "\r\n");
+  if(e->code == XML_ERR_HYPHEN_IN_COMMENT) {
+    /* Its argument is the comment's text, even when that is one word. */
+    const char *colon = memchr(m, ':', n);
+    if(colon)
+      n = (size_t)(colon - m);
+  }
+  const char *quoted[] = {e->str1, e->str2, e->str3};
+  for(size_t i = 0; i < 3; i++) {
+    if(!quoted[i] || !*quoted[i] || name_like(quoted[i]))
+      continue;
+    /* Text that is not a name: cut where it starts (or where its first
+     * line starts, when libxml2 printed only part of it). */
+    char head[17];
+    size_t hl = strcspn(quoted[i], "\r\n");
+    if(hl > sizeof(head) - 1)
+      hl = sizeof(head) - 1;
+    memcpy(head, quoted[i], hl);
+    head[hl] = '\0';
+    const char *at = hl ? strstr(m, head) : NULL;
+    if(at && (size_t)(at - m) < n)
+      n = (size_t)(at - m);
+  }
+  while(n && (m[n - 1] == ' ' || m[n - 1] == ':' || m[n - 1] == '\t'))
+    n--;
+  k->line = e->line;
+  snprintf(k->msg, sizeof(k->msg), "%.*s", (int)n, m);
+}
+
+#if LIBXML_VERSION >= 21200
+static void on_error(void *data, const xmlError *e)
+#else
+static void on_error(void *data, xmlErrorPtr e)
+#endif
+{
+  xmlParserCtxtPtr ctxt = data;
+  struct xml_error *k = ctxt ? ctxt->_private : NULL;
+  if(!k || !e || (int)e->level <= k->level)
+    return; /* the first of the worst level wins */
+  k->level = (int)e->level;
+  keep_message(k, e);
+}
+
+static void report(const struct xml_error *k, const char *what, char *why, size_t whylen)
 {
   if(!why || !whylen)
     return;
-  const xmlError *e = ctxt ? xmlCtxtGetLastError(ctxt) : NULL;
-  if(e && e->message) {
-    /* libxml2 messages end with '\n' and never quote document text beyond a
-     * name; keep the first line. */
-    size_t n = strcspn(e->message, "\r\n");
-    snprintf(why, whylen, "%s line %d: %.*s", what, e->line, (int)n, e->message);
-  } else {
+  if(k->level != XML_ERR_NONE && k->msg[0])
+    snprintf(why, whylen, "%s line %d: %s", what, k->line, k->msg);
+  else
     snprintf(why, whylen, "%s: cannot be parsed", what);
+}
+
+/* Route libxml2's errors to on_error for this context only (no global
+ * handler: stages may run in several threads).  XML_PARSE_NOERROR silences
+ * the printing callbacks, not this structured one. */
+static void watch_errors(xmlParserCtxtPtr ctxt, struct xml_error *k)
+{
+  memset(k, 0, sizeof(*k));
+  k->level = XML_ERR_NONE;
+  ctxt->_private = k;
+  if(ctxt->sax) {
+    ctxt->sax->serror = on_error;
+    ctxt->userData = ctxt;
   }
 }
 
@@ -85,9 +171,11 @@ xmlDocPtr dpi_xml_parse(const void *data, size_t len, enum dp_kind *kind, char *
     snprintf(why, whylen, "out of memory");
     return NULL;
   }
+  struct xml_error k;
+  watch_errors(ctxt, &k);
   xmlDocPtr doc = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL, XML_SAFE_OPTIONS);
   if(!doc || !ctxt->wellFormed) {
-    last_error(ctxt, "XML not well-formed", why, whylen);
+    report(&k, "XML not well-formed", why, whylen);
     xmlFreeDoc(doc);
     doc = NULL;
   } else if(declares_entities(doc)) {
@@ -113,13 +201,39 @@ xmlDocPtr dpi_html_parse(const void *data, size_t len, const char *encoding, cha
     snprintf(why, whylen, "out of memory");
     return NULL;
   }
+  struct xml_error k;
+  watch_errors(ctxt, &k);
   htmlDocPtr doc = htmlCtxtReadMemory(ctxt, data, (int)len, NULL, encoding,
                                       HTML_PARSE_NONET | HTML_PARSE_NOERROR |
                                           HTML_PARSE_NOWARNING | HTML_PARSE_RECOVER);
   if(!doc)
-    last_error(ctxt, "HTML", why, whylen);
+    report(&k, "HTML", why, whylen);
   htmlFreeParserCtxt(ctxt);
   return doc;
+}
+
+const char *dpi_xml_charset(const void *data, size_t len, const xmlDoc *doc, char *name,
+                            size_t cap)
+{
+  /* The code unit width comes from the bytes (BOM or "<?xml" in UTF-16/32):
+   * a declaration can only say "UTF-16", not the byte order. */
+  xmlCharEncoding enc = len >= 4 ? xmlDetectCharEncoding((const unsigned char *)data, 4) : XML_CHAR_ENCODING_NONE;
+  const char *label;
+  switch(enc) {
+  case XML_CHAR_ENCODING_UTF16LE: label = "UTF-16LE"; break;
+  case XML_CHAR_ENCODING_UTF16BE: label = "UTF-16BE"; break;
+  case XML_CHAR_ENCODING_UCS4LE:  label = "UTF-32LE"; break;
+  case XML_CHAR_ENCODING_UCS4BE:  label = "UTF-32BE"; break;
+  default:
+    label = doc && doc->encoding ? (const char *)doc->encoding : "UTF-8";
+    break;
+  }
+  size_t i = 0;
+  for(; label[i] && i + 1 < cap; i++)
+    name[i] = (char)(label[i] >= 'a' && label[i] <= 'z' ? label[i] - 'a' + 'A' : label[i]);
+  if(cap)
+    name[i] = '\0';
+  return name;
 }
 
 static int name_char(unsigned char c)

@@ -25,6 +25,13 @@ xmlDocPtr dpi_xml_parse(const void *data, size_t len, enum dp_kind *kind, char *
 xmlDocPtr dpi_html_parse(const void *data, size_t len, const char *encoding, char *why,
                          size_t whylen);
 
+/* The charset a document parsed by dpi_xml_parse was read in, written into
+ * name (an iconv name, upper case): the code unit width and byte order found
+ * in its first bytes (UTF-16LE, UTF-16BE, UCS-4...), else the encoding its
+ * XML declaration names, else UTF-8, XML's default.  Returns name. */
+const char *dpi_xml_charset(const void *data, size_t len, const xmlDoc *doc, char *name,
+                            size_t cap);
+
 struct dp_xml_root {
   char name[64];   /* local name of the root element */
   char prefix[32]; /* its namespace prefix, "" when none */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "registry.h"
 #include "testutil.h"
@@ -357,6 +358,247 @@ static void test_nonxml_bad_base64(void)
   dpt_result_free(&res);
 }
 
+static const char embedded_xml_expected[] =
+    "Scanned discharge summary\nDate: 2023-04-05\n\nEmbedded XML body\n\n";
+
+/* ED compression DF (raw deflate), GZ, ZL, and DF that is really zlib
+ * (what many writers call "deflate"): each inflates to the same payload. */
+static void test_nonxml_compression(void)
+{
+  static const char *const files[] = {
+    "cda/nonxml-b64-df.xml", "cda/nonxml-b64-gz.xml", "cda/nonxml-b64-zl.xml",
+    "cda/nonxml-b64-df-zlib-wrapped.xml",
+  };
+  struct dp_buf b;
+  dpi_buf_init(&b, 1 << 16);
+  for(size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+    struct dpt_result res;
+    run_cda_file(files[i], &res);
+    if(res.n != 1)
+      fprintf(stderr, "\n  %s: %s\n", files[i],
+              res.failed && res.failed->err_message ? res.failed->err_message : "no record");
+    CU_ASSERT_EQUAL(res.n, 1);
+    CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), embedded_xml_expected);
+    CU_ASSERT_STRING_EQUAL(meta_list(&res, "embedded", &b), "cda|xml");
+    dpt_result_free(&res);
+  }
+  dpi_buf_free(&b);
+}
+
+static void assert_fails(const char *file, enum dp_kind kind, const char *words)
+{
+  struct dpt_result res;
+  run_cda_file(file, &res);
+  CU_ASSERT_EQUAL(res.status, DP_FAIL);
+  CU_ASSERT_EQUAL(res.n, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, kind);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed->err_message);
+  if(!strstr(res.failed->err_message, words))
+    fprintf(stderr, "\n  %s: message [%s] lacks [%s]\n", file, res.failed->err_message, words);
+  CU_ASSERT_PTR_NOT_NULL(strstr(res.failed->err_message, words));
+  dpt_result_free(&res);
+}
+
+/* A broken checksum and a cut stream are damaged; an algorithm we do not
+ * read is unsupported and named. */
+static void test_nonxml_compression_broken(void)
+{
+  assert_fails("cda/nonxml-b64-zl-bad-check.xml", DP_KIND_DAMAGED,
+               "compression ZL) does not inflate: incorrect data check");
+  assert_fails("cda/nonxml-b64-gz-cut.xml", DP_KIND_DAMAGED, "compression GZ) is cut short");
+  assert_fails("cda/nonxml-b64-bz.xml", DP_KIND_UNSUPPORTED, "compression BZ is not supported");
+  /* Compressed bytes cannot be XML characters; a value that is no code is
+   * not repeated. */
+  struct dpt_result res;
+  run_cda_string("<ClinicalDocument xmlns='urn:hl7-org:v3'><component><nonXMLBody>"
+                 "<text compression='DF'>plain words</text></nonXMLBody></component>"
+                 "</ClinicalDocument>", &res);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+  dpt_result_free(&res);
+  run_cda_string("<ClinicalDocument xmlns='urn:hl7-org:v3'><component><nonXMLBody>"
+                 "<text representation='B64' compression='secret words here'>eA==</text>"
+                 "</nonXMLBody></component></ClinicalDocument>", &res);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_UNSUPPORTED);
+  CU_ASSERT_PTR_NULL(strstr(res.failed->err_message, "secret"));
+  dpt_result_free(&res);
+}
+
+/* A deflate bomb stops at the document cap (--max-bytes): too-large, and
+ * never more memory than the cap.  Made here with zlib: 8 MiB of one byte
+ * deflate to a few KiB. */
+static void test_nonxml_deflate_bomb(void)
+{
+  size_t big = (size_t)8 << 20;
+  unsigned char *zeros = calloc(1, big);
+  uLongf zlen = compressBound((uLong)big);
+  unsigned char *z = malloc(zlen);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(zeros);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(z);
+  CU_ASSERT_EQUAL_FATAL(compress2(z, &zlen, zeros, (uLong)big, 9), Z_OK);
+  struct dp_buf doc;
+  dpi_buf_init(&doc, (size_t)1 << 24);
+  dpi_buf_adds(&doc, "<ClinicalDocument xmlns='urn:hl7-org:v3'><component><nonXMLBody>"
+                     "<text representation='B64' compression='ZL'>");
+  static const char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for(size_t i = 0; i < zlen; i += 3) {
+    unsigned v = (unsigned)z[i] << 16 | (i + 1 < zlen ? (unsigned)z[i + 1] << 8 : 0) |
+                 (i + 2 < zlen ? z[i + 2] : 0);
+    dpi_buf_addc(&doc, alphabet[v >> 18 & 63]);
+    dpi_buf_addc(&doc, alphabet[v >> 12 & 63]);
+    dpi_buf_addc(&doc, i + 1 < zlen ? alphabet[v >> 6 & 63] : '=');
+    dpi_buf_addc(&doc, i + 2 < zlen ? alphabet[v & 63] : '=');
+  }
+  dpi_buf_adds(&doc, "</text></nonXMLBody></component></ClinicalDocument>");
+  CU_ASSERT_FATAL(!dpi_buf_failed(&doc));
+  CU_ASSERT(doc.len < ((size_t)1 << 20) / 4);
+  dpt_set_max_document((size_t)1 << 20);
+  struct dpt_result res;
+  run_cda_string(dpi_buf_str(&doc), &res);
+  dpt_set_max_document(0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_TOO_LARGE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(res.failed->err_message, "inflates to more than 1048576 bytes"));
+  dpt_result_free(&res);
+  dpi_buf_free(&doc);
+  free(z);
+  free(zeros);
+}
+
+/* TXT bodies of RTF and HTML markup go through their extractors, as
+ * embedded documents; the RTF one keeps a letter outside ASCII (libxml2
+ * has decoded it: it is a character, not a code-page byte). */
+static void test_nonxml_txt_markup(void)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 1 << 16);
+  struct dpt_result res;
+  run_cda_file("cda/nonxml-txt-rtf.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "Scanned discharge summary\nDate: 2023-04-05\n\nLOCAL TITLE: CONSULT\n"
+                         "Caf\xC3\xA9 au lait macule, 5\xC2\xA0mm \xE2\x80\x93 benign\n\n");
+  CU_ASSERT_STRING_EQUAL(meta_list(&res, "embedded", &b), "cda|rtf");
+  dpt_result_free(&res);
+
+  run_cda_file("cda/nonxml-txt-html.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  const char *c = dpt_content(&res, 0);
+  DPT_ASSERT_CONTAINS(c, "Surgical consult");
+  DPT_ASSERT_CONTAINS(c, "Plan: follow up in 2 weeks.");
+  CU_ASSERT_PTR_NULL(strchr(c, '<'));
+  CU_ASSERT_STRING_EQUAL(meta_list(&res, "embedded", &b), "cda|html");
+  dpt_result_free(&res);
+
+  /* A fragment the sniff takes for plain text: the declared type decides,
+   * since for a TXT body the label is all there is. */
+  static const char fragment[] = "Plan: follow up <b>in 2 weeks</b>.<br>Caf\xC3\xA9 &amp; tea";
+  dpt_extract(fragment, strlen(fragment), &res);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "format"), "text");
+  dpt_result_free(&res);
+  run_cda_file("cda/nonxml-txt-html-fragment.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  c = dpt_content(&res, 0);
+  DPT_ASSERT_CONTAINS(c, "Plan: follow up in 2 weeks.");
+  DPT_ASSERT_CONTAINS(c, "Caf\xC3\xA9 & tea");
+  CU_ASSERT_PTR_NULL(strchr(c, '<'));
+  CU_ASSERT_STRING_EQUAL(meta_list(&res, "embedded", &b), "cda|html");
+  dpt_result_free(&res);
+
+  /* text/plain stays text, markup or not. */
+  run_cda_file("cda/nonxml-txt-plain-markup.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "{\\rtf1 kept as written} <b>too</b>");
+  CU_ASSERT_STRING_EQUAL(meta_list(&res, "embedded", &b), "");
+  dpt_result_free(&res);
+
+  /* A B64 body's mediaType is only a label: its bytes are plain text. */
+  run_cda_file("cda/nonxml-b64-html-label.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "Plan: <b>as labelled</b> is only a label");
+  CU_ASSERT_STRING_EQUAL(meta_list(&res, "embedded", &b), "cda|text");
+  dpt_result_free(&res);
+
+  /* A TXT body labelled RTF that is not RTF: an error, not raw text. */
+  run_cda_string("<ClinicalDocument xmlns='urn:hl7-org:v3'><component><nonXMLBody>"
+                 "<text mediaType='text/rtf'>just words</text></nonXMLBody></component>"
+                 "</ClinicalDocument>", &res);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(res.failed->err_message, "embedded rtf: not RTF"));
+  dpt_result_free(&res);
+  dpi_buf_free(&b);
+}
+
+/* The first fatal libxml2 error is the one named, with its line, and the
+ * comment's own words are not repeated. */
+static void test_first_fatal_error(void)
+{
+  static const char doc[] =
+      "<ClinicalDocument xmlns='urn:hl7-org:v3'>\n"  /* 1 */
+      "<x:a/>\n"                                      /* 2: namespace error (not fatal) */
+      "<title>t</title>\n"                            /* 3 */
+      "<!-- open comment, patient SECRETNAME\n"       /* 4 */
+      "<!-- a nested one -->\n"                       /* 5: "--" inside the comment */
+      "<y:b/>\n"                                      /* 6 */
+      "</ClinicalDocument>\n";
+  struct dpt_result res;
+  run_cda_string(doc, &res);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+  CU_ASSERT_STRING_EQUAL(res.failed->err_message,
+                         "XML not well-formed line 5: Double hyphen within comment");
+  dpt_result_free(&res);
+  /* Even a one-word comment is not quoted. */
+  run_cda_string("<ClinicalDocument xmlns='urn:hl7-org:v3'><!--SECRET--x--></ClinicalDocument>",
+                 &res);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_PTR_NULL(strstr(res.failed->err_message, "SECRET"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(res.failed->err_message, "line 1: Double hyphen within comment"));
+  dpt_result_free(&res);
+}
+
+/* meta.charset: the XML declaration's encoding as libxml2 read it, the
+ * byte order of UTF-16, else UTF-8. */
+static void test_charset(void)
+{
+  struct dpt_result res;
+  run_cda_file("cda/narrative.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.charset"), "UTF-8");
+  dpt_result_free(&res);
+  run_cda_string("<ClinicalDocument xmlns='urn:hl7-org:v3'><title>No declaration</title>"
+                 "<component><structuredBody/></component></ClinicalDocument>", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.charset"), "UTF-8");
+  dpt_result_free(&res);
+  run_cda_string("<?xml version='1.0' encoding='iso-8859-1'?>"
+                 "<ClinicalDocument xmlns='urn:hl7-org:v3'><title>Caf\xE9</title>"
+                 "<component><structuredBody/></component></ClinicalDocument>", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.charset"), "ISO-8859-1");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "Caf\xC3\xA9\n\n");
+  dpt_result_free(&res);
+  /* UTF-16LE with a BOM, widened here from ASCII. */
+  static const char ascii[] = "<ClinicalDocument xmlns='urn:hl7-org:v3'><title>Wide</title>"
+                              "<component><structuredBody/></component></ClinicalDocument>";
+  char wide[2 + 2 * sizeof(ascii)];
+  wide[0] = '\xFF';
+  wide[1] = '\xFE';
+  for(size_t i = 0; i + 1 < sizeof(ascii); i++) {
+    wide[2 + 2 * i] = ascii[i];
+    wide[3 + 2 * i] = '\0';
+  }
+  dpt_run_stage(&dp_stage_cda, dpt_body_record(wide, 2 * sizeof(ascii)), &res, NULL);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.charset"), "UTF-16LE");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "Wide\n\n");
+  dpt_result_free(&res);
+}
+
 /* Section titles in document order, straight from the XML with XPath, to
  * compare with meta.sections. */
 static void xpath_section_titles(const char *doc, size_t len, struct dp_buf *out)
@@ -582,6 +824,12 @@ DPT_SUITE(cda)
   CU_add_test(s, "nonXMLBody TXT", test_nonxml_txt);
   CU_add_test(s, "nonXMLBody reference", test_nonxml_reference);
   CU_add_test(s, "nonXMLBody bad Base64", test_nonxml_bad_base64);
+  CU_add_test(s, "nonXMLBody compression DF, GZ, ZL", test_nonxml_compression);
+  CU_add_test(s, "nonXMLBody compression broken or unknown", test_nonxml_compression_broken);
+  CU_add_test(s, "nonXMLBody deflate bomb", test_nonxml_deflate_bomb);
+  CU_add_test(s, "nonXMLBody TXT markup through its extractor", test_nonxml_txt_markup);
+  CU_add_test(s, "first fatal XML error named", test_first_fatal_error);
+  CU_add_test(s, "meta.charset", test_charset);
   CU_add_test(s, "corpus C32 (21000102)", test_corpus_c32);
   CU_add_test(s, "corpus CCD (21000103)", test_corpus_ccd);
   CU_add_test(s, "bids", test_bids);

@@ -117,10 +117,21 @@ static void test_fcharset_cyrillic(void)
 static void test_double_byte(void)
 {
   /* Shift-JIS (932): a character is two \'hh, or a \'hh and a literal trail
-   * byte (0x5C written as an escaped backslash); both halves convert together. */
+   * byte (0x65, "e"); both halves convert together. */
+  check_render("{\\rtf1\\ansi\\ansicpg932{\\fonttbl{\\f0\\fcharset128 MS Mincho;}}\\f0 "
+               "\\'82\\'a0\\'83\\'5c\\'83e}",
+               "\xE3\x81\x82\xE3\x82\xBD\xE3\x83\x86");
+  /* A lead byte waits for its trail byte only until the next control word,
+   * control symbol or brace, as LibreOffice reads it: after that it is a
+   * broken character (U+FFFD), and the text that follows is left whole.
+   * (LibreOffice gives these exact strings.) */
   check_render("{\\rtf1\\ansi\\ansicpg932{\\fonttbl{\\f0\\fcharset128 MS Mincho;}}\\f0 "
                "\\'82\\'a0\\'83\\\\x}",
-               "\xE3\x81\x82\xE3\x82\xBDx");
+               "\xE3\x81\x82\xEF\xBF\xBD\\x");
+  check_render("{\\rtf1{\\fonttbl{\\f0\\fcharset128 M;}}\\f0 \\'83\\b e\\b0 x}",
+               "\xEF\xBF\xBD" "ex");
+  check_render("{\\rtf1{\\fonttbl{\\f0\\fcharset128 M;}}\\f0 {\\'96}first}",
+               "\xEF\xBF\xBD" "first");
   /* GBK (936) from \cpg in the font table. */
   check_render("{\\rtf1{\\fonttbl{\\f2\\cpg936 SimSun;}}\\f2 \\'d6\\'d0\\'ce\\'c4}",
                "\xE4\xB8\xAD\xE6\x96\x87");
@@ -334,8 +345,10 @@ static void test_wordpad_note(void)
   const char *c = dpt_content(&res, 0);
   CU_ASSERT(starts_with(c, "DISCHARGE SUMMARY\nAdmission date: 03/02/2024\tDischarge date: "
                           "03/06/2024\nDiagnoses:\n"));
-  /* Symbol-font bullets are read as 1252: a middle dot. */
-  CU_ASSERT_PTR_NOT_NULL(strstr(c, "\n\xC2\xB7\tCommunity-acquired pneumonia, right lower lobe\n"));
+  /* Old-style numbering ({\*\pn\pnlvlblt}): LibreOffice's bullet and a
+   * space, not the {\pntext} copy (a Symbol-font 0xB7). */
+  CU_ASSERT_PTR_NOT_NULL(strstr(c, "\n\xE2\x80\xA2 Community-acquired pneumonia, right lower lobe\n"
+                                   "\xE2\x80\xA2 Acute kidney injury"));
   DPT_ASSERT_CONTAINS(c, "Acute kidney injury, resolved (creatinine 1.9 \xE2\x86\x92 1.1 mg/dL)");
   DPT_ASSERT_CONTAINS(c, "SpO2 96% on room air at discharge.");
   DPT_ASSERT_CONTAINS(c, "Caf\xC3\xA9-au-lait macule");
@@ -346,6 +359,117 @@ static void test_wordpad_note(void)
   CU_ASSERT_PTR_NULL(strstr(c, "Arial"));
   CU_ASSERT_PTR_NULL(strchr(c, '\r'));
   dpt_result_free(&res);
+}
+
+/* ---- as LibreOffice reads it ----
+ * The expected strings below are LibreOffice 7.4's text export
+ * (soffice --headless --convert-to txt:Text) of the same input, with its
+ * list indentation dropped, unless a comment says otherwise; LibreOffice is
+ * too heavy for the test run, so its output is written down here. */
+
+/* \* marks a destination only at the start of a group; in the middle of one
+ * (tika-testRTFIgnoredControlWord.rtf) it means nothing, and the group's
+ * text stays. */
+static void test_star_mid_group(void)
+{
+  check_render("{\\rtf1{\\loch\\f2\\fs24\\i0\\b0\\*\\cs7\\cf0\\rtlch The quick brown fox}\\par}",
+               "The quick brown fox\n");
+  check_render("{\\rtf1 A\\* B C{\\*\\unknowndest gone} D\\par}", "A B C D\n");
+  /* Not LibreOffice's reading: it skips the rest of a group after \* and a
+   * word it does not know wherever they stand ("x"), and keeps the text of
+   * {\*\cs7 ...} outside the style sheet.  Here \* counts only where RTF
+   * puts it, at the start of a group, and such a group is always skipped. */
+  check_render("{\\rtf1 {x\\*\\foo y}\\par}", "xy\n");
+  check_render("{\\rtf1 A{\\*\\cs7 styled}B\\par}", "AB\n");
+}
+
+/* A lead byte in a double-byte font (\fcharset128) before \tab, as a list
+ * bullet is written, takes no letter of the next word as its trail byte
+ * (crafted-rtf-dbcs-bullet.rtf). */
+static void test_dbcs_bullet(void)
+{
+  check_render("{\\rtf1\\ansi{\\fonttbl{\\f0\\fcharset0 Times;}{\\f3\\fcharset128 OpenSymbol;}}"
+               "\\f0 {\\f3 \\'96\\tab}first\\par second\\par}",
+               "\xEF\xBF\xBD\tfirst\nsecond\n");
+}
+
+/* List labels come from \ls, \ilvl and the list table, as LibreOffice
+ * numbers them; \listtext copies are dropped (they say "9." here to show
+ * it), and a \list or \listoverride outside its table leaks nothing. */
+static void test_lists(void)
+{
+  struct dpt_result res;
+  run_data("rtf/lists.rtf", &res);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "Medications:\n"
+                         "1. Aspirin 81 mg\n"
+                         "2. Metformin 500 mg\n"
+                         "2.1. with meals\n"
+                         "(c) titrate weekly\n"
+                         "Between the lists  stays  plain.\n"
+                         "3. Lisinopril 10 mg\n"
+                         "\xE2\x80\xA2 Allergy: penicillin\n"
+                         "\xE2\x97\xA6 rash\n"
+                         "\xE2\x96\xAA hives\n"
+                         "IV) Fourth problem\n"
+                         "V) Fifth problem\n"
+                         "i. sub item\n"
+                         "A listtext with no list is dropped too\n"
+                         "Done.\n");
+  dpt_result_free(&res);
+  check_render("{\\rtf1 Before {\\list\\listtemplateid1{\\listlevel\\levelnfc0{\\leveltext "
+               "\\'02\\'00.;}{\\levelnumbers\\'01;}}\\listid1} after {\\listoverride\\listid1\\ls1}"
+               " end\\par}",
+               "Before  after  end\n");
+  /* An empty list paragraph keeps its label; a \ls no override defines
+   * has none. */
+  check_render("{\\rtf1{\\*\\listtable{\\list{\\listlevel\\levelnfc0\\levelstartat1{\\leveltext "
+               "\\'02\\'00.;}{\\levelnumbers\\'01;}}\\listid5}}{\\*\\listoverridetable{\\listoverride\\listid5\\ls1}}"
+               "\\pard\\ls1 a\\par\\pard\\ls1\\par\\pard\\ls1 c\\par\\pard\\ls7 d\\par}",
+               "1. a\n2. \n3. c\nd\n");
+}
+
+/* Old-style numbering ({\*\pn}, Word 95 and WordPad): bullets, and one
+ * decimal count that runs through the document; \pntext copies dropped. */
+static void test_pn_numbering(void)
+{
+  check_render("{\\rtf1\\ansi\\deff0{\\fonttbl{\\f0\\fcharset0 Times;}{\\f1\\fcharset2 Symbol;}}"
+               "\\f0 Intro\\par\n"
+               "\\pard{\\pntext\\f0 1.\\tab}{\\*\\pn\\pnlvlbody\\pndec\\pnstart1{\\pntxta.}}"
+               "\\fi-360\\li720 one\\par\n"
+               "\\pard{\\pntext\\f0 2.\\tab}{\\*\\pn\\pnlvlbody\\pndec\\pnstart1{\\pntxta.}}two\\par\n"
+               "\\pard plain between\\par\n"
+               "\\pard{\\pntext\\f0 1.\\tab}{\\*\\pn\\pnlvlbody\\pndec\\pnstart1{\\pntxta.}}three\\par\n"
+               "\\pard{\\*\\pn\\pnlvlblt\\pnf0{\\pntxtb-}}five\\par six\\par\n"
+               "\\pard{\\*\\pn\\pnlvl2\\pndec\\pnstart1{\\pntxta.}}seven\\par\n"
+               "\\pard{\\*\\pn\\pnlvlcont}eight\\par\n"
+               "\\pard{\\pntext ZZ.\\tab}done\\par}",
+               "Intro\n1. one\n2. two\nplain between\n3. three\n\xE2\x80\xA2 five\n"
+               "\xE2\x80\xA2 six\nseven\neight\ndone\n");
+}
+
+/* meta.charset: the document's code page (\ansicpg, else 1252), named as
+ * iconv names it. */
+static void test_charset(void)
+{
+  static const struct {
+    const char *rtf, *charset;
+  } cases[] = {
+    {"{\\rtf1\\ansi x}", "WINDOWS-1252"},
+    {"{\\rtf1\\ansi\\ansicpg1251 x}", "WINDOWS-1251"},
+    {"{\\rtf1\\ansi\\ansicpg932 x}", "CP932"},
+    {"{\\rtf1\\mac x}", "MACINTOSH"},
+    {"{\\rtf1\\pc x}", "CP437"},
+  };
+  for(size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct dpt_result res;
+    run_rtf(cases[i].rtf, strlen(cases[i].rtf), &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    const char *got = dpt_field(&res, 0, "meta.charset");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT_STRING_EQUAL(got, cases[i].charset);
+    dpt_result_free(&res);
+  }
 }
 
 /* ---- bid ---- */
@@ -429,6 +553,11 @@ DPT_SUITE(rtf)
   CU_add_test(s, "\\u with \\uc0, \\uc1, \\uc2 fallbacks", test_unicode_fallbacks);
   CU_add_test(s, "surrogate pairs", test_surrogates);
   CU_add_test(s, "skipped destinations", test_skipped_destinations);
+  CU_add_test(s, "\\* only at the start of a group", test_star_mid_group);
+  CU_add_test(s, "double-byte lead byte before \\tab", test_dbcs_bullet);
+  CU_add_test(s, "list labels from the list table", test_lists);
+  CU_add_test(s, "old-style \\pn numbering", test_pn_numbering);
+  CU_add_test(s, "meta.charset", test_charset);
   CU_add_test(s, "info: title, author, creation date", test_info_meta);
   CU_add_test(s, "tables", test_tables);
   CU_add_test(s, "\\bin", test_bin);

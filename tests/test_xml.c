@@ -75,6 +75,50 @@ static void test_malformed(void)
   dpt_result_free(&res);
 }
 
+/* libxml2 goes on after the first fatal error and reports more (here a
+ * namespace error below it); the first fatal one is named, with its line.
+ * The file is ccda-implant-udi-organizer-bad-comment.xml's shape cut small:
+ * a comment left open, so the next "<!--" puts "--" inside it. */
+static void test_first_fatal_error(void)
+{
+  struct dpt_result res;
+  run_xml_file("xml/comment-double-hyphen.xml", &res);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+  CU_ASSERT_STRING_EQUAL(res.failed->err_message,
+                         "XML not well-formed line 6: Double hyphen within comment");
+  dpt_result_free(&res);
+  /* A tag mismatch names both tags (names are not document text). */
+  run_xml_file("xml/malformed.xml", &res);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_STRING_EQUAL(res.failed->err_message, "XML not well-formed line 5: Opening and "
+                                                  "ending tag mismatch: title line 3 and report");
+  dpt_result_free(&res);
+}
+
+/* meta.charset: what libxml2 read the document in. */
+static void test_charset(void)
+{
+  struct dpt_result res;
+  run_xml_file("xml/fhir-patient.xml", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.charset"), "UTF-8");
+  dpt_result_free(&res);
+  static const char latin[] = "<?xml version=\"1.0\" encoding=\"windows-1252\"?>"
+                              "<r>\x93quoted\x94 caf\xE9</r>";
+  dpt_run_stage(&dp_stage_xml, dpt_body_record(latin, strlen(latin)), &res, NULL);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.charset"), "WINDOWS-1252");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "\xE2\x80\x9Cquoted\xE2\x80\x9D caf\xC3\xA9\n");
+  dpt_result_free(&res);
+  static const char wide[] = "\xFE\xFF\0<\0r\0>\0h\0i\0<\0/\0r\0>";
+  dpt_run_stage(&dp_stage_xml, dpt_body_record(wide, sizeof(wide) - 1), &res, NULL);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.charset"), "UTF-16BE");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "hi\n");
+  dpt_result_free(&res);
+}
+
 static void test_external_entity(void)
 {
   struct dpt_result res;
@@ -122,6 +166,8 @@ DPT_SUITE(xml)
   CU_add_test(s, "FHIR XML resource", test_fhir_resource);
   CU_add_test(s, "CDATA and title", test_cdata_and_title);
   CU_add_test(s, "malformed XML", test_malformed);
+  CU_add_test(s, "first fatal error named, with its line", test_first_fatal_error);
+  CU_add_test(s, "meta.charset", test_charset);
   CU_add_test(s, "external entity not loaded", test_external_entity);
   CU_add_test(s, "deep nesting", test_deep_nesting);
   CU_add_test(s, "bids", test_bids);

@@ -63,12 +63,26 @@ static enum dp_status collect_fail(struct dp_emitter *self, struct dp_record *re
 }
 
 static struct dp_context test_ctx;
+static size_t test_max_document;
+
+void dpt_set_max_document(size_t max)
+{
+  test_max_document = max;
+}
+
+/* The defaults, with the cap a test asked for. */
+static void reset_context(void)
+{
+  dpi_context_defaults(&test_ctx);
+  if(test_max_document)
+    test_ctx.max_document = test_max_document;
+}
 
 void dpt_run_stage(const struct dp_stage_ops *ops, struct dp_record *rec, struct dpt_result *res,
                    ...)
 {
   memset(res, 0, sizeof(*res));
-  dpi_context_defaults(&test_ctx);
+  reset_context();
   struct dp_stage st = {.ops = ops, .ctx = &test_ctx};
   va_list ap;
   va_start(ap, res);
@@ -109,7 +123,7 @@ struct dp_record *dpt_body_record(const void *bytes, size_t len)
 void dpt_extract(const void *bytes, size_t len, struct dpt_result *res)
 {
   memset(res, 0, sizeof(*res));
-  dpi_context_defaults(&test_ctx);
+  reset_context();
   struct collector c = {{collect, collect_fail}, res};
   struct dp_record *rec = dpt_body_record(bytes, len);
   res->status = dpi_extract_record(&test_ctx, rec, &c.base);

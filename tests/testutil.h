@@ -33,6 +33,10 @@ const char *dpt_shared(const char *rel);
  * Options are "name", "value" pairs, NULL-terminated. */
 void dpt_run_stage(const struct dp_stage_ops *ops, struct dp_record *rec, struct dpt_result *res,
                    ...);
+/* Cap documents (ctx->max_document) at max bytes in the runs that follow;
+ * 0 restores the default.  For tests of caps that must not allocate the
+ * default 256 MiB first. */
+void dpt_set_max_document(size_t max);
 /* Make a record holding `bytes` as its decoded body, with id "test". */
 struct dp_record *dpt_body_record(const void *bytes, size_t len);
 /* Sniff, then extract (the extract stage's path) bytes into res. */
