@@ -32,5 +32,8 @@
 #define DP_MAX_NESTING 256
 /* Short strings: ids, titles, content types, dates. */
 #define DP_MAX_SHORT 4096
+/* One line of arguments on stdin: a path, a patient id, or an error record
+ * fed back to retry (its id and input may hold an escaped path, names.h). */
+#define DP_MAX_ARG_LINE ((size_t)64 * 1024)
 
 #endif
