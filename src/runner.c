@@ -531,30 +531,39 @@ static enum dp_status feed_arg_lines(struct dp_runner *run, const char *path);
 
 /* Is this path argument an error file, to retry rather than convert?  Its
  * first line that is not blank is an error record.  Only for stages whose
- * arguments are paths: a patient id is never opened. */
+ * arguments are paths (a patient id is never opened), and only the file's
+ * first DP_MAX_ARG_LINE bytes are looked at: a big document is not read
+ * twice. */
 static int is_error_file(const struct dp_runner *run, const char *path)
 {
   unsigned flags = run->chain->stages[0].ops->flags;
+  if(flags & (DP_STAGE_NETWORK | DP_STAGE_NO_INPUT))
+    return 0;
+  FILE *f = fopen(path, "rbe");
   struct stat sb;
-  if((flags & (DP_STAGE_NETWORK | DP_STAGE_NO_INPUT)) || stat(path, &sb) || !S_ISREG(sb.st_mode))
+  if(!f)
     return 0;
-  struct dp_reader r;
-  if(dpi_reader_open(&r, path, DP_MAX_ARG_LINE))
+  char *head = NULL;
+  size_t n = 0;
+  if(!fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) && (head = malloc(DP_MAX_ARG_LINE)))
+    n = fread(head, 1, DP_MAX_ARG_LINE, f);
+  fclose(f);
+  if(!head)
     return 0;
-  const char *text;
-  size_t len;
-  int too_long, found = 0;
-  while(dpi_reader_next(&r, &text, &len, &too_long) == 1 && !too_long) {
-    if(blank(text, len))
-      continue;
+  const char *p = head, *end = head + n;
+  while(p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    p++;
+  const char *nl = p < end && *p == '{' ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+  int found = 0;
+  if(nl || (p < end && *p == '{' && (off_t)n == sb.st_size)) {
+    size_t len = (size_t)((nl ? nl : end) - p);
     json_object *obj = NULL;
     char why[64];
-    found = text[0] == '{' && dpi_json_parse(text, len, &obj, why, sizeof(why)) == DP_JSON_OK &&
+    found = dpi_json_parse(p, len, &obj, why, sizeof(why)) == DP_JSON_OK &&
             json_object_is_type(obj, json_type_object) && is_error_record(obj);
     json_object_put(obj);
-    break;
   }
-  dpi_reader_close(&r);
+  free(head);
   return found;
 }
 

@@ -118,6 +118,12 @@ class Names(TempDirTest):
                 self.assertEqual(retry.records, [])
                 self.assertEqual([(e["id"], e["kind"]) for e in retry.errors],
                                  [(err["id"], "damaged")], retry.stderr)
+        # Only an error file is retried: other JSON lines are a document.
+        records = os.path.join(self.tmp, "records.ndjson")
+        with open(records, "wb") as f:
+            f.write(docpipe("convert", self.dir).stdout)
+        run = docpipe("convert", records)
+        self.assertEqual([r["id"] for r in run.records], [records])
         # Mended, the retry converts exactly that file and nothing else.
         with open(bad, "wb") as f:
             f.write(PDF)
