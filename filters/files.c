@@ -4,7 +4,12 @@
  * given; a folder is walked depth-first in name order (so runs are
  * repeatable), skipping hidden entries and never following a link to a
  * folder (no loops).  Unreadable entries give error records of kind "io";
- * files over --max-bytes give "too-large". */
+ * files over --max-bytes give "too-large".
+ *
+ * A path becomes a record string through names.h: as it is when it is
+ * UTF-8, else escaped reversibly, with its bytes also under
+ * source.fileBytes (Base64), so that two names never share an id and the
+ * record still leads back to the file. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "b64.h"
+#include "names.h"
 #include "progress.h"
 #include "registry.h"
 
@@ -25,12 +32,27 @@ static enum dp_status fail_path(struct dp_record *rec, enum dp_kind kind, const 
   return dpi_record_fail(rec, kind, "%s: %s", what, strerror(err));
 }
 
+/* The path as the record's id and source.file. */
+static void name_record(struct dp_record *rec, const char *path)
+{
+  dpi_json_set_name(rec->obj, "id", path);
+  json_object *source = dpi_record_object(rec, "source");
+  dpi_json_set_name(source, "file", path);
+  size_t n = strlen(path);
+  if(!dpi_name_needs_escape(path, n))
+    return;
+  struct dp_buf b64;
+  dpi_buf_init(&b64, n * 2 + 64); /* the encoder reserves room for its line breaks */
+  if(dpi_b64_encode(path, n, &b64) == DP_B64_OK)
+    json_object_object_add(source, "fileBytes",
+                           json_object_new_string_len(dpi_buf_str(&b64), (int)b64.len));
+  dpi_buf_free(&b64);
+}
+
 static enum dp_status read_file(struct dp_stage *st, const char *path, struct dp_record *rec,
                                 struct dp_emitter *out)
 {
-  dpi_record_set_str(rec, "id", path);
-  json_object *source = dpi_record_object(rec, "source");
-  dpi_json_set_str(source, "file", path);
+  name_record(rec, path);
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if(fd < 0)
     return fail_path(rec, DP_KIND_IO, "cannot open file", errno);
@@ -112,7 +134,7 @@ static enum dp_status walk(struct dp_stage *st, const char *dir, const struct dp
     struct dp_record *rec = dpi_record_derive(proto);
     if(!rec)
       return DP_FATAL;
-    dpi_record_set_str(rec, "id", dir);
+    dpi_json_set_name(rec->obj, "id", dir);
     fail_path(rec, DP_KIND_IO, "cannot read folder", errno);
     return dpi_emit_fail(out, rec);
   }

@@ -233,6 +233,8 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
     put(s, source_keys[i], src, source_keys[i]);
   if(dpi_json_member(src, "diagnosticReport"))
     put(s, "diagnosticReport", src, "diagnosticReport");
+  if(dpi_json_member(src, "fileBytes")) /* a file name that had to be escaped (names.h) */
+    put(s, "fileBytes", src, "fileBytes");
   json_object_object_add(o, "source", s);
   put(o, "bytes", rec->obj, "bytes");
   put(o, "sha256", rec->obj, "sha256");

@@ -46,7 +46,18 @@
 #define DP_MAX_HL7_MESSAGES 100000
 /* Element nesting accepted from XML and RTF documents. */
 #define DP_MAX_NESTING 256
+/* The ordered writer's window (engine.c): lines (records, error records)
+ * that are ready while an earlier document is still in work wait in memory,
+ * up to DP_ORDER_WINDOW_PER_JOB per worker (at least DP_ORDER_WINDOW_MIN)
+ * and DP_ORDER_WINDOW_BYTES of text; past either, no new work is taken until
+ * the earlier document is written. */
+#define DP_ORDER_WINDOW_MIN 1024
+#define DP_ORDER_WINDOW_PER_JOB 256
+#define DP_ORDER_WINDOW_BYTES (256 * DP_MIB)
 /* Short strings: ids, titles, content types, dates. */
 #define DP_MAX_SHORT 4096
+/* One line of arguments on stdin: a path, a patient id, or an error record
+ * fed back to retry (its id and input may hold an escaped path, names.h). */
+#define DP_MAX_ARG_LINE ((size_t)64 * 1024)
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "dplimits.h"
 #include "progress.h"
 
 enum slot_state { SLOT_PENDING, SLOT_EMPTY, SLOT_READY };
@@ -37,11 +38,17 @@ struct dp_engine {
   pthread_mutex_t lock;
   pthread_cond_t work_cv;  /* a task is queued, or shutdown */
   pthread_cond_t write_cv; /* a slot became ready, or input ended */
-  pthread_cond_t room_cv;  /* live slots dropped */
+  pthread_cond_t room_cv;  /* the window or the queue has room, the head moved, or
+                              a task a waiter may run was queued */
   struct task *qhead, *qtail;
   size_t qlen, max_queue;
   struct slot *head, *tail;
+  /* The ordered writer's window (see window_full): live slots, and the
+   * ready lines not yet written, held behind a slot still in work. */
   size_t live, max_live;
+  size_t held, max_held;
+  size_t held_bytes;
+  unsigned room_waiters;
   int input_done, shutdown, fatal;
   pthread_t *workers;
   unsigned nworkers;
@@ -157,6 +164,41 @@ static struct slot *slot_append(struct dp_engine *e)
   return s;
 }
 
+/* Callers hold the lock.  Wake whoever waits for room (the producer, a
+ * source stage in wait_for_room): something they wait on changed. */
+static void room_changed(struct dp_engine *e)
+{
+  if(e->room_waiters)
+    pthread_cond_broadcast(&e->room_cv);
+}
+
+/* Callers hold the lock.  Wait for room_changed. */
+static void wait_room(struct dp_engine *e)
+{
+  e->room_waiters++;
+  pthread_cond_wait(&e->room_cv, &e->lock);
+  e->room_waiters--;
+}
+
+/* Callers hold the lock.  Nothing will be written for s: drop it now rather
+ * than when the writer reaches it, so that slots a record left behind on its
+ * way through the stages do not fill the window.  An input's own slot stays:
+ * the writer counts inputs by it (checkpoints) and it owns the retry filter. */
+static void slot_drop(struct dp_engine *e, struct slot *s)
+{
+  if(s->prev)
+    s->prev->next = s->next;
+  else
+    e->head = s->next;
+  if(s->next)
+    s->next->prev = s->prev;
+  else
+    e->tail = s->prev;
+  e->live--;
+  free(s);
+  room_changed(e);
+}
+
 static void slot_settle(struct dp_engine *e, struct slot *s, enum slot_state state, char *line,
                         size_t len, int is_error, enum dp_kind kind)
 {
@@ -166,9 +208,48 @@ static void slot_settle(struct dp_engine *e, struct slot *s, enum slot_state sta
   s->len = len;
   s->is_error = is_error;
   s->kind = kind;
+  if(state == SLOT_READY) {
+    e->held++;
+    e->held_bytes += len;
+  }
   if(s == e->head || e->opt.unordered)
     pthread_cond_signal(&e->write_cv);
+  if(state == SLOT_EMPTY && !s->input)
+    slot_drop(e, s);
   pthread_mutex_unlock(&e->lock);
+}
+
+/* Callers hold the lock.  Is the ordered writer's window full?  Lines that
+ * are ready but wait for an earlier slot still in work (one slow document)
+ * are held in memory: at most max_held of them (derived from -j) and
+ * DP_ORDER_WINDOW_BYTES of their text, and at most max_live slots in all
+ * (inputs that made nothing to write still hold one each).  Past that, no
+ * new work is taken until the writer catches up: memory stays bounded, and
+ * what is held is written at once when the slow document is done. */
+static int window_full(const struct dp_engine *e)
+{
+  return e->held >= e->max_held || e->held_bytes >= DP_ORDER_WINDOW_BYTES ||
+         e->live >= e->max_live;
+}
+
+/* Callers hold the lock.  Unlink the first queued task of a stage after the
+ * first, or NULL. */
+static struct task *take_later_task(struct dp_engine *e)
+{
+  for(struct task *t = e->qhead, *prev = NULL; t; prev = t, t = t->next) {
+    if(!t->stage)
+      continue;
+    if(prev)
+      prev->next = t->next;
+    else
+      e->qhead = t->next;
+    if(e->qtail == t)
+      e->qtail = prev;
+    e->qlen--;
+    t->next = NULL;
+    return t;
+  }
+  return NULL;
 }
 
 /* A retry keeps only the documents that failed before. */
@@ -246,6 +327,33 @@ static struct slot *child_slot(struct task_emitter *em)
 }
 
 
+/* A source stage (stage 0: a folder walk, a search, an export) may make any
+ * number of documents from one input, so it waits here while the window is
+ * full, as the producer does for inputs.  Deadlock-free: it never waits when
+ * its own input's slot is the head (then nothing before it is left to
+ * write), later stages never wait, and while it waits it runs their queued
+ * tasks itself, so the slot at the head always has a thread working on it
+ * even when every worker is a waiting source. */
+static void wait_for_room(struct task_emitter *em)
+{
+  struct dp_engine *e = em->e;
+  if(em->stage != 0)
+    return;
+  pthread_mutex_lock(&e->lock);
+  while(window_full(e) && !e->fatal && e->head != em->parent) {
+    struct task *t = take_later_task(e);
+    if(t) {
+      pthread_mutex_unlock(&e->lock);
+      run_task(e, t->rec, t->stage, t->slot);
+      free(t);
+      pthread_mutex_lock(&e->lock);
+      continue;
+    }
+    wait_room(e);
+  }
+  pthread_mutex_unlock(&e->lock);
+}
+
 static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
 {
   struct task_emitter *em = (struct task_emitter *)self;
@@ -253,6 +361,7 @@ static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
   em->outputs++;
   if(em->stage == 0 && !e->shard_by_input && leave_to_other_shard(e, NULL, rec))
     return DP_OK;
+  wait_for_room(em);
   struct slot *s = child_slot(em);
   if(!s) {
     dpi_record_free(rec);
@@ -275,6 +384,7 @@ static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
       e->qtail = t;
       e->qlen++;
       pthread_cond_signal(&e->work_cv);
+      room_changed(e); /* a waiting source may run it */
       pthread_mutex_unlock(&e->lock);
       return DP_OK;
     }
@@ -288,6 +398,7 @@ static enum dp_status em_fail(struct dp_emitter *self, struct dp_record *rec)
 {
   struct task_emitter *em = (struct task_emitter *)self;
   em->outputs++;
+  wait_for_room(em);
   struct slot *s = child_slot(em);
   if(!s) {
     dpi_record_free(rec);
@@ -358,6 +469,8 @@ static void *worker_main(void *arg)
     if(!e->qhead)
       e->qtail = NULL;
     e->qlen--;
+    if(e->qlen <= e->max_queue / 2)
+      room_changed(e); /* the producer refills the queue */
     pthread_mutex_unlock(&e->lock);
     run_task(e, t->rec, t->stage, t->slot);
     free(t);
@@ -423,6 +536,10 @@ static void *writer_main(void *arg)
         next = s->next;
         if(s->state == SLOT_PENDING || (s->only && s->input && s != e->head))
           continue;
+        if(s->state == SLOT_READY) {
+          e->held--;
+          e->held_bytes -= s->len;
+        }
         if(s->prev)
           s->prev->next = s->next;
         else
@@ -441,6 +558,10 @@ static void *writer_main(void *arg)
       }
     } else {
       for(struct slot *s = e->head; s && s->state != SLOT_PENDING; s = s->next) {
+        if(s->state == SLOT_READY) {
+          e->held--;
+          e->held_bytes -= s->len;
+        }
         last = s;
         n++;
       }
@@ -455,7 +576,7 @@ static void *writer_main(void *arg)
         last->next = NULL;
       }
       e->live -= n;
-      pthread_cond_broadcast(&e->room_cv);
+      pthread_cond_broadcast(&e->room_cv); /* the head moved, the window has room */
       struct dp_progress *progress = e->to_terminal ? e->progress : NULL;
       pthread_mutex_unlock(&e->lock);
       unsigned long before = e->inputs_written;
@@ -499,7 +620,12 @@ struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engin
                       (!(first & DP_STAGE_READS_ARGS) || (first & DP_STAGE_NETWORK));
   e->to_terminal = !opt->sink && (isatty(fileno(opt->out)) || isatty(fileno(opt->errors)));
   e->max_queue = (size_t)e->nworkers * 4;
-  e->max_live = (size_t)e->nworkers * 16 + 64;
+  /* Enough for what the other workers convert while one document takes
+   * its whole --max-time, on a few hundred small documents per worker. */
+  e->max_held = (size_t)e->nworkers * DP_ORDER_WINDOW_PER_JOB;
+  if(e->max_held < DP_ORDER_WINDOW_MIN)
+    e->max_held = DP_ORDER_WINDOW_MIN;
+  e->max_live = e->max_held * 4;
   e->workers = calloc(e->nworkers, sizeof(*e->workers));
   if(!e->workers) {
     free(e);
@@ -540,8 +666,10 @@ enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec
                                       json_object *only)
 {
   pthread_mutex_lock(&e->lock);
-  while(e->live >= e->max_live && !e->fatal)
-    pthread_cond_wait(&e->room_cv, &e->lock);
+  /* Inputs wait for room in the window, and for the queue: a queued input
+   * holds its whole line (a DocumentReference with inline data). */
+  while((window_full(e) || e->qlen >= e->max_queue) && !e->fatal)
+    wait_room(e);
   struct slot *s = e->fatal ? NULL : slot_append(e);
   struct task *t = s ? malloc(sizeof(*t)) : NULL;
   if(!t) {
@@ -575,8 +703,8 @@ enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *r
                                         const char *stage)
 {
   pthread_mutex_lock(&e->lock);
-  while(e->live >= e->max_live && !e->fatal)
-    pthread_cond_wait(&e->room_cv, &e->lock);
+  while(window_full(e) && !e->fatal)
+    wait_room(e);
   struct slot *s = e->fatal ? NULL : slot_append(e);
   if(s)
     s->input = ++e->submitted;
@@ -604,6 +732,7 @@ void dpi_engine_snapshot(struct dp_engine *e, struct dp_counts *out)
   out->skipped += e->counts.skipped;
   out->filtered += e->counts.filtered;
   out->other_shard += e->counts.other_shard;
+  out->held += e->held;
   for(int k = 0; k < DP_KIND_COUNT; k++)
     out->by_kind[k] += e->counts.by_kind[k];
   pthread_mutex_unlock(&e->lock);

@@ -8,9 +8,13 @@
  * in one ordered list, a record's children take slots just before their
  * parent's, and a writer thread writes ready slots from the head.
  *
- * Memory stays bounded: the producer waits while too many slots are live,
- * and when the task queue is full a worker runs the next stage itself,
- * depth-first, instead of queueing. */
+ * Memory stays bounded: lines ready behind a slot still in work (one slow
+ * document) wait in a window of a few hundred lines per worker and a byte
+ * cap (DP_ORDER_WINDOW_* in dplimits.h); when it is full the producer, and a
+ * source stage making many documents from one input, wait for room.  The
+ * producer also waits while the task queue is full, and when it is full a
+ * worker runs the next stage itself, depth-first, instead of queueing.
+ * docs/internals/PIPELINE.md says why this cannot deadlock. */
 #ifndef DP_ENGINE_H
 #define DP_ENGINE_H
 
@@ -28,6 +32,8 @@ struct dp_counts {
   unsigned long resumed; /* inputs done by an interrupted earlier attempt */
   unsigned long filtered; /* records dropped by a retry: they converted before */
   unsigned long other_shard; /* documents left to the other shards */
+  unsigned long held;    /* now: lines ready but held back for the output order,
+                            behind a document still in work (not a total) */
   unsigned long by_kind[DP_KIND_COUNT];
 };
 

@@ -118,6 +118,10 @@ void dpi_progress_render(char *buf, size_t len, const struct dp_counts *c, doubl
   }
   if(c->other_shard)
     dpi_buf_addf(&line, "  %lu for other shards", c->other_shard);
+  /* Converted, but written only after an earlier document still in work:
+   * says why the count of docs stands still behind a slow one. */
+  if(c->held)
+    dpi_buf_addf(&line, "  %lu held back", c->held);
   if(fraction >= 0) {
     if(fraction > 1)
       fraction = 1;

@@ -5,11 +5,13 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "engine.h"
 #include "interrupt.h"
 #include "dplimits.h"
+#include "names.h"
 #include "ndjson.h"
 #include "progress.h"
 #include "record.h"
@@ -168,10 +170,22 @@ static enum dp_status write_error(struct dp_runner *run, struct dp_record *rec, 
   return rc;
 }
 
+/* Where an input came from, for error records: file is a path, written in
+ * its record form (names.h) so the error file is UTF-8 and still names it. */
 static json_object *input_ref(const char *file, unsigned long line)
 {
   json_object *in = json_object_new_object();
-  json_object_object_add(in, "file", json_object_new_string(file));
+  dpi_json_set_name(in, "file", file);
+  if(line)
+    json_object_object_add(in, "line", json_object_new_int64((int64_t)line));
+  return in;
+}
+
+/* The same from a path already in its record form (an error file's). */
+static json_object *input_ref_named(const char *file, unsigned long line)
+{
+  json_object *in = json_object_new_object();
+  dpi_json_set_str(in, "file", file);
   if(line)
     json_object_object_add(in, "line", json_object_new_int64((int64_t)line));
   return in;
@@ -472,7 +486,8 @@ static void retry_clear(struct retry *r)
   memset(r, 0, sizeof(*r));
 }
 
-/* Line `line` of file, read again (forward from where the last one was). */
+/* Line `line` of file (its record form, names.h), read again (forward from
+ * where the last one was). */
 static char *read_back(struct dp_runner *run, const char *file, unsigned long line, size_t *len)
 {
   /* Stdin (or a library's pushed input) is gone: reading "-" would take
@@ -484,7 +499,11 @@ static char *read_back(struct dp_runner *run, const char *file, unsigned long li
       dpi_reader_close(&run->source);
     free(run->source_name);
     run->source_name = strdup(file);
-    if(!run->source_name || dpi_reader_open(&run->source, file, run->opt.max_line))
+    char *path = dpi_name_bytes(file);
+    int failed = !run->source_name || !path ||
+                 dpi_reader_open(&run->source, path, run->opt.max_line);
+    free(path);
+    if(failed)
       return NULL;
   }
   const char *text;
@@ -510,7 +529,16 @@ static enum dp_status flush_retry(struct dp_runner *run)
     return DP_FATAL;
   }
   if(r->arg && reads_args) {
-    dpi_record_set_str(rec, "_arg", r->arg);
+    /* The error named the argument in its record form: open the bytes. */
+    char *arg = dpi_name_bytes(r->arg);
+    if(!arg) {
+      dpi_record_free(rec);
+      json_object_put(only);
+      retry_clear(r);
+      return DP_FATAL;
+    }
+    dpi_record_set_str(rec, "_arg", arg);
+    free(arg);
     json_object *in = json_object_new_object();
     dpi_json_set_str(in, "arg", r->arg);
     json_object_object_add(rec->obj, "_input", in);
@@ -524,10 +552,11 @@ static enum dp_status flush_retry(struct dp_runner *run)
        json_object_is_type(obj, json_type_object)) {
       dpi_record_free(rec);
       rec = dpi_record_parse(obj);
-      json_object_object_add(rec->obj, "_input", input_ref(r->file, r->line));
+      if(rec)
+        json_object_object_add(rec->obj, "_input", input_ref_named(r->file, r->line));
       rc = rec ? push_only(run, rec, only) : DP_FATAL;
     } else {
-      json_object_object_add(rec->obj, "_input", input_ref(r->file, r->line));
+      json_object_object_add(rec->obj, "_input", input_ref_named(r->file, r->line));
       dpi_record_fail(rec, text ? DP_KIND_BAD_JSON : DP_KIND_IO,
                       "cannot read line %lu of %s again to retry it", r->line, r->file);
       json_object_put(only);
@@ -584,19 +613,64 @@ static enum dp_status feed_arg(struct dp_runner *run, const char *arg, unsigned 
     return DP_FATAL;
   dpi_record_set_str(rec, "_arg", arg);
   json_object *in = json_object_new_object();
-  json_object_object_add(in, "arg", json_object_new_string(arg));
+  dpi_json_set_name(in, "arg", arg); /* error records are UTF-8 (names.h) */
   if(line)
     json_object_object_add(in, "line", json_object_new_int64((int64_t)line));
   json_object_object_add(rec->obj, "_input", in);
   return push(run, rec);
 }
 
+static enum dp_status feed_arg_lines(struct dp_runner *run, const char *path);
+
+/* Is this path argument an error file, to retry rather than convert?  Its
+ * first line that is not blank is an error record.  Only for stages whose
+ * arguments are paths (a patient id is never opened), and only the file's
+ * first DP_MAX_ARG_LINE bytes are looked at: a big document is not read
+ * twice. */
+static int is_error_file(const struct dp_runner *run, const char *path)
+{
+  unsigned flags = run->chain->stages[0].ops->flags;
+  if(flags & (DP_STAGE_NETWORK | DP_STAGE_NO_INPUT))
+    return 0;
+  FILE *f = fopen(path, "rbe");
+  struct stat sb;
+  if(!f)
+    return 0;
+  char *head = NULL;
+  size_t n = 0;
+  if(!fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) && (head = malloc(DP_MAX_ARG_LINE)))
+    n = fread(head, 1, DP_MAX_ARG_LINE, f);
+  fclose(f);
+  if(!head)
+    return 0;
+  const char *p = head, *end = head + n;
+  while(p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    p++;
+  const char *nl = p < end && *p == '{' ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+  int found = 0;
+  if(nl || (p < end && *p == '{' && (off_t)n == sb.st_size)) {
+    size_t len = (size_t)((nl ? nl : end) - p);
+    json_object *obj = NULL;
+    char why[64];
+    found = dpi_json_parse(p, len, &obj, why, sizeof(why)) == DP_JSON_OK &&
+            json_object_is_type(obj, json_type_object) && is_error_record(obj);
+    json_object_put(obj);
+  }
+  free(head);
+  return found;
+}
+
 enum dp_status dpi_runner_feed(struct dp_runner *run, const char *input)
 {
   if(run->fatal)
     return DP_FATAL;
-  if(run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS)
-    return strcmp(input, "-") ? feed_arg(run, input, 0) : dpi_runner_feed_stdin(run);
+  if(run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS) {
+    if(!strcmp(input, "-"))
+      return dpi_runner_feed_stdin(run);
+    /* `docpipe convert errors.ndjson` retries, as the error file on stdin
+     * or `docpipe run fhir-dump errors.ndjson` does. */
+    return is_error_file(run, input) ? feed_arg_lines(run, input) : feed_arg(run, input, 0);
+  }
   return feed_ndjson(run, input);
 }
 
@@ -637,7 +711,7 @@ enum dp_status dpi_runner_feed_text(struct dp_runner *run, const char *text, siz
     return DP_FATAL;
   int args = run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS;
   dpi_progress_read(run->progress, len + 1);
-  if(len > (args ? DP_MAX_SHORT : run->opt.max_line)) {
+  if(len > (args ? DP_MAX_ARG_LINE : run->opt.max_line)) {
     char why[512];
     if(args)
       snprintf(why, sizeof(why), "line is too long");
@@ -655,10 +729,20 @@ enum dp_status dpi_runner_feed_stdin(struct dp_runner *run)
 {
   if(!(run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS))
     return feed_ndjson(run, "-");
-  /* One argument per line, as find(1) prints paths. */
+  return feed_arg_lines(run, "-");
+}
+
+/* One argument per line, as find(1) prints paths (or error records). */
+static enum dp_status feed_arg_lines(struct dp_runner *run, const char *path)
+{
   struct dp_reader r;
-  if(dpi_reader_open(&r, "-", DP_MAX_SHORT))
-    return DP_FATAL;
+  if(dpi_reader_open(&r, path, DP_MAX_ARG_LINE)) {
+    if(!strcmp(path, "-"))
+      return DP_FATAL;
+    char why[512];
+    snprintf(why, sizeof(why), "cannot open input: %s", strerror(errno));
+    return input_error(run, path, 0, NULL, 0, DP_KIND_IO, why);
+  }
   const char *text;
   size_t len;
   int too_long;
@@ -666,7 +750,7 @@ enum dp_status dpi_runner_feed_stdin(struct dp_runner *run)
   while(rc != DP_FATAL && !dpi_interrupted() &&
         dpi_reader_next(&r, &text, &len, &too_long) == 1) {
     if(too_long) {
-        rc = input_error(run, "-", r.line, NULL, 0, DP_KIND_TOO_LARGE, "line is too long");
+      rc = input_error(run, path, r.line, NULL, 0, DP_KIND_TOO_LARGE, "line is too long");
       continue;
     }
     if(blank(text, len))

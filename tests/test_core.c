@@ -139,6 +139,9 @@ static void test_progress_render(void)
   c.emitted = 3;
   dpi_progress_render(line, 12, &c, 2, 999, 1); /* cut to the buffer, never overrun */
   CU_ASSERT_STRING_EQUAL(line, "docpipe: 3 ");
+  c.held = 200; /* converted, waiting for a slow document before them */
+  dpi_progress_render(line, sizeof(line), &c, 2, 999, -1);
+  CU_ASSERT_STRING_EQUAL(line, "docpipe: 3 docs  1.5/s  999 B  200 held back");
 }
 
 static void no_counts(void *user, struct dp_counts *out)

@@ -83,6 +83,12 @@ def check_record(r):
         datetime.date.fromisoformat(d)
     s = r["source"]
     assert isinstance(s, dict) and all(k in s for k in SOURCE_KEYS), s
+    # A path that had to be escaped (RECORD.md, "Names that are not UTF-8")
+    # carries its bytes, and only such a path does.
+    escaped = isinstance(s["file"], str) and "\ufffd" in s["file"]
+    assert escaped == ("fileBytes" in s), s
+    if escaped:
+        base64.b64decode(s["fileBytes"], validate=True)
     assert isinstance(r["bytes"], int) and r["bytes"] >= 0
     assert re.match(r"^[0-9a-f]{64}$", r["sha256"]), r["sha256"]
     meta = r.get("meta", {})
