@@ -39,7 +39,14 @@
  *    goes through dpi_extract_embedded.
  * Escape sequences are decoded; unknown or unterminated ones are kept as
  * written.
- */
+ *
+ * Document type: the first TXA-2, else OBR-4, that says something.  Its
+ * text (CWE-2, else the alternate text CWE-5, else the original text CWE-9)
+ * is the "type" fact (normalize slugs it) and meta.title; its identifier is
+ * the "code" fact when the coding system is LOINC ("LN"), which normalize
+ * maps through loinc-document-types.tsv.  A bare code ("DS", "di", a local
+ * "dis", "11490-0" with no coding system) means nothing outside the
+ * sending system and gives no type at all. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1027,6 +1034,53 @@ static int date_fact(struct dp_record *m, const struct message *msg, const char 
   return 0;
 }
 
+static int is_loinc_system(struct span s)
+{
+  return span_is(s, "LN") || span_is(s, "LOINC") || span_is(s, "2.16.840.1.113883.6.1") ||
+         span_is(s, "http://loinc.org");
+}
+
+/* A LOINC code: up to 7 digits, a dash and the check digit ("11488-4"). */
+static int is_loinc_code(struct span s)
+{
+  size_t i = 0;
+  s = trim(s);
+  while(i < s.n && is_digit(s.p[i]))
+    i++;
+  return i >= 1 && i <= 7 && i + 2 == s.n && s.p[i] == '-' && is_digit(s.p[i + 1]);
+}
+
+/* The type facts of one coded element (TXA-2, OBR-4): its LOINC identifier
+ * (CWE-1 when CWE-3 is LOINC, else CWE-4 when CWE-6 is) as "code", its text
+ * (CWE-2, else the alternate text CWE-5, else the original text CWE-9) as
+ * "type" and meta.title.  A code alone gives nothing.  Returns whether
+ * anything was found; r->out is scratch space. */
+static int type_facts(struct dp_record *m, struct span rep, struct render *r)
+{
+  const struct delims *d = r->d;
+  static const size_t texts[] = {1, 4, 8}; /* 0-based components */
+  int found = 0;
+  struct span code = {rep.p, 0};
+  if(is_loinc_system(piece(rep, d->comp, 2)) && is_loinc_code(piece(rep, d->comp, 0)))
+    code = trim(piece(rep, d->comp, 0));
+  else if(is_loinc_system(piece(rep, d->comp, 5)) && is_loinc_code(piece(rep, d->comp, 3)))
+    code = trim(piece(rep, d->comp, 3));
+  if(code.n) {
+    dpi_doc_fact(m, "code", code.p, code.n);
+    found = 1;
+  }
+  dpi_buf_reset(r->out);
+  for(size_t i = 0; i < sizeof(texts) / sizeof(*texts) && !r->out->len; i++)
+    put_value(r, piece(rep, d->comp, texts[i]), 2, "", 0);
+  if(r->out->len && !dpi_buf_failed(r->out)) {
+    dpi_doc_fact(m, "type", r->out->mem, r->out->len);
+    dpi_json_set_str(dpi_record_object(m, "meta"), "title", r->out->mem);
+    found = 1;
+  }
+  dpi_buf_reset(r->out);
+  return found;
+}
+
 /* Facts for normalize and meta: document type, date, message type. */
 static void message_facts(struct dp_record *m, const struct message *msg,
                           const struct render *base)
@@ -1042,14 +1096,11 @@ static void message_facts(struct dp_record *m, const struct message *msg,
     const char *id;
     size_t field;
   } types[] = {{"TXA", 2}, {"OBR", 4}}, dates[] = {{"TXA", 4}, {"OBR", 7}, {"MSH", 7}};
-  for(size_t t = 0; t < 2 && !val.len; t++)
-    for(size_t i = 0; i < msg->nsegs && !val.len; i++)
+  int typed = 0;
+  for(size_t t = 0; t < 2 && !typed; t++)
+    for(size_t i = 0; i < msg->nsegs && !typed; i++)
       if(has_id(seg_at(msg, i), types[t].id))
-        put_coded(&r, piece(field(seg_at(msg, i), d, types[t].field), d->rep, 0), 0);
-  if(val.len && !dpi_buf_failed(&val)) {
-    dpi_doc_fact(m, "type", val.mem, val.len);
-    dpi_json_set_str(meta, "title", val.mem);
-  }
+        typed = type_facts(m, piece(field(seg_at(msg, i), d, types[t].field), d->rep, 0), &r);
   for(size_t t = 0; t < 3 && !date_fact(m, msg, dates[t].id, dates[t].field); t++)
     ;
   /* MSH-9: message code ^ trigger event */

@@ -262,9 +262,12 @@ static void test_facts(void)
   CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.messageType"), "MDM^T02");
   dpt_result_free(&res);
 
-  /* no TXA-2 and a partial TXA-4: OBR-4 (its code, it has no text), OBR-7 */
-  run_text("MSH|^~\\&|A||||20240105||ORU^R01\rTXA|1||TX|2024\rOBR|1|||11490-0|||20240102\r", &res);
-  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.type"), "11490-0");
+  /* no TXA-2 and a partial TXA-4: OBR-4 (a LOINC code, no text), OBR-7 */
+  run_text("MSH|^~\\&|A||||20240105||ORU^R01\rTXA|1||TX|2024\rOBR|1|||11490-0^^LN|||20240102\r",
+           &res);
+  CU_ASSERT_PTR_NULL(dpt_field(&res, 0, "_doc.type"));
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.code"), "11490-0");
+  CU_ASSERT_PTR_NULL(dpt_field(&res, 0, "meta.title"));
   CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.date"), "20240102");
   dpt_result_free(&res);
 
@@ -851,6 +854,51 @@ static void test_utf16_batch(void)
   dpt_result_free(&res);
 }
 
+/* ---- document types ---- */
+
+static void test_document_type_codes(void)
+{
+  static const struct {
+    const char *segments, *type, *code;
+  } cases[] = {
+    /* bare codes: meaningless outside the sender */
+    {"TXA|1|DIS\r", NULL, NULL},
+    {"TXA|1|di\r", NULL, NULL},
+    {"TXA|1|DS^^HL70270\r", NULL, NULL},
+    {"OBR|1|||ZZ9\r", NULL, NULL},
+    {"OBR|1|||11490-0\r", NULL, NULL},
+    /* a text, or a LOINC code the coding system vouches for */
+    {"TXA|1|DS^Discharge summary^HL70270\r", "Discharge summary", NULL},
+    {"OBR|1|||11490-0^^LN\r", NULL, "11490-0"},
+    {"OBR|1|||LOC1^^L^18842-5^^LN\r", NULL, "18842-5"},
+    {"OBR|1|||11490-0^^L\r", NULL, NULL},
+    {"OBR|1|||X-Y^^LN\r", NULL, NULL}, /* not a LOINC code */
+    {"TXA|1|^^^^Consult note^L\r", "Consult note", NULL},
+    {"OBR|1|||LOC9^^L^^^^^^Chest X-ray\r", "Chest X-ray", NULL},
+    /* a TXA-2 that says nothing leaves the choice to OBR-4 */
+    {"TXA|1|DIS\rOBR|1|||24331-1^Lipid panel^LN\r", "Lipid panel", "24331-1"},
+    {"TXA|1|dis\rOBR|1|||CBC\rOBR|2|||85025^Blood count^CPT\r", "Blood count", NULL},
+  };
+  for(size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "MSH|^~\\&|A||||20240105||ORU^R01\r%s", cases[i].segments);
+    struct dpt_result res;
+    run_text(msg, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    const char *type = dpt_field(&res, 0, "_doc.type"), *code = dpt_field(&res, 0, "_doc.code");
+    int ok = (cases[i].type ? type && !strcmp(type, cases[i].type) : !type) &&
+             (cases[i].code ? code && !strcmp(code, cases[i].code) : !code);
+    if(!ok)
+      fprintf(stderr, "\n  case %zu: type %s, code %s\n", i, field_or_missing(type),
+              field_or_missing(code));
+    CU_ASSERT(ok);
+    /* the title is the text, never a bare code */
+    const char *title = dpt_field(&res, 0, "meta.title");
+    CU_ASSERT(cases[i].type ? title && !strcmp(title, cases[i].type) : !title);
+    dpt_result_free(&res);
+  }
+}
+
 DPT_SUITE(hl7v2)
 {
   CU_pSuite s = CU_add_suite("hl7v2", NULL, NULL);
@@ -887,4 +935,5 @@ DPT_SUITE(hl7v2)
   CU_add_test(s, "MSH-18 ISO 2022 and the CJK sets", test_msh18_other_sets);
   CU_add_test(s, "hex escapes in the declared charset", test_hex_escape_charset);
   CU_add_test(s, "UTF-16 batch", test_utf16_batch);
+  CU_add_test(s, "TXA-2 and OBR-4 codes that say nothing", test_document_type_codes);
 }
