@@ -33,7 +33,9 @@
  * Text, one line per segment in message order:
  *  - a generic segment is its id and its non-empty fields joined by " | "
  *    (components and subcomponents by a space, repetitions by ", ");
- *  - OBX is a result line "LABEL [codes]: VALUE UNITS (RANGE) FLAGS";
+ *  - OBX is a result line "LABEL [codes]: VALUE UNITS (RANGE) FLAGS", with
+ *    no label when OBX-3 is empty; an OBX with the same OBX-3 and OBX-4 as
+ *    the one before continues it and repeats no label;
  *  - NTE is its comment alone;
  *  - an OBX of type ED holding Base64 or Hex is a document of its own and
  *    goes through dpi_extract_embedded.
@@ -1012,6 +1014,16 @@ static struct span seg_at(const struct message *msg, size_t i)
   return (struct span){dpi_buf_str(&msg->text) + msg->segs[i].off, msg->segs[i].len};
 }
 
+/* Whether a field holds more than separators and blanks (an OBX-3 of "^^"
+ * or " " identifies no observation). */
+static int has_content(struct span s, const struct delims *d)
+{
+  for(size_t i = 0; i < s.n; i++)
+    if(!is_blank(s.p[i]) && s.p[i] != d->comp && s.p[i] != d->sub && s.p[i] != d->rep)
+      return 1;
+  return 0;
+}
+
 /* The first value of field n of a segment `id` that is a date normalize can
  * read (so a malformed TXA-4 does not hide a good OBR-7), as a "date" fact. */
 static int date_fact(struct dp_record *m, const struct message *msg, const char *id, size_t n)
@@ -1132,9 +1144,12 @@ static enum dp_status extract_message(const struct dp_stage *st, struct dp_recor
     struct span seg = seg_at(msg, i);
     size_t line = body.len;
     if(has_id(seg, "OBX")) {
+      /* Same OBX-3 and OBX-4 as the OBX before: a report sent one line per
+       * segment.  An OBX-3 with nothing in it names no observation, so an
+       * OBX without one never continues another. */
       struct span prev = i ? seg_at(msg, i - 1) : (struct span){"", 0};
       struct span code = field(seg, &msg->d, 3), sub_id = field(seg, &msg->d, 4);
-      int continued = has_id(prev, "OBX") && code.n &&
+      int continued = has_id(prev, "OBX") && has_content(code, &msg->d) &&
                       span_eq(code, field(prev, &msg->d, 3)) &&
                       span_eq(sub_id, field(prev, &msg->d, 4));
       if(put_obx(&r, st, m, seg, continued, i + 1) != DP_OK) {

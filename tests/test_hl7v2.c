@@ -854,7 +854,36 @@ static void test_utf16_batch(void)
   dpt_result_free(&res);
 }
 
-/* ---- document types ---- */
+/* ---- OBX without an identifier, document types ---- */
+
+static void test_obx_empty_identifier(void)
+{
+  struct dpt_result res;
+  /* values whose OBX-3 is empty (or only separators) keep their own line,
+   * with no label, and never continue the observation before them */
+  run_text("MSH|^~\\&|A\r"
+           "OBX|1|NM|GLU^Glucose|1|5.5|mmol/L\r"
+           "OBX|2|NM||1|6.1|mmol/L\r"
+           "OBX|3|TX|^^|1|first line\r"
+           "OBX|4|TX|^^|1|second line\r"
+           "OBX|5|ST| |1|spaced id\r"
+           "OBX|6|CE|||C1^Coded text^L\r"
+           "OBX|7|TX|RPT^Report|1|report start\r"
+           "OBX|8|TX|RPT^Report|1|report goes on\r",
+           &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH A\n"
+                         "Glucose [GLU]: 5.5 mmol/L\n"
+                         "6.1 mmol/L\n"
+                         "first line\n"
+                         "second line\n"
+                         "spaced id\n"
+                         "Coded text\n"
+                         "Report [RPT]: report start\n"
+                         "report goes on\n");
+  dpt_result_free(&res);
+}
 
 static void test_document_type_codes(void)
 {
@@ -935,5 +964,6 @@ DPT_SUITE(hl7v2)
   CU_add_test(s, "MSH-18 ISO 2022 and the CJK sets", test_msh18_other_sets);
   CU_add_test(s, "hex escapes in the declared charset", test_hex_escape_charset);
   CU_add_test(s, "UTF-16 batch", test_utf16_batch);
+  CU_add_test(s, "OBX with an empty OBX-3", test_obx_empty_identifier);
   CU_add_test(s, "TXA-2 and OBR-4 codes that say nothing", test_document_type_codes);
 }
