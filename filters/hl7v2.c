@@ -795,7 +795,9 @@ static int lookup_0211(struct span v, const char **bytes8, const char **iso2022,
       *iso2022 = table_0211[i].iso2022;
       return 1;
     }
-  const char *num = !strncmp(key, "ISO8859", 7) ? key + 7 : !strncmp(key, "8859", 4) ? key + 4 : NULL;
+  const char *num = !strncmp(key, "ISO8859", 7) ? key + 7
+                    : !strncmp(key, "8859", 4)  ? key + 4
+                                                : NULL;
   if(num) { /* 8859/1 ... 8859/16 */
     size_t nd = strlen(num);
     if(nd < 1 || nd > 2 || !is_digit(num[0]) || (nd == 2 && !is_digit(num[1])))

@@ -470,7 +470,8 @@ static void test_bid(void)
   CU_ASSERT_PTR_NOT_EQUAL(s.ops, &dp_stage_hl7v2);
   /* the real MLLP-framed file, as the sniff stage sees it */
   size_t len;
-  char *framed = dpt_read_file(dpt_shared("corpus/real/files/crafted-hl7-mllp-framed-2msgs.hl7"), &len);
+  const char *real = "corpus/real/files/crafted-hl7-mllp-framed-2msgs.hl7";
+  char *framed = dpt_read_file(dpt_shared(real), &len);
   CU_ASSERT_PTR_NOT_NULL_FATAL(framed);
   dpi_sniff(framed, len, &s);
   free(framed);
