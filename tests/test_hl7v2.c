@@ -1,5 +1,7 @@
 /* test_hl7v2.c - the HL7 v2 extractor: delimiters, escapes, segment and OBX
- * rendering, continuation lines, batches, facts, embedded documents, bids. */
+ * rendering, continuation lines, batches, MLLP framing and the other ways
+ * feeds join messages, per-message charsets (MSH-18), facts, embedded
+ * documents, bids. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,16 +212,15 @@ static enum dp_status count_fail(struct dp_emitter *self, struct dp_record *rec)
   return DP_OK;
 }
 
-static void test_message_cap(void)
+/* One more message than DP_MAX_HL7_MESSAGES, each `one`: the last one
+ * becomes one too-large error record, every other message a record. */
+static void check_message_cap(const char *one)
 {
-  /* One more message than DP_MAX_HL7_MESSAGES: the last one becomes one
-   * too-large error record, every other message a record. */
-  static const char one[] = "MSH|^~\\&|\r";
-  size_t n = (size_t)DP_MAX_HL7_MESSAGES + 1, len = n * (sizeof(one) - 1);
+  size_t n = (size_t)DP_MAX_HL7_MESSAGES + 1, each = strlen(one), len = n * each;
   char *batch = malloc(len);
   CU_ASSERT_PTR_NOT_NULL_FATAL(batch);
   for(size_t i = 0; i < n; i++)
-    memcpy(batch + i * (sizeof(one) - 1), one, sizeof(one) - 1);
+    memcpy(batch + i * each, one, each);
   struct dp_context ctx;
   dpi_context_defaults(&ctx);
   struct dp_stage st = {.ops = &dp_stage_hl7v2, .ctx = &ctx};
@@ -230,6 +231,12 @@ static void test_message_cap(void)
   CU_ASSERT_EQUAL(c.failed, 1);
   CU_ASSERT_EQUAL(c.last_kind, DP_KIND_TOO_LARGE);
   CU_ASSERT_STRING_EQUAL(c.last_failed_id, "test#msg100000");
+}
+
+static void test_message_cap(void)
+{
+  check_message_cap("MSH|^~\\&|\r");
+  check_message_cap("\x0BMSH|^~\\&|\r\x1C\r"); /* a file of MLLP frames */
 }
 
 static void test_single_message_keeps_id(void)
@@ -255,9 +262,12 @@ static void test_facts(void)
   CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.messageType"), "MDM^T02");
   dpt_result_free(&res);
 
-  /* no TXA-2 and a partial TXA-4: OBR-4 (its code, it has no text), OBR-7 */
-  run_text("MSH|^~\\&|A||||20240105||ORU^R01\rTXA|1||TX|2024\rOBR|1|||11490-0|||20240102\r", &res);
-  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.type"), "11490-0");
+  /* no TXA-2 and a partial TXA-4: OBR-4 (a LOINC code, no text), OBR-7 */
+  run_text("MSH|^~\\&|A||||20240105||ORU^R01\rTXA|1||TX|2024\rOBR|1|||11490-0^^LN|||20240102\r",
+           &res);
+  CU_ASSERT_PTR_NULL(dpt_field(&res, 0, "_doc.type"));
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.code"), "11490-0");
+  CU_ASSERT_PTR_NULL(dpt_field(&res, 0, "meta.title"));
   CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "_doc.date"), "20240102");
   dpt_result_free(&res);
 
@@ -420,6 +430,12 @@ static void test_bid(void)
     {"FHS|^~\\&|LAB", 40},
     {"BHS|^~\\&|LAB", 40},
     {"\r\n \tMSH|^~\\&|", 40},
+    {"\x0BMSH|^~\\&|LAB|FAC", 40},       /* MLLP start block */
+    {"\r\n\r\n\x0BMSH|^~\\&|", 40},      /* after blank lines */
+    {"\x1C\r\x0BMSH|^~\\&|", 40},         /* the end of a frame cut off before */
+    {"\x0B" "FHS|^~\\&|LAB", 40},
+    {"\x0BPID|1||123\x1C\r", 0},
+    {"\x0B\x1C\r", 0},
     {"MSH|^|", 40},
     {"MSHX|^~\\&|", 0},
     {"MSH is a segment id", 0},
@@ -452,6 +468,14 @@ static void test_bid(void)
   CU_ASSERT_STRING_EQUAL(s.mime, "x-application/hl7-v2+er7");
   dpi_sniff("MSHX and more text", 18, &s);
   CU_ASSERT_PTR_NOT_EQUAL(s.ops, &dp_stage_hl7v2);
+  /* the real MLLP-framed file, as the sniff stage sees it */
+  size_t len;
+  const char *real = "corpus/real/files/crafted-hl7-mllp-framed-2msgs.hl7";
+  char *framed = dpt_read_file(dpt_shared(real), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(framed);
+  dpi_sniff(framed, len, &s);
+  free(framed);
+  CU_ASSERT_PTR_EQUAL(s.ops, &dp_stage_hl7v2);
 }
 
 static void test_no_msh(void)
@@ -511,6 +535,400 @@ static void test_garbage(void)
   }
 }
 
+/* ---- how feeds join messages ---- */
+
+/* The number of U+FFFD in s. */
+static size_t replacement_count(const char *s)
+{
+  size_t n = 0;
+  for(const char *p = s; (p = strstr(p, "\xEF\xBF\xBD")); p += 3)
+    n++;
+  return n;
+}
+
+static void test_mllp_single(void)
+{
+  struct dpt_result res;
+  /* one frame, after a blank line: the framing is no text and no error */
+  run_text("\r\n\x0BMSH|^~\\&|A||||||ORU^R01\rPID|1||x\r\x1C\r", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_PTR_NULL(res.failed);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "id"), "test");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A | ORU R01\nPID 1 | x\n");
+  dpt_result_free(&res);
+}
+
+static void test_mllp_several(void)
+{
+  /* CR, LF and CRLF segment ends; 0x1C with and without its CR */
+  static const char *const patients[] = {"FIRST PATIENT", "SECOND PATIENT", "THIRD PATIENT"};
+  struct dpt_result res;
+  run_file("mllp-framed.hl7", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_PTR_NULL(res.failed);
+  CU_ASSERT_EQUAL_FATAL(res.n, 3);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "id"), "test");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 1, "id"), "test#msg1");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 2, "id"), "test#msg2");
+  for(size_t i = 0; i < 3; i++)
+    for(size_t k = 0; k < 3; k++)
+      CU_ASSERT_EQUAL(strstr(dpt_content(&res, i), patients[k]) != NULL, i == k);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH LAB | FAC | 20240101 | ORU R01 | M1 | P | 2.5\n"
+                         "PID 1 | 111 | FIRST PATIENT\nOne [X]: alpha\n");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 1),
+                         "MSH LAB | FAC | 20240102 | ADT A08 | M2 | P | 2.5\n"
+                         "PID 1 | 222 | SECOND PATIENT\n");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 2, "meta.messageType"), "ORU^R01");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 1, "format"), "hl7v2");
+  dpt_result_free(&res);
+}
+
+static void test_mllp_missing_cr(void)
+{
+  struct dpt_result res;
+  /* frames glued together, the last one without 0x1C at all */
+  run_text("\x0BMSH|^~\\&|A\rPID|1||one\r\x1C\x0BMSH|^~\\&|B\rPID|1||two\x1C"
+           "\x0BMSH|^~\\&|C\rPID|1||three",
+           &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_PTR_NULL(res.failed);
+  CU_ASSERT_EQUAL_FATAL(res.n, 3);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\nPID 1 | one\n");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 1), "MSH B\nPID 1 | two\n");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 2), "MSH C\nPID 1 | three\n");
+  dpt_result_free(&res);
+}
+
+static void test_unframed_feeds(void)
+{
+  struct dpt_result res;
+  /* blank lines, a new MSH right after a segment, LF and CRLF, an indented
+   * MSH, and files joined with cat that keep their byte order marks */
+  run_text("MSH|^~\\&|A\nPID|1||one\n\n\nMSH|^~\\&|B\r\nPID|1||two\r\nMSH|^~\\&|C\rPID|1||three\r"
+           "\r\n  MSH|^~\\&|D\rPID|1||four\r\xEF\xBB\xBFMSH|^~\\&|E\rPID|1||five\r\x1A",
+           &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_PTR_NULL(res.failed);
+  CU_ASSERT_EQUAL_FATAL(res.n, 5);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\nPID 1 | one\n");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 1), "MSH B\nPID 1 | two\n");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 2), "MSH C\nPID 1 | three\n");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 3), "MSH D\nPID 1 | four\n");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 4), "MSH E\nPID 1 | five\n");
+  dpt_result_free(&res);
+}
+
+static void test_frame_without_msh(void)
+{
+  struct dpt_result res;
+  /* a frame whose MSH is missing is not merged into the message before it,
+   * nor dropped: it is an error record of its own */
+  run_text("\x0BMSH|^~\\&|A\rPID|1||one\r\x1C\r\x0BPID|1||orphan\rOBX|1|ST|X||y\r\x1C\r"
+           "\x0BMSH|^~\\&|B\rPID|1||two\r\x1C\r",
+           &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_EQUAL_FATAL(res.n, 2);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "id"), "test");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\nPID 1 | one\n");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 1, "id"), "test#msg2");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 1), "MSH B\nPID 1 | two\n");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_STRING_EQUAL(field_or_missing(dpi_record_str(res.failed, "id")), "test#msg1");
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+  CU_ASSERT_STRING_EQUAL(field_or_missing(res.failed->err_message),
+                         "segments outside any message at byte 26 (no MSH segment starts them)");
+  dpt_result_free(&res);
+
+  /* nor is a title above the first MSH: it is no HL7 data */
+  run_text("Example ADT message\r\n\r\nMSH|^~\\&|A\rPID|1||x\r", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_PTR_NULL(res.failed);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "id"), "test");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\nPID 1 | x\n");
+  dpt_result_free(&res);
+
+  /* but segments above it are */
+  run_text("PID|1||lost\rMSH|^~\\&|A\rPID|1||x\r", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "id"), "test#msg1");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_STRING_EQUAL(field_or_missing(dpi_record_str(res.failed, "id")), "test");
+  CU_ASSERT_STRING_EQUAL(field_or_missing(res.failed->err_message),
+                         "segments outside any message at byte 0 (no MSH segment starts them)");
+  dpt_result_free(&res);
+
+  /* the continuation of a batch header is not such a line */
+  run_text("FHS|^~\\&|A\r  continued header\rBHS|^~\\&|A\rMSH|^~\\&|M\rBTS|1\rFTS|1\r", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_PTR_NULL(res.failed);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH M\n");
+  dpt_result_free(&res);
+}
+
+static void test_many_frames(void)
+{
+  /* 1,000 framed messages: 1,000 records, each with its own number */
+  static const char frame[] = "\x0BMSH|^~\\&|A\rPID|1||%04zu\r\x1C\r";
+  size_t n = 1000;
+  struct dp_buf b;
+  dpi_buf_init(&b, (size_t)1 << 20);
+  for(size_t i = 0; i < n; i++)
+    dpi_buf_addf(&b, frame, i);
+  struct dpt_result res;
+  dpt_run_stage(&dp_stage_hl7v2, dpt_body_record(dpi_buf_str(&b), b.len), &res, NULL);
+  dpi_buf_free(&b);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_PTR_NULL(res.failed);
+  CU_ASSERT_EQUAL_FATAL(res.n, n);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 999, "id"), "test#msg999");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 999), "MSH A\nPID 1 | 0999\n");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 500), "MSH A\nPID 1 | 0500\n");
+  dpt_result_free(&res);
+}
+
+/* ---- charsets, per message ---- */
+
+static void test_msh18_8859_1(void)
+{
+  struct dpt_result res;
+  /* 0xE8 is è in ISO-8859-1 (the declaration) and č in ISO-8859-2 */
+  run_text("MSH|^~\\&|A|||||||||2.5|||||FRA|8859/1\rPID|1||x||DUPONT^IR\xC8NE\r", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.charset"), "ISO-8859-1");
+  DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "PID 1 | x | DUPONT IR\xC3\x88NE");
+  dpt_result_free(&res);
+}
+
+static void test_msh18_8859_2(void)
+{
+  /* Czech and Polish in ISO-8859-2 (iconv -f ISO-8859-2 gives the UTF-8
+   * below), under each spelling of the declaration senders use */
+  static const char *const labels[] = {"8859/2", "ISO IR101", "ISO_IR 101", "ISO-8859-2",
+                                       "iso8859-2", "8859/2~"};
+  for(size_t i = 0; i < sizeof(labels) / sizeof(*labels); i++) {
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "MSH|^~\\&|A|||||||||2.5|||||CZE|%s\rPID|1||x||DVO\xD8\xC1KOV\xC1^\xAEOFIE\r"
+             "NTE|1||\xA3\xF3""d\xBC\r",
+             labels[i]);
+    struct dpt_result res;
+    run_text(msg, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    if(strcmp(field_of(&res, 0, "meta.charset"), "ISO-8859-2"))
+      fprintf(stderr, "\n  label %s: %s\n", labels[i], field_of(&res, 0, "meta.charset"));
+    CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.charset"), "ISO-8859-2");
+    DPT_ASSERT_CONTAINS(dpt_content(&res, 0),
+                        "DVO\xC5\x98\xC3\x81KOV\xC3\x81 \xC5\xBDOFIE\n\xC5\x81\xC3\xB3""d\xC5\xBA");
+    dpt_result_free(&res);
+  }
+}
+
+static void test_msh18_utf8_stray_byte(void)
+{
+  struct dpt_result res;
+  /* UTF-8 as declared; the one Latin-1 byte costs one U+FFFD, not the text */
+  run_text("MSH|^~\\&|A|||||||||2.5|||||DEU|UNICODE UTF-8\rPID|1||x||M\xC3\x9CLLER^J\xC3\x9CRGEN\r"
+           "NTE|1||Dose 5 \xB5g daily\r",
+           &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.charset"), "UTF-8");
+  DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "M\xC3\x9CLLER J\xC3\x9CRGEN");
+  DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "Dose 5 \xEF\xBF\xBDg daily");
+  CU_ASSERT_EQUAL(replacement_count(dpt_content(&res, 0)), 1);
+  dpt_result_free(&res);
+
+  /* a declaration of Latin-1 does not turn UTF-8 bytes into mojibake */
+  run_text("MSH|^~\\&|A|||||||||2.5|||||DEU|8859/1\rPID|1||x||M\xC3\x9CLLER\r", &res);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.charset"), "UTF-8");
+  DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "M\xC3\x9CLLER");
+  dpt_result_free(&res);
+}
+
+static void test_msh18_per_message(void)
+{
+  struct dpt_result res;
+  run_file("msh18-batch.hl7", &res);
+  CU_ASSERT_EQUAL(res.status, DP_OK);
+  CU_ASSERT_PTR_NULL(res.failed);
+  CU_ASSERT_EQUAL_FATAL(res.n, 5);
+  static const struct {
+    const char *charset, *text;
+  } want[] = {
+    /* č twice: the byte, then \XE8\ read in the declared charset */
+    {"ISO-8859-2", "PID 1 | 101 | DVO\xC5\x98\xC3\x81KOV\xC3\x81 \xC5\xBDOFIE\n"
+                   "\xC5\x81\xC3\xB3""d\xC5\xBA \xC4\x8D \xC4\x8D\n"},
+    {"ISO-8859-1", "PID 1 | 102 | DUPONT IR\xC3\x88NE\nIr\xC3\xA8ne \xC3\xA8\n"},
+    {"UTF-8", "PID 1 | 103 | M\xC3\x9CLLER J\xC3\x9CRGEN\nDose 5 \xEF\xBF\xBDg daily\n"},
+    {"ISO-8859-5", "PID 1 | 104 | \xD0\x98\xD0\xB2\xD0\xB0\xD0\xBD\xD0\xBE\xD0\xB2 "
+                   "\xD0\x98\xD0\xB2\xD0\xB0\xD0\xBD\n"},
+    {"UTF-8", "PID 1 | 105 | PLAIN ASCII\n"},
+  };
+  for(size_t i = 0; i < 5; i++) {
+    CU_ASSERT_STRING_EQUAL(field_of(&res, i, "meta.charset"), want[i].charset);
+    const char *nl = strchr(dpt_content(&res, i), '\n');
+    CU_ASSERT_STRING_EQUAL(nl ? nl + 1 : "(one line)", want[i].text);
+  }
+  dpt_result_free(&res);
+}
+
+static void test_msh18_other_sets(void)
+{
+  static const struct {
+    const char *msg, *charset, *text;
+  } cases[] = {
+    /* ISO 2022 code extension: JIS X 0208 switched in with ESC $ B */
+    {"MSH|^~\\&|A|||||||||2.5|||||JPN|~ISO IR87\rPID|1||x||\x1B$B\x30\x21\x1B(B^B\r",
+     "ISO-2022-JP-2", "PID 1 | x | \xE4\xBA\x9C B\n"},
+    /* and without its MSH-18 */
+    {"MSH|^~\\&|A\rPID|1||x||\x1B$B\x30\x21\x1B(B^B\r", "ISO-2022-JP-2",
+     "PID 1 | x | \xE4\xBA\x9C B\n"},
+    /* the same sent as EUC-KR under an ASCII default */
+    {"MSH|^~\\&|A|||||||||2.5|||||KOR|ASCII~KS X 1001\rPID|1||x||\xB0\xA1\r", "CP949",
+     "PID 1 | x | \xEA\xB0\x80\n"},
+    {"MSH|^~\\&|A|||||||||2.5|||||CHN|GB 18030-2000\rPID|1||x||\xC4\xE3\xBA\xC3\r", "GB18030",
+     "PID 1 | x | \xE4\xBD\xA0\xE5\xA5\xBD\n"},
+    {"MSH|^~\\&|A|||||||||2.5|||||TWN|BIG-5\rPID|1||x||\xA4\xA4\xA4\xE5\r", "BIG5-HKSCS",
+     "PID 1 | x | \xE4\xB8\xAD\xE6\x96\x87\n"},
+    /* UTF-16 cannot be true of a message whose MSH reads as ASCII */
+    {"MSH|^~\\&|A|||||||||2.5|||||DEU|UNICODE UTF-16\rPID|1||x||M\xC3\x9CLLER\r", "UTF-8",
+     "PID 1 | x | M\xC3\x9CLLER\n"},
+    /* a name iconv knows, as some senders write it */
+    {"MSH|^~\\&|A|||||||||2.5|||||POL|windows-1250\rPID|1||x||\xA3\xF3""d\x9F\r", "WINDOWS-1250",
+     "PID 1 | x | \xC5\x81\xC3\xB3""d\xC5\xBA\n"},
+  };
+  for(size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    struct dpt_result res;
+    run_text(cases[i].msg, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    const char *got = field_of(&res, 0, "meta.charset"), *nl = strchr(dpt_content(&res, 0), '\n');
+    if(strcmp(got, cases[i].charset))
+      fprintf(stderr, "\n  case %zu: %s\n", i, got);
+    CU_ASSERT_STRING_EQUAL(got, cases[i].charset);
+    CU_ASSERT_STRING_EQUAL(nl ? nl + 1 : "(one line)", cases[i].text);
+    dpt_result_free(&res);
+  }
+}
+
+static void test_hex_escape_charset(void)
+{
+  struct dpt_result res;
+  /* \XE8\ is č under 8859/2 even in an ASCII message, è under 8859/1 */
+  run_text("MSH|^~\\&|A|||||||||2.5|||||CZE|8859/2\rNTE|1||\\XE8\\\r", &res);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A | 2.5 | CZE | 8859/2\n\xC4\x8D\n");
+  dpt_result_free(&res);
+  run_text("MSH|^~\\&|A|||||||||2.5|||||FRA|8859/1\rNTE|1||\\XE8\\\r", &res);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A | 2.5 | FRA | 8859/1\n\xC3\xA8\n");
+  dpt_result_free(&res);
+  /* no declaration: UTF-8 when the bytes are, else Windows-1252 */
+  run_text("MSH|^~\\&|A\rNTE|1||\\XC48D\\ \\X80\\\r", &res);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "MSH A\n\xC4\x8D \xE2\x82\xAC\n");
+  dpt_result_free(&res);
+}
+
+static void test_utf16_batch(void)
+{
+  /* UTF-16LE with a BOM: converted whole, then split; MSH-18 cannot
+   * overrule the BOM */
+  const char *ascii = "MSH|^~\\&|A|||||||||2.5|||||FRA|8859/1\rPID|1||x||Ir\xE8ne\r"
+                      "MSH|^~\\&|B\rPID|1||y\r";
+  size_t n = strlen(ascii), len = 2 + 2 * n;
+  unsigned char *wide = malloc(len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(wide);
+  wide[0] = 0xFF;
+  wide[1] = 0xFE;
+  for(size_t i = 0; i < n; i++) {
+    wide[2 + 2 * i] = (unsigned char)ascii[i];
+    wide[3 + 2 * i] = 0;
+  }
+  struct dpt_result res;
+  dpt_extract(wide, len, &res);
+  free(wide);
+  CU_ASSERT_EQUAL_FATAL(res.n, 2);
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 0, "meta.charset"), "UTF-16LE");
+  CU_ASSERT_STRING_EQUAL(field_of(&res, 1, "meta.charset"), "UTF-16LE");
+  DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "PID 1 | x | Ir\xC3\xA8ne");
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 1), "MSH B\nPID 1 | y\n");
+  dpt_result_free(&res);
+}
+
+/* ---- OBX without an identifier, document types ---- */
+
+static void test_obx_empty_identifier(void)
+{
+  struct dpt_result res;
+  /* values whose OBX-3 is empty (or only separators) keep their own line,
+   * with no label, and never continue the observation before them */
+  run_text("MSH|^~\\&|A\r"
+           "OBX|1|NM|GLU^Glucose|1|5.5|mmol/L\r"
+           "OBX|2|NM||1|6.1|mmol/L\r"
+           "OBX|3|TX|^^|1|first line\r"
+           "OBX|4|TX|^^|1|second line\r"
+           "OBX|5|ST| |1|spaced id\r"
+           "OBX|6|CE|||C1^Coded text^L\r"
+           "OBX|7|TX|RPT^Report|1|report start\r"
+           "OBX|8|TX|RPT^Report|1|report goes on\r",
+           &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "MSH A\n"
+                         "Glucose [GLU]: 5.5 mmol/L\n"
+                         "6.1 mmol/L\n"
+                         "first line\n"
+                         "second line\n"
+                         "spaced id\n"
+                         "Coded text\n"
+                         "Report [RPT]: report start\n"
+                         "report goes on\n");
+  dpt_result_free(&res);
+}
+
+static void test_document_type_codes(void)
+{
+  static const struct {
+    const char *segments, *type, *code;
+  } cases[] = {
+    /* bare codes: meaningless outside the sender */
+    {"TXA|1|DIS\r", NULL, NULL},
+    {"TXA|1|di\r", NULL, NULL},
+    {"TXA|1|DS^^HL70270\r", NULL, NULL},
+    {"OBR|1|||ZZ9\r", NULL, NULL},
+    {"OBR|1|||11490-0\r", NULL, NULL},
+    /* a text, or a LOINC code the coding system vouches for */
+    {"TXA|1|DS^Discharge summary^HL70270\r", "Discharge summary", NULL},
+    {"OBR|1|||11490-0^^LN\r", NULL, "11490-0"},
+    {"OBR|1|||LOC1^^L^18842-5^^LN\r", NULL, "18842-5"},
+    {"OBR|1|||11490-0^^L\r", NULL, NULL},
+    {"OBR|1|||X-Y^^LN\r", NULL, NULL}, /* not a LOINC code */
+    {"TXA|1|^^^^Consult note^L\r", "Consult note", NULL},
+    {"OBR|1|||LOC9^^L^^^^^^Chest X-ray\r", "Chest X-ray", NULL},
+    /* a TXA-2 that says nothing leaves the choice to OBR-4 */
+    {"TXA|1|DIS\rOBR|1|||24331-1^Lipid panel^LN\r", "Lipid panel", "24331-1"},
+    {"TXA|1|dis\rOBR|1|||CBC\rOBR|2|||85025^Blood count^CPT\r", "Blood count", NULL},
+  };
+  for(size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "MSH|^~\\&|A||||20240105||ORU^R01\r%s", cases[i].segments);
+    struct dpt_result res;
+    run_text(msg, &res);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    const char *type = dpt_field(&res, 0, "_doc.type"), *code = dpt_field(&res, 0, "_doc.code");
+    int ok = (cases[i].type ? type && !strcmp(type, cases[i].type) : !type) &&
+             (cases[i].code ? code && !strcmp(code, cases[i].code) : !code);
+    if(!ok)
+      fprintf(stderr, "\n  case %zu: type %s, code %s\n", i, field_or_missing(type),
+              field_or_missing(code));
+    CU_ASSERT(ok);
+    /* the title is the text, never a bare code */
+    const char *title = dpt_field(&res, 0, "meta.title");
+    CU_ASSERT(cases[i].type ? title && !strcmp(title, cases[i].type) : !title);
+    dpt_result_free(&res);
+  }
+}
+
 DPT_SUITE(hl7v2)
 {
   CU_pSuite s = CU_add_suite("hl7v2", NULL, NULL);
@@ -534,4 +952,19 @@ DPT_SUITE(hl7v2)
   CU_add_test(s, "bid", test_bid);
   CU_add_test(s, "no MSH segment", test_no_msh);
   CU_add_test(s, "garbage and truncation", test_garbage);
+  CU_add_test(s, "MLLP: one framed message", test_mllp_single);
+  CU_add_test(s, "MLLP: several frames, CR, LF and CRLF", test_mllp_several);
+  CU_add_test(s, "MLLP: end block without its CR", test_mllp_missing_cr);
+  CU_add_test(s, "unframed feeds: blank lines, joined files", test_unframed_feeds);
+  CU_add_test(s, "a frame without MSH is an error record", test_frame_without_msh);
+  CU_add_test(s, "MLLP: a thousand frames", test_many_frames);
+  CU_add_test(s, "MSH-18 8859/1", test_msh18_8859_1);
+  CU_add_test(s, "MSH-18 8859/2 and its spellings", test_msh18_8859_2);
+  CU_add_test(s, "MSH-18 UNICODE UTF-8 with a stray byte", test_msh18_utf8_stray_byte);
+  CU_add_test(s, "MSH-18 per message of a batch", test_msh18_per_message);
+  CU_add_test(s, "MSH-18 ISO 2022 and the CJK sets", test_msh18_other_sets);
+  CU_add_test(s, "hex escapes in the declared charset", test_hex_escape_charset);
+  CU_add_test(s, "UTF-16 batch", test_utf16_batch);
+  CU_add_test(s, "OBX with an empty OBX-3", test_obx_empty_identifier);
+  CU_add_test(s, "TXA-2 and OBR-4 codes that say nothing", test_document_type_codes);
 }
