@@ -957,11 +957,9 @@ static int message_utf8(struct document *doc, struct span raw, struct dp_buf *co
       doc->have_fallback = 1;
       decl = doc->fallback.name;
     }
+    /* Shift_JIS is read as CP932 (charset.c), whose 0x5C and 0x7E are the
+     * escape and repetition characters, not a yen sign and an overline. */
     dpi_charset_decide(raw.p, raw.n, decl, cs);
-    /* glibc's SHIFT_JIS reads 0x5C and 0x7E as a yen sign and an overline,
-     * which would take the escape and repetition characters away. */
-    if(!strcmp(cs->name, "SHIFT_JIS"))
-      snprintf(cs->name, sizeof(cs->name), "CP932");
     if(!strcmp(cs->name, "UTF-8") && dpi_utf8_valid(raw.p, raw.n))
       return 0;
     if(dpi_charset_convert(conv, raw.p, raw.n, cs))

@@ -28,8 +28,12 @@ static const struct {
   {"ansi", "WINDOWS-1252"},    {"cp866", "IBM866"},
   {"866", "IBM866"},           {"csibm866", "IBM866"},
   {"koi8", "KOI8-R"},          {"koi", "KOI8-R"},
-  {"sjis", "SHIFT_JIS"},       {"x-sjis", "SHIFT_JIS"},
-  {"shift-jis", "SHIFT_JIS"},  {"ms_kanji", "SHIFT_JIS"},
+  /* glibc's SHIFT_JIS reads 0x5C as a yen sign and 0x7E as an overline;
+   * what is sent as Shift_JIS is Windows' CP932, whose low half is ASCII
+   * (WHATWG reads the label the same way). */
+  {"shift_jis", "CP932"},      {"shift-jis", "CP932"},
+  {"sjis", "CP932"},           {"x-sjis", "CP932"},
+  {"ms_kanji", "CP932"},       {"csshiftjis", "CP932"},
   {"windows-31j", "CP932"},    {"x-euc-jp", "EUC-JP"},
   {"gb2312", "GB18030"},       {"gbk", "GB18030"}, /* supersets, as browsers read them */
   {"x-gbk", "GB18030"},        {"euc-cn", "GB18030"},

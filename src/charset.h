@@ -28,7 +28,7 @@
 #include "buf.h"
 
 struct dp_charset {
-  char name[32]; /* iconv name of the charset used: "UTF-8", "WINDOWS-1250", "SHIFT_JIS" */
+  char name[32]; /* iconv name of the charset used: "UTF-8", "WINDOWS-1250", "CP932" */
   size_t bom;    /* length of the byte order mark at the start, to skip */
   const char *how; /* "bom", "utf-8", "declared" or "detected" (for messages and tests) */
 };
@@ -58,7 +58,7 @@ int dpi_charset_convert(struct dp_buf *out, const void *data, size_t len, struct
 
 /* The iconv name for a charset label, written into name (cap bytes): WHATWG
  * and IANA aliases are folded ("latin1" -> "WINDOWS-1252" as browsers read
- * it, "x-sjis" -> "SHIFT_JIS"), and the result is one iconv can open.
+ * it, "x-sjis" -> "CP932"), and the result is one iconv can open.
  * Returns 0 for a label nobody knows. */
 int dpi_charset_canonical(const char *label, char *name, size_t cap);
 

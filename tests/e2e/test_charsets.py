@@ -48,7 +48,7 @@ CHARSET_FILES = [
     ("charset-ru-cp1251.txt", "cp1251", {"WINDOWS-1251"}),
     ("charset-ru-koi8r.txt", "koi8-r", {"KOI8-R"}),
     ("charset-ru-cp866.txt", "cp866", {"IBM866"}),
-    ("charset-ja-shiftjis.txt", "shift_jis", {"SHIFT_JIS"}),
+    ("charset-ja-shiftjis.txt", "shift_jis", {"CP932"}),
     ("charset-ja-eucjp.txt", "euc-jp", {"EUC-JP"}),
     ("charset-latin1-multilang.txt", "latin-1", {"ISO-8859-1", "WINDOWS-1252"}),
 ]
