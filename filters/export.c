@@ -77,17 +77,6 @@ static void failed(struct export_state *es)
   pthread_mutex_unlock(&es->lock);
 }
 
-static void sleep_s(double s)
-{
-  /* In short steps, so that Ctrl-C is noticed. */
-  while(s > 0 && !dpi_interrupted()) {
-    double step = s < 0.2 ? s : 0.2;
-    struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
-    nanosleep(&ts, NULL);
-    s -= step;
-  }
-}
-
 static void delete_job(struct dp_net *net, const char *status_url)
 {
   struct dp_http_request req = {.method = "DELETE", .url = status_url, .no_retry = 1};
@@ -262,7 +251,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
       return dpi_record_fail(rec, DP_KIND_TIMEOUT, "%s: not ready after %.0f s (--wait); the job "
                                                    "was deleted", label, waited);
     }
-    sleep_s(after);
+    dpi_sleep(after);
     waited += after;
   }
 

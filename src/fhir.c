@@ -35,6 +35,9 @@ int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t ma
   hc.max_tries = cfg->retries + 1;
   if(cfg->retry_base > 0)
     hc.retry_base = cfg->retry_base;
+  if(cfg->retry_cap > 0)
+    hc.retry_cap = cfg->retry_cap;
+  net->retry_cap = hc.retry_cap;
   hc.timeout = cfg->timeout;
   hc.headers = cfg->headers;
   char origin[512];

@@ -20,6 +20,7 @@ struct dp_net_config {
   double rate, burst;
   unsigned retries;
   double retry_base;
+  double retry_cap; /* the longest single wait, seconds; 0: the default (60) */
   long timeout;
 };
 
@@ -28,6 +29,7 @@ struct dp_net {
   struct dp_http *http;
   struct dp_auth *auth;
   char base[2048]; /* service root without a trailing slash, "" when none */
+  double retry_cap; /* no wait of the network stages is longer (--retry-cap) */
 };
 
 int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t max_document,

@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "dplimits.h"
+#include "interrupt.h"
 
 #define MAX_REDIRECTS 5
 #define HANDLE_POOL 64
@@ -44,13 +45,7 @@ static double now_mono(void)
 
 static void sleep_for(double seconds)
 {
-  if(seconds <= 0)
-    return;
-  struct timespec ts;
-  ts.tv_sec = (time_t)seconds;
-  ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-  while(nanosleep(&ts, &ts) && errno == EINTR)
-    ;
+  dpi_sleep(seconds);
 }
 
 /* ---- pacing ------------------------------------------------------------- */

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 static volatile sig_atomic_t caught;
 
@@ -28,5 +29,18 @@ void dpi_interrupt_install(void)
 
 int dpi_interrupted(void)
 {
+  return caught != 0;
+}
+
+int dpi_sleep(double seconds)
+{
+  while(seconds > 0) {
+    if(caught)
+      return 1;
+    double step = seconds < 0.05 ? seconds : 0.05;
+    struct timespec ts = {(time_t)step, (long)((step - (double)(time_t)step) * 1e9)};
+    nanosleep(&ts, NULL); /* EINTR: the loop looks at the flag */
+    seconds -= step;
+  }
   return caught != 0;
 }

@@ -9,5 +9,9 @@
 
 void dpi_interrupt_install(void);
 int dpi_interrupted(void);
+/* Sleep, but wake within 50 ms of the first signal: every wait of docpipe
+ * (backoffs, Retry-After, export polls, pacing) goes through here, so an
+ * interrupted run never sits out a long wait.  Returns 1 when cut short. */
+int dpi_sleep(double seconds);
 
 #endif

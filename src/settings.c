@@ -19,7 +19,7 @@ enum opt_id {
   O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_STATE, O_CONFIG,
   O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
   O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
-  O_RETRIES, O_RETRY_BASE, O_TIMEOUT,
+  O_RETRIES, O_RETRY_BASE, O_RETRY_CAP, O_TIMEOUT,
   O_COUNT
 };
 
@@ -99,7 +99,9 @@ static const struct gopt gopts[] = {
   {O_BURST, "burst", 0, "N", "DOCPIPE_BURST", "1", "requests allowed at once above --rate"},
   {O_RETRIES, "retries", 0, "N", "DOCPIPE_RETRIES", "5", "retries of a failed GET (429, 5xx, cut connections)"},
   {O_RETRY_BASE, "retry-base", 0, "SECONDS", "DOCPIPE_RETRY_BASE", "1",
-   "first backoff delay; doubles each retry, with jitter, up to 60 s"},
+   "first backoff delay; doubles each retry, with jitter, up to --retry-cap"},
+  {O_RETRY_CAP, "retry-cap", 0, "SECONDS", "DOCPIPE_RETRY_CAP", "60",
+   "longest single wait: a backoff, a Retry-After, an export poll"},
   {O_TIMEOUT, "timeout", 0, "SECONDS", "DOCPIPE_TIMEOUT", "none", "longest time for one request"},
 };
 
@@ -247,6 +249,7 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
   case O_BURST: bad = parse_double(v, &s->net.burst); break;
   case O_RETRIES: bad = dpi_parse_uint(v, &s->net.retries) || s->net.retries > 100; break;
   case O_RETRY_BASE: bad = parse_double(v, &s->net.retry_base); break;
+  case O_RETRY_CAP: bad = parse_double(v, &s->net.retry_cap) || s->net.retry_cap <= 0; break;
   case O_TIMEOUT:
     l = strtol(v, NULL, 10);
     bad = l <= 0;
