@@ -3,8 +3,16 @@
  * Tolerant where FHIR allows it (line breaks, white space, base64url, no
  * padding), strict elsewhere: invalid Base64 fails that document only.  A
  * payload that is Base64 of Base64 is unwrapped to the real document.  When
- * the attachment declares its size or SHA-1 hash, they are checked, which
- * catches transfers cut short. */
+ * the attachment declares its size or SHA-1 hash, they are checked:
+ *   - a hash that differs: damaged (this is not the document described);
+ *   - a size that differs while the hash matches, or with no hash to tell,
+ *     for data that was inline or in a dump: converted, with the
+ *     disagreement in meta.warnings (writers get attachment.size wrong, for
+ *     the Base64 length, or the size before a conversion; the bytes are all
+ *     there is, and dropping the document would lose it);
+ *   - a size that differs with no hash, for a Binary fetched from the
+ *     server (source.url): damaged, since that is how a transfer cut short
+ *     looks. */
 #include <string.h>
 
 #include "extract.h"
@@ -23,20 +31,32 @@ static enum dp_status verify(struct dp_record *rec, const struct dp_buf *bytes)
   json_object *facts, *size;
   if(!json_object_object_get_ex(rec->obj, "_fhir", &facts))
     return DP_OK;
-  if(json_object_object_get_ex(facts, "size", &size) && json_object_is_type(size, json_type_int) &&
-     (size_t)json_object_get_int64(size) != bytes->len) {
-    dpi_record_hint(rec, "the transfer may have been cut short; --no-verify accepts it");
-    return dpi_record_fail(rec, DP_KIND_DAMAGED, "decoded %zu bytes but attachment.size is %lld",
-                           bytes->len, (long long)json_object_get_int64(size));
-  }
   const char *hash = dpi_json_path_str(facts, "hash");
+  int sized = json_object_object_get_ex(facts, "size", &size) &&
+              json_object_is_type(size, json_type_int);
+  long long said = sized ? (long long)json_object_get_int64(size) : 0;
+  int size_differs = sized && (size_t)said != bytes->len;
   char sha1[29];
   if(hash && !dpi_sha1_b64(dpi_buf_str(bytes), bytes->len, sha1) && strcmp(hash, sha1)) {
+    if(size_differs) {
+      dpi_record_hint(rec, "the transfer may have been cut short; --no-verify accepts it");
+      return dpi_record_fail(rec, DP_KIND_DAMAGED, "decoded %zu bytes but attachment.size is "
+                             "%lld, and their SHA-1 differs from attachment.hash", bytes->len, said);
+    }
     dpi_record_hint(rec, "the document differs from the one the server described; "
                          "--no-verify accepts it");
     return dpi_record_fail(rec, DP_KIND_DAMAGED, "SHA-1 of the decoded bytes differs from "
                                                  "attachment.hash");
   }
+  if(!size_differs)
+    return DP_OK;
+  if(!hash && dpi_json_path_str(dpi_record_object(rec, "source"), "url")) {
+    dpi_record_hint(rec, "the transfer may have been cut short; --no-verify accepts it");
+    return dpi_record_fail(rec, DP_KIND_DAMAGED, "decoded %zu bytes but attachment.size is %lld",
+                           bytes->len, said);
+  }
+  dpi_record_warn(rec, "attachment.size is %lld but the data holds %zu bytes%s", said, bytes->len,
+                  hash ? " (attachment.hash matches)" : "");
   return DP_OK;
 }
 

@@ -188,6 +188,24 @@ void dpi_record_hint(struct dp_record *r, const char *fmt, ...)
   va_end(ap);
 }
 
+void dpi_record_warn(struct dp_record *r, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  char *line = vformat(fmt, ap);
+  va_end(ap);
+  if(!line)
+    return;
+  json_object *meta = dpi_record_object(r, "meta"), *list;
+  if(!json_object_object_get_ex(meta, "warnings", &list) ||
+     !json_object_is_type(list, json_type_array)) {
+    list = json_object_new_array();
+    json_object_object_add(meta, "warnings", list);
+  }
+  json_object_array_add(list, json_object_new_string(line));
+  free(line);
+}
+
 enum dp_status dpi_record_fail_like(struct dp_record *to, const struct dp_record *from)
 {
   dpi_record_fail(to, from->err_kind, "%s", from->err_message ? from->err_message : "failed");

@@ -77,6 +77,11 @@ enum dp_status dpi_record_fail(struct dp_record *r, enum dp_kind kind, const cha
     __attribute__((format(printf, 3, 4)));
 void dpi_record_hint(struct dp_record *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Append a one-line warning to meta.warnings: the document was converted,
+ * but something about it is not as it should be (a size that disagrees,
+ * a page that gave nothing).  Same rules as messages: no document text. */
+void dpi_record_warn(struct dp_record *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Copy the error of `from` onto `to` (for nested documents). */
 enum dp_status dpi_record_fail_like(struct dp_record *to, const struct dp_record *from);
 

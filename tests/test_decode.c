@@ -98,8 +98,33 @@ static void test_size_and_hash_checks(void)
                          "315f5bdb76d078c43b8ac0064e4a0164612b1fce77c869345bfc94c75894edd3");
   dpt_result_free(&res);
 
+  /* A size that disagrees: inline data with no hash to tell, or whose hash
+   * matches, is converted with a warning; a Binary fetched from the server
+   * with no hash is a cut transfer. */
   r = data_record("SGVsbG8sIHdvcmxkIQ==");
   json_object_object_add(dpi_record_object(r, "_fhir"), "size", json_object_new_int(40));
+  dpt_run_stage(&dp_stage_decode, r, &res, NULL);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_PTR_NULL(res.failed);
+  json_object *meta = dpi_json_member(res.recs[0]->obj, "meta");
+  json_object *warnings = dpi_json_member(meta, "warnings");
+  CU_ASSERT_FATAL(warnings && json_object_array_length(warnings) == 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(json_object_to_json_string(warnings), "attachment.size is 40"));
+  dpt_result_free(&res);
+
+  r = data_record("SGVsbG8sIHdvcmxkIQ==");
+  json_object_object_add(dpi_record_object(r, "_fhir"), "size", json_object_new_int(40));
+  dpi_json_set_str(dpi_record_object(r, "_fhir"), "hash", "lDpwLQbzRZmu4fjajvn3KWAx1pk=");
+  dpt_run_stage(&dp_stage_decode, r, &res, NULL);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  meta = dpi_json_member(res.recs[0]->obj, "meta");
+  CU_ASSERT_PTR_NOT_NULL(strstr(json_object_to_json_string(dpi_json_member(meta, "warnings")),
+                                "hash matches"));
+  dpt_result_free(&res);
+
+  r = data_record("SGVsbG8sIHdvcmxkIQ==");
+  json_object_object_add(dpi_record_object(r, "_fhir"), "size", json_object_new_int(40));
+  dpi_json_set_str(dpi_record_object(r, "source"), "url", "https://fhir.example/Binary/1");
   dpt_run_stage(&dp_stage_decode, r, &res, NULL);
   CU_ASSERT_EQUAL_FATAL(res.failed ? res.failed->err_kind : DP_KIND_NONE, DP_KIND_DAMAGED);
   dpt_result_free(&res);

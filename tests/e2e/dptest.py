@@ -98,7 +98,7 @@ def check_record(r):
     for k in ("title", "author", "messageType"):
         if k in meta:
             assert isinstance(meta[k], str)
-    for k in ("sections", "embedded"):
+    for k in ("sections", "embedded", "warnings"):
         if k in meta:
             assert isinstance(meta[k], list) and all(isinstance(x, str) for x in meta[k])
 

@@ -319,14 +319,28 @@ class BadInputs(TempDirTest):
     def test_size_and_hash_are_verified(self):
         res = json.loads(ndjson_lines(os.path.join(CORPUS, "docrefs-inline.ndjson"))[7])
         att = res["content"][0]["attachment"]
-        att["data"] = b64(base64.b64decode(att["data"])[:-10])  # a cut transfer
+        full = base64.b64decode(att["data"])
+        att["data"] = b64(full[:-10])  # a cut copy: size and hash both disagree
         path = self.write("cut.ndjson", json.dumps(res) + "\n")
         run = docpipe("run", "fhir-dump", path)
         self.assertEqual([e["kind"] for e in run.errors], ["damaged"])
         self.assertIn("attachment.size", run.errors[0]["message"])
+        self.assertIn("attachment.hash", run.errors[0]["message"])
         accepted = docpipe("run", "fhir-dump", "--no-verify", path)
         self.assertEqual(accepted.status, 0)
         self.assertEqual(len(accepted.records), 1)
+        # The whole document with a size that is wrong (the Base64 length, say):
+        # its hash vouches for it, so it is converted and the record says so.
+        att["data"], att["size"] = b64(full), len(b64(full))
+        run = docpipe("run", "fhir-dump", self.write("size.ndjson", json.dumps(res) + "\n"))
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertEqual(len(run.records), 1)
+        self.assertIn("hash matches", " ".join(run.records[0]["meta"]["warnings"]))
+        # No hash to tell: converted too, with the warning.
+        del att["hash"]
+        run = docpipe("run", "fhir-dump", self.write("nohash.ndjson", json.dumps(res) + "\n"))
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertIn("attachment.size is", run.records[0]["meta"]["warnings"][0])
 
     def test_errors_file(self):
         errs = os.path.join(self.tmp, "errors.ndjson")
