@@ -1,12 +1,32 @@
 /* pdf.c - the PDF extractor (poppler-glib).
  *
- * Text of every page in reading order (poppler's text layout, as pdftotext
- * without -layout), pages separated by a blank line; page count, title and
- * author from the document information, its creation date as a date fact.
- * Encrypted and damaged files give error records.  A file cut short is
- * damaged even when poppler could rebuild part of it: without %%EOF near the
- * end (Acrobat's rule: in the last 1024 bytes) the text would silently be
- * incomplete. */
+ * Text of every page in reading order, as `pdftotext FILE -` gives it
+ * (see "Page text" below for how that is had from glib), pages separated by
+ * a blank line; page count, title and author from the document information,
+ * its creation date as a date fact.  Encrypted and damaged files give error
+ * records.
+ *
+ * What is damaged.  Whatever poppler can open is read, as pdftotext reads
+ * it: bytes after %%EOF (mail gateways pad with NULs, a timestamp wrapper
+ * adds its signature), a marker far from the end or none, junk before the
+ * header; poppler rebuilds a cross-reference table it cannot find.  But that
+ * same rebuilding makes a file that was cut short look whole: poppler opens
+ * a prefix of a PDF when the prefix holds a catalog, and then reports fewer
+ * pages, or pages it cannot load, or pages whose content is simply gone, and
+ * nothing in glib says which.  So two checks come before and after poppler:
+ *  - a file is truncated, and damaged, when no `startxref` follows the start
+ *    of its last object ("N G obj").  Every complete PDF ends its last
+ *    revision with one (after the xref table or the xref stream object); a
+ *    cut anywhere in the objects, in an incremental update or in the final
+ *    xref section leaves the last object without one.  Junk after the end
+ *    does not matter, and neither does a missing %%EOF.  This cannot tell how
+ *    much was lost, so the whole document fails rather than passing with some
+ *    of its pages: a cut transfer is worth fetching again.
+ *  - a page poppler cannot load gives `damaged` too, naming it: the file is
+ *    broken inside (an object missing from a rebuilt table), and the record
+ *    would otherwise silently lack that page.
+ * Only then is a file that poppler cannot open at all damaged for poppler's
+ * reason. */
 #include <poppler.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,8 +34,6 @@
 
 #include "extract.h"
 #include "registry.h"
-
-#define EOF_WINDOW 1024
 
 static int bid(const struct dp_peek *peek, const char **mime)
 {
@@ -30,13 +48,58 @@ static int bid(const struct dp_peek *peek, const char **mime)
   return 0;
 }
 
-static int has_eof_marker(const unsigned char *p, size_t len)
+static const unsigned char *find(const unsigned char *p, size_t len, const char *what)
 {
-  size_t from = len > EOF_WINDOW ? len - EOF_WINDOW : 0;
-  for(size_t i = len >= 5 ? len - 5 + 1 : 0; i-- > from;)
-    if(!memcmp(p + i, "%%EOF", 5))
-      return 1;
-  return 0;
+  size_t n = strlen(what);
+  for(size_t i = 0; i + n <= len; i++)
+    if(p[i] == (unsigned char)what[0] && !memcmp(p + i + 1, what + 1, n - 1))
+      return p + i;
+  return NULL;
+}
+
+static int is_space(unsigned char c)
+{
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == 0;
+}
+
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+/* Where the last indirect object ("12 0 obj") starts, or NULL. */
+static const unsigned char *last_object(const unsigned char *p, size_t len)
+{
+  for(size_t i = len >= 3 ? len - 3 : 0; i-- > 0;) {
+    if(p[i] != 'o' || memcmp(p + i, "obj", 3) || !is_space(p[i - 1]))
+      continue;
+    if(i + 3 < len && !is_space(p[i + 3]) && p[i + 3] != '<' && p[i + 3] != '[' &&
+       p[i + 3] != '/' && p[i + 3] != '(' && p[i + 3] != '%')
+      continue;
+    size_t j = i - 1;
+    while(j > 0 && is_space(p[j]))
+      j--;
+    if(!is_digit(p[j]))
+      continue; /* "endobj", or a word that ends in obj */
+    while(j > 0 && is_digit(p[j]))
+      j--;
+    if(!is_space(p[j]))
+      continue;
+    while(j > 0 && is_space(p[j]))
+      j--;
+    if(!is_digit(p[j]))
+      continue;
+    while(j > 0 && is_digit(p[j]))
+      j--;
+    if(j == 0 || !is_digit(p[j]))
+      j++;
+    return p + j;
+  }
+  return NULL;
+}
+
+/* See the top of the file: no startxref after the last object means cut. */
+static int is_truncated(const unsigned char *p, size_t len)
+{
+  const unsigned char *last = last_object(p, len);
+  return last && !find(last, len - (size_t)(last - p), "startxref");
 }
 
 /* Takes ownership of a string poppler allocated. */
@@ -259,88 +322,379 @@ static void write_units(const struct units *u, struct dp_buf *out)
   }
 }
 
+/* --- Form values and notes -------------------------------------------------
+ *
+ * pdftotext draws annotations (Page::displaySlice), so the text of form
+ * fields and FreeText notes is in its output wherever their appearance
+ * streams put it; glib's text page does not draw them (Page::display(Gfx*)
+ * runs the content stream only), and there is no glib call for an
+ * appearance stream's text.  So what glib does expose is added, as blocks of
+ * their own placed among the lines the way a reader finds them: a value
+ * after its label (the line to its left on the same row, else the line
+ * above it), a check mark before its label (the line to its right), a note
+ * after the line above it.  The values are the fields' values: a text
+ * field's text (not a password field's), the chosen items of a list or combo
+ * box (a list box's appearance shows every option, but only the chosen ones
+ * are the answer, and the others would make a search find what was not
+ * chosen), a check mark for a checked box or radio button.  Push-button
+ * captions have no glib call and are left out.  Notes are the contents of
+ * FreeText and Text (sticky-note) annotations.  Hidden ones are skipped, as
+ * pdftotext skips them.  A value that the page's own text already shows
+ * inside the field's box (a flattened form, or a poppler that draws
+ * annotations) is not added again. */
+
+enum extra_kind { EXTRA_VALUE, EXTRA_CHECK, EXTRA_NOTE };
+
+struct extra {
+  char *text;
+  struct box bb;
+  enum extra_kind kind;
+  size_t slot; /* 2i: before line i, 2i+1: after it */
+};
+
+struct extras {
+  struct extra *v;
+  size_t n, cap;
+};
+
+static void extras_add(struct extras *x, char *text, struct box bb, enum extra_kind kind)
+{
+  if(!text || !*text || x->n == x->cap) {
+    size_t cap = x->cap ? x->cap * 2 : 16;
+    struct extra *v = text && *text ? realloc(x->v, cap * sizeof(*v)) : NULL;
+    if(!v) {
+      g_free(text);
+      return;
+    }
+    x->v = v;
+    x->cap = cap;
+  }
+  x->v[x->n++] = (struct extra){text, bb, kind, 0};
+}
+
+static void extras_free(struct extras *x)
+{
+  for(size_t i = 0; i < x->n; i++)
+    g_free(x->v[i].text);
+  free(x->v);
+}
+
+/* Page geometry: glib gives field rectangles in the unrotated page space
+ * (from the crop box's corner, y up), annotation rectangles in the rotated
+ * one, and text boxes in device space (y down). */
+struct geom {
+  double w, h;   /* crop box, unrotated */
+  double rw, rh; /* page as displayed */
+  int rotate;    /* 0 or 90: glib tells no more than that the sides swapped */
+};
+
+static struct geom page_geom(PopplerPage *page)
+{
+  PopplerRectangle crop;
+  struct geom g;
+  poppler_page_get_crop_box(page, &crop);
+  g.w = dmax(crop.x2, crop.x1) - dmin(crop.x2, crop.x1);
+  g.h = dmax(crop.y2, crop.y1) - dmin(crop.y2, crop.y1);
+  poppler_page_get_size(page, &g.rw, &g.rh);
+  g.rotate = g.w - g.h > 1 || g.h - g.w > 1 ? ((g.rw - g.w > 1 || g.w - g.rw > 1) ? 90 : 0) : 0;
+  return g;
+}
+
+/* GfxState's page transformation for /Rotate 0 and 90. */
+static struct box field_box(const struct geom *g, const PopplerRectangle *r)
+{
+  double x1 = dmin(r->x1, r->x2), x2 = dmax(r->x1, r->x2);
+  double y1 = dmin(r->y1, r->y2), y2 = dmax(r->y1, r->y2);
+  if(g->rotate == 90)
+    return (struct box){y1, x1, y2, x2};
+  return (struct box){x1, g->h - y2, x2, g->h - y1};
+}
+
+static struct box annot_box(const struct geom *g, const PopplerRectangle *r)
+{
+  return (struct box){dmin(r->x1, r->x2), g->rh - dmax(r->y1, r->y2), dmax(r->x1, r->x2),
+                      g->rh - dmin(r->y1, r->y2)};
+}
+
+/* "\r\n" and "\r" as "\n": multi-line fields use either. */
+static char *lines_of(char *s)
+{
+  if(!s)
+    return NULL;
+  char *w = s;
+  for(char *r = s; *r; r++) {
+    if(*r == '\r') {
+      *w++ = '\n';
+      if(r[1] == '\n')
+        r++;
+    } else {
+      *w++ = *r;
+    }
+  }
+  *w = 0;
+  return s;
+}
+
+static char *choice_value(PopplerFormField *f)
+{
+  gchar *typed = poppler_form_field_choice_is_editable(f) ? poppler_form_field_choice_get_text(f)
+                                                          : NULL;
+  if(typed && *typed)
+    return typed;
+  g_free(typed);
+  GString *v = g_string_new(NULL);
+  int n = poppler_form_field_choice_get_n_items(f);
+  for(int i = 0; i < n; i++) {
+    if(!poppler_form_field_choice_is_item_selected(f, i))
+      continue;
+    gchar *item = poppler_form_field_choice_get_item(f, i);
+    if(item && *item) {
+      if(v->len)
+        g_string_append_c(v, '\n');
+      g_string_append(v, item);
+    }
+    g_free(item);
+  }
+  return g_string_free(v, FALSE);
+}
+
+static int same_area(const PopplerRectangle *a, const PopplerRectangle *b)
+{
+  double e = 0.01;
+  return a->x1 - b->x1 < e && b->x1 - a->x1 < e && a->y1 - b->y1 < e && b->y1 - a->y1 < e &&
+         a->x2 - b->x2 < e && b->x2 - a->x2 < e && a->y2 - b->y2 < e && b->y2 - a->y2 < e;
+}
+
+static void collect_extras(PopplerPage *page, struct extras *x)
+{
+  struct geom g = page_geom(page);
+  GList *annots = poppler_page_get_annot_mapping(page);
+  for(GList *l = annots; l; l = l->next) {
+    PopplerAnnotMapping *m = l->data;
+    PopplerAnnotType type = poppler_annot_get_annot_type(m->annot);
+    if(type != POPPLER_ANNOT_FREE_TEXT && type != POPPLER_ANNOT_TEXT)
+      continue;
+    if(poppler_annot_get_flags(m->annot) & (POPPLER_ANNOT_FLAG_HIDDEN | POPPLER_ANNOT_FLAG_NO_VIEW))
+      continue;
+    extras_add(x, lines_of(poppler_annot_get_contents(m->annot)), annot_box(&g, &m->area),
+               EXTRA_NOTE);
+  }
+  GList *fields = poppler_page_get_form_field_mapping(page);
+  for(GList *l = fields; l; l = l->next) {
+    PopplerFormFieldMapping *m = l->data;
+    PopplerFormField *f = m->field;
+    int hidden = 0;
+    for(GList *a = annots; a && !hidden; a = a->next) {
+      PopplerAnnotMapping *am = a->data;
+      hidden = poppler_annot_get_annot_type(am->annot) == POPPLER_ANNOT_WIDGET &&
+               same_area(&am->area, &m->area) &&
+               (poppler_annot_get_flags(am->annot) &
+                (POPPLER_ANNOT_FLAG_HIDDEN | POPPLER_ANNOT_FLAG_NO_VIEW));
+    }
+    if(hidden)
+      continue;
+    struct box bb = field_box(&g, &m->area);
+    switch(poppler_form_field_get_field_type(f)) {
+    case POPPLER_FORM_FIELD_TEXT:
+      if(!poppler_form_field_text_is_password(f))
+        extras_add(x, lines_of(poppler_form_field_text_get_text(f)), bb, EXTRA_VALUE);
+      break;
+    case POPPLER_FORM_FIELD_CHOICE:
+      extras_add(x, choice_value(f), bb, EXTRA_VALUE);
+      break;
+    case POPPLER_FORM_FIELD_BUTTON:
+      /* The marks ZapfDingbats draws for pdftotext by default: a check, a bullet. */
+      if(poppler_form_field_button_get_button_type(f) == POPPLER_FORM_BUTTON_CHECK &&
+         poppler_form_field_button_get_state(f))
+        extras_add(x, g_strdup("\u2714"), bb, EXTRA_CHECK);
+      else if(poppler_form_field_button_get_button_type(f) == POPPLER_FORM_BUTTON_RADIO &&
+              poppler_form_field_button_get_state(f))
+        extras_add(x, g_strdup("\u25cf"), bb, EXTRA_CHECK);
+      break;
+    default:
+      break;
+    }
+  }
+  poppler_page_free_form_field_mapping(fields);
+  poppler_page_free_annot_mapping(annots);
+}
+
+/* Texts compared with all white space taken out. */
+static char *squeezed(const char *s, size_t len)
+{
+  char *out = malloc(len + 1), *w = out;
+  if(!out)
+    return NULL;
+  for(size_t i = 0; i < len; i++)
+    if(!is_space((unsigned char)s[i]))
+      *w++ = s[i];
+  *w = 0;
+  return out;
+}
+
+static double center_y(const struct box *b) { return (b->y1 + b->y2) / 2; }
+
+/* Is e's text already in the lines that lie inside e's box? */
+static int already_shown(const struct units *u, const struct extra *e)
+{
+  const double tol = 1;
+  GString *inside = g_string_new(NULL);
+  for(size_t i = 0; i < u->n; i++) {
+    const struct box *b = &u->v[i].bb;
+    double cx = (b->x1 + b->x2) / 2, cy = center_y(b);
+    if(cx >= e->bb.x1 - tol && cx <= e->bb.x2 + tol && cy >= e->bb.y1 - tol &&
+       cy <= e->bb.y2 + tol)
+      g_string_append_len(inside, u->v[i].text, (gssize)u->v[i].len);
+  }
+  int shown = 0;
+  if(inside->len) {
+    char *have = squeezed(inside->str, inside->len);
+    char *want = squeezed(e->text, strlen(e->text));
+    shown = have && want && *want && strstr(have, want);
+    free(have);
+    free(want);
+  }
+  g_string_free(inside, TRUE);
+  return shown;
+}
+
+/* Where e goes among the n lines of u (see struct extra's slot). */
+static size_t place(const struct units *u, const struct extra *e)
+{
+  const double tol = 2;
+  double ey = center_y(&e->bb);
+  size_t left = SIZE_MAX, right = SIZE_MAX, above = SIZE_MAX;
+  for(size_t i = 0; i < u->n; i++) {
+    const struct box *b = &u->v[i].bb;
+    int row = (ey >= b->y1 && ey <= b->y2) || (center_y(b) >= e->bb.y1 && center_y(b) <= e->bb.y2);
+    if(row && b->x2 <= e->bb.x1 + tol && (left == SIZE_MAX || b->x2 > u->v[left].bb.x2))
+      left = i;
+    if(row && b->x1 >= e->bb.x2 - tol && (right == SIZE_MAX || b->x1 < u->v[right].bb.x1))
+      right = i;
+    if(b->y2 <= e->bb.y1 + tol && b->x1 < e->bb.x2 && b->x2 > e->bb.x1 &&
+       (above == SIZE_MAX || b->y2 > u->v[above].bb.y2))
+      above = i;
+  }
+  if(e->kind == EXTRA_CHECK && right != SIZE_MAX)
+    return 2 * right;
+  if(e->kind != EXTRA_NOTE && left != SIZE_MAX)
+    return 2 * left + 1;
+  if(above != SIZE_MAX)
+    return 2 * above + 1;
+  return 2 * u->n;
+}
+
+static int by_slot(const void *a, const void *b)
+{
+  const struct extra *x = a, *y = b;
+  if(x->slot != y->slot)
+    return x->slot < y->slot ? -1 : 1;
+  if(x->bb.y1 != y->bb.y1)
+    return x->bb.y1 < y->bb.y1 ? -1 : 1;
+  return x->bb.x1 < y->bb.x1 ? -1 : x->bb.x1 > y->bb.x1;
+}
+
+/* The page's lines with the extras put in their places. */
+static int merge_extras(const struct units *lines, struct extras *x, struct units *out)
+{
+  size_t n = 0;
+  for(size_t i = 0; i < x->n; i++)
+    if(!already_shown(lines, &x->v[i])) {
+      x->v[n] = x->v[i];
+      x->v[n].slot = place(lines, &x->v[n]);
+      n++;
+    } else {
+      g_free(x->v[i].text);
+    }
+  x->n = n;
+  qsort(x->v, x->n, sizeof(*x->v), by_slot);
+  size_t k = 0;
+  for(size_t slot = 0; slot <= 2 * lines->n; slot++) {
+    for(; k < x->n && x->v[k].slot == slot; k++) {
+      struct unit *un = units_add(out);
+      if(!un)
+        return -1;
+      un->text = x->v[k].text;
+      un->len = strlen(un->text);
+      un->bb = x->v[k].bb;
+      un->own_flow = 1;
+    }
+    if(slot % 2 == 0 && slot / 2 < lines->n) {
+      struct unit *un = units_add(out);
+      if(!un)
+        return -1;
+      *un = lines->v[slot / 2];
+    }
+  }
+  return 0;
+}
+
 /* Append the text of one page (nothing when it has none). */
 static void page_text(PopplerPage *page, struct dp_buf *out)
 {
   PopplerRectangle all = {-FAR, -FAR, FAR, FAR};
   gchar *text = poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &all);
-  if(!text || !*text) {
+  struct extras x = {0};
+  collect_extras(page, &x);
+  if((!text || !*text) && !x.n) {
     g_free(text);
     return;
   }
   PopplerRectangle *glyphs = NULL;
   guint n_glyphs = 0;
-  if(!poppler_page_get_text_layout_for_area(page, &all, &glyphs, &n_glyphs))
-    n_glyphs = 0;
-  G_GNUC_BEGIN_IGNORE_DEPRECATIONS
-  /* The only call that gives the TextLines one by one (its successor,
-   * poppler_page_get_selected_region, merges them into one region). */
-  GList *line_rects =
-      poppler_page_get_selection_region(page, LINE_SCALE, POPPLER_SELECTION_GLYPH, &all);
-  G_GNUC_END_IGNORE_DEPRECATIONS
+  GList *line_rects = NULL;
+  if(text && *text) {
+    if(!poppler_page_get_text_layout_for_area(page, &all, &glyphs, &n_glyphs))
+      n_glyphs = 0;
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+    /* The only call that gives the TextLines one by one (its successor,
+     * poppler_page_get_selected_region, merges them into one region). */
+    line_rects = poppler_page_get_selection_region(page, LINE_SCALE, POPPLER_SELECTION_GLYPH, &all);
+    G_GNUC_END_IGNORE_DEPRECATIONS
+  }
 
-  struct units u = {0};
+  struct units lines = {0}, all_units = {0};
   if(out->len)
     dpi_buf_adds(out, "\n\n");
-  if(split_lines(text, glyphs, n_glyphs, line_rects, &u))
-    write_units(&u, out);
-  else
+  if(!text || !*text || split_lines(text, glyphs, n_glyphs, line_rects, &lines)) {
+    if(merge_extras(&lines, &x, &all_units) == 0)
+      write_units(&all_units, out);
+    else
+      dpi_buf_adds(out, text ? text : ""); /* out of memory: the plain text */
+  } else {
+    /* The lines could not be told apart: glib's text, then the extras. */
     dpi_buf_adds(out, text);
-  free(u.v);
+    for(size_t i = 0; i < x.n; i++) {
+      dpi_buf_adds(out, "\n\n");
+      dpi_buf_adds(out, x.v[i].text);
+    }
+  }
+  free(lines.v);
+  free(all_units.v);
+  extras_free(&x);
   g_list_free_full(line_rects, (GDestroyNotify)poppler_rectangle_free);
   g_free(glyphs);
   g_free(text);
 }
 
-
-static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
+/* Pages, text and information of an open document into rec and text. */
+static enum dp_status read_document(struct dp_stage *st, struct dp_record *rec,
+                                    PopplerDocument *doc, struct dp_buf *text)
 {
-  static pthread_once_t warmed = PTHREAD_ONCE_INIT;
-  pthread_once(&warmed, warm_up);
-  size_t len;
-  const unsigned char *body = dpi_record_body(rec, &len);
-  if(!body || len == 0)
-    return dpi_record_fail(rec, DP_KIND_EMPTY, "PDF is empty");
-  if(!has_eof_marker(body, len))
-    return dpi_record_fail(rec, DP_KIND_DAMAGED,
-                           "PDF is truncated: no %%%%EOF marker in its last %d bytes (%zu bytes)",
-                           EOF_WINDOW, len);
-
-  GBytes *bytes = g_bytes_new_static(body, len);
-  GError *err = NULL;
-  PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, &err);
-  g_bytes_unref(bytes);
-  if(!doc) {
-    enum dp_status rc;
-    if(err && err->domain == POPPLER_ERROR && err->code == POPPLER_ERROR_ENCRYPTED) {
-      dpi_record_hint(rec, "ask the source system for an unprotected copy");
-      rc = dpi_record_fail(rec, DP_KIND_ENCRYPTED, "PDF is encrypted and needs a password");
-    } else {
-      rc = dpi_record_fail(rec, DP_KIND_DAMAGED, "PDF cannot be opened: %s",
-                           err && err->message ? err->message : "unknown error");
-    }
-    if(err)
-      g_error_free(err);
-    return rc;
-  }
-
   int pages = poppler_document_get_n_pages(doc);
   if(pages < 0 || (unsigned)pages > st->ctx->max_pages) {
-    g_object_unref(doc);
     dpi_record_hint(rec, "raise --max-pages to convert it");
     return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "PDF has %d pages, over the cap of %u", pages,
                            st->ctx->max_pages);
   }
-  struct dp_buf text;
-  dpi_text_buf_init(st, &text);
-  for(int i = 0; i < pages && !dpi_buf_failed(&text); i++) {
+  for(int i = 0; i < pages && !dpi_buf_failed(text); i++) {
     PopplerPage *page = poppler_document_get_page(doc, i);
     if(!page)
-      continue;
-    page_text(page, &text);
+      return dpi_record_fail(rec, DP_KIND_DAMAGED, "PDF page %d of %d cannot be read", i + 1,
+                             pages);
+    page_text(page, text);
     g_object_unref(page);
   }
-
   json_object *meta = dpi_record_object(rec, "meta");
   json_object_object_add(meta, "pages", json_object_new_int(pages));
   set_meta_string(rec, "title", poppler_document_get_title(doc));
@@ -353,7 +707,48 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
     g_free(iso);
     g_date_time_unref(created);
   }
-  g_object_unref(doc);
+  return DP_OK;
+}
+
+static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
+{
+  static pthread_once_t warmed = PTHREAD_ONCE_INIT;
+  pthread_once(&warmed, warm_up);
+  size_t len;
+  const unsigned char *body = dpi_record_body(rec, &len);
+  if(!body || len == 0)
+    return dpi_record_fail(rec, DP_KIND_EMPTY, "PDF is empty");
+  if(is_truncated(body, len))
+    return dpi_record_fail(rec, DP_KIND_DAMAGED,
+                           "PDF is truncated: it ends inside its objects, before the "
+                           "cross-reference section (%zu bytes)",
+                           len);
+
+  GBytes *bytes = g_bytes_new_static(body, len);
+  GError *err = NULL;
+  PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, &err);
+  g_bytes_unref(bytes);
+  enum dp_status rc;
+  struct dp_buf text;
+  dpi_text_buf_init(st, &text);
+  if(!doc) {
+    if(err && err->domain == POPPLER_ERROR && err->code == POPPLER_ERROR_ENCRYPTED) {
+      dpi_record_hint(rec, "ask the source system for an unprotected copy");
+      rc = dpi_record_fail(rec, DP_KIND_ENCRYPTED, "PDF is encrypted and needs a password");
+    } else {
+      rc = dpi_record_fail(rec, DP_KIND_DAMAGED, "PDF cannot be opened: %s",
+                           err && err->message ? err->message : "unknown error");
+    }
+    if(err)
+      g_error_free(err);
+  } else {
+    rc = read_document(st, rec, doc, &text);
+    g_object_unref(doc);
+  }
+  if(rc != DP_OK) {
+    dpi_buf_free(&text);
+    return rc;
+  }
   return dpi_extract_finish(st, rec, &text, out);
 }
 
