@@ -32,7 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dplimits.h"
 #include "extract.h"
+#include "pdfuncrop.h"
 #include "registry.h"
 
 static int bid(const struct dp_peek *peek, const char **mime)
@@ -724,6 +726,14 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
                            "cross-reference section (%zu bytes)",
                            len);
 
+  /* Poppler-glib lays out the crop box only, pdftotext the media box: see
+   * pdfuncrop.h. */
+  struct dp_buf uncropped;
+  dpi_buf_init(&uncropped, len + 64 * DP_MIB);
+  if(dpi_pdf_uncrop(body, len, &uncropped) > 0) {
+    body = (const unsigned char *)uncropped.mem;
+    len = uncropped.len;
+  }
   GBytes *bytes = g_bytes_new_static(body, len);
   GError *err = NULL;
   PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, &err);
@@ -745,6 +755,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
     rc = read_document(st, rec, doc, &text);
     g_object_unref(doc);
   }
+  dpi_buf_free(&uncropped);
   if(rc != DP_OK) {
     dpi_buf_free(&text);
     return rc;
