@@ -14,12 +14,13 @@
  * a prefix of a PDF when the prefix holds a catalog, and then reports fewer
  * pages, or pages it cannot load, or pages whose content is simply gone, and
  * nothing in glib says which.  So two checks come before and after poppler:
- *  - a file is truncated, and damaged, when no `startxref` follows the start
- *    of its last object ("N G obj").  Every complete PDF ends its last
- *    revision with one (after the xref table or the xref stream object); a
- *    cut anywhere in the objects, in an incremental update or in the final
- *    xref section leaves the last object without one.  Junk after the end
- *    does not matter, and neither does a missing %%EOF.  This cannot tell how
+ *  - a file is truncated, and damaged, when neither `startxref` nor
+ *    `trailer` follows the start of its last object ("N G obj").  Every
+ *    complete PDF ends its last revision so (after the xref table, or the
+ *    xref stream object; a few writers leave out the xref and startxref but
+ *    not the trailer); a cut anywhere in the objects, in an incremental
+ *    update or before the trailer leaves the last object without either.
+ *    Junk after the end does not matter, and neither does a missing %%EOF.  This cannot tell how
  *    much was lost, so the whole document fails rather than passing with some
  *    of its pages: a cut transfer is worth fetching again.
  *  - a page poppler cannot load gives `damaged` too, naming it: the file is
@@ -27,6 +28,7 @@
  *    would otherwise silently lack that page.
  * Only then is a file that poppler cannot open at all damaged for poppler's
  * reason. */
+#define _GNU_SOURCE 1 /* memmem */
 #include <poppler.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -48,15 +50,6 @@ static int bid(const struct dp_peek *peek, const char **mime)
     if(peek->bytes[i] == '%' && !memcmp(peek->bytes + i, "%PDF-", 5))
       return 30;
   return 0;
-}
-
-static const unsigned char *find(const unsigned char *p, size_t len, const char *what)
-{
-  size_t n = strlen(what);
-  for(size_t i = 0; i + n <= len; i++)
-    if(p[i] == (unsigned char)what[0] && !memcmp(p + i + 1, what + 1, n - 1))
-      return p + i;
-  return NULL;
 }
 
 static int is_space(unsigned char c)
@@ -97,11 +90,15 @@ static const unsigned char *last_object(const unsigned char *p, size_t len)
   return NULL;
 }
 
-/* See the top of the file: no startxref after the last object means cut. */
+/* See the top of the file: nothing that ends a revision after the last
+ * object means cut. */
 static int is_truncated(const unsigned char *p, size_t len)
 {
   const unsigned char *last = last_object(p, len);
-  return last && !find(last, len - (size_t)(last - p), "startxref");
+  if(!last)
+    return 0;
+  size_t rest = len - (size_t)(last - p);
+  return !memmem(last, rest, "startxref", 9) && !memmem(last, rest, "trailer", 7);
 }
 
 /* Takes ownership of a string poppler allocated. */
@@ -166,7 +163,11 @@ static void warm_up(void)
  * The selection runs from far outside the page: glib's own rectangle starts
  * at (0,0), and TextPage::visitSelection then starts at the block nearest
  * that corner instead of the first one when some block touches the top or
- * left edge, silently skipping the blocks before it. */
+ * left edge, silently skipping the blocks before it.  On a right-to-left
+ * page it starts at the first block only from beyond the top right corner
+ * (glib's rectangle lost all but the last line of some Hebrew pages), and
+ * ends at the bottom left.  Right-to-left lines are then written as
+ * pdftotext writes them (see write_rtl_line). */
 
 /* Boxes of the TextLines are wanted to a 1/64 pt (the sizer rounds them
  * outwards to whole units of 1/scale). */
@@ -189,6 +190,8 @@ struct unit {
   const char *text;
   size_t len;
   struct box bb;
+  double widths; /* of its glyphs, and how many: the font size when the */
+  unsigned glyphs; /* boxes' height cannot tell it */
   int own_flow; /* a form value or note: a block of its own */
 };
 
@@ -235,6 +238,18 @@ static struct box line_box(const PopplerRectangle *r)
                       dmax(r->x1, r->x2) / LINE_SCALE, dmax(r->y1, r->y2) / LINE_SCALE};
 }
 
+/* poppler's reorderText writes right-to-left runs between RLE (U+202B) and
+ * PDF (U+202C), left-to-right runs inside them between LRE (U+202A) and
+ * PDF.  Those marks have no box.  Returns 1 for an opening mark, -1 for the
+ * closing one, 0 for any other character. */
+static int bidi_mark(const char *p)
+{
+  if((unsigned char)p[0] != 0xE2 || (unsigned char)p[1] != 0x80)
+    return 0;
+  unsigned char c = (unsigned char)p[2];
+  return c == 0xAA || c == 0xAB ? 1 : c == 0xAC ? -1 : 0;
+}
+
 /* Split the glib text of a page into TextLines.  Returns 0 when the pieces
  * do not fit together (a box count that differs from the text, lines that
  * cannot be matched): the caller then keeps glib's lines as they are. */
@@ -254,33 +269,63 @@ static int split_lines(const char *text, const PopplerRectangle *glyphs, guint n
   size_t line = 0; /* index of cur's TextLine + 1 */
   guint gi = 0;
   int ok = 1;
-  for(const char *p = text; *p && ok; p = g_utf8_next_char(p), gi++) {
+  const char *opened = NULL; /* an opening mark: it goes with what follows */
+  for(const char *p = text; *p && ok; p = g_utf8_next_char(p)) {
+    int mark = bidi_mark(p);
+    if(mark > 0) {
+      if(!opened)
+        opened = p;
+      continue;
+    }
+    if(mark < 0) {
+      if(cur)
+        cur->len = (size_t)(g_utf8_next_char(p) - cur->text);
+      continue;
+    }
     if(gi >= n_glyphs) {
       ok = 0;
       break;
     }
+    const PopplerRectangle *g = &glyphs[gi++];
     if(*p == '\n') {
       cur = NULL;
+      opened = NULL;
       continue;
     }
-    const PopplerRectangle *g = &glyphs[gi];
+    /* A glib line starts a TextLine; inside one, a character that leaves
+     * the current TextLine's box for a later one starts that one (a table
+     * cell glued to the one before it).  TextLines that gave glib no text
+     * (a glyph its selection left out) are passed over. */
     int start = !cur;
-    if(cur && *p != ' ' && cur->len && line < n_lines && !box_inside(g, &lines[line - 1]) &&
-       box_inside(g, &lines[line]))
-      start = 1; /* a table cell glued to the one before it */
+    if(cur && *p != ' ' && cur->len && !box_inside(g, &lines[line - 1]))
+      start = 1;
     if(start) {
-      if(line >= n_lines || !(cur = units_add(out))) {
+      size_t next = line;
+      while(next < n_lines && !box_inside(g, &lines[next]))
+        next++;
+      if(next == n_lines) {
+        if(!cur) {
+          ok = 0;
+          break;
+        }
+        start = 0; /* in no later box: stays where it is */
+      } else if(!(cur = units_add(out))) {
         ok = 0;
         break;
+      } else {
+        line = next + 1;
+        cur->text = opened ? opened : p;
       }
-      line++;
-      cur->text = p;
     }
+    opened = NULL;
     cur->len = (size_t)(g_utf8_next_char(p) - cur->text);
-    if(*p != ' ')
+    if(*p != ' ') {
       box_grow(&cur->bb, g);
+      cur->widths += dmax(g->x2, g->x1) - dmin(g->x2, g->x1);
+      cur->glyphs++;
+    }
   }
-  if(ok && (gi != n_glyphs || line != n_lines))
+  if(ok && gi != n_glyphs)
     ok = 0;
   if(!ok)
     out->n = base;
@@ -288,38 +333,168 @@ static int split_lines(const char *text, const PopplerRectangle *glyphs, guint n
   return ok;
 }
 
-/* Does b continue a's flow?  TextPage::coalesce puts a block into the flow
- * of the one before it when it is below it, within its column and at most
- * maxBlockSpacing font sizes lower; lines of one block always are. */
-static int same_flow(const struct unit *a, const struct unit *b)
+/* Right-to-left text.  glib reorders each word on its own (pdftotext each
+ * line): on a left-to-right page a run of right-to-left words comes out in
+ * visual order, each word in its own RLE..PDF; on a right-to-left page every
+ * word is wrapped so, and its spaces are misplaced (TextSelectionDumper
+ * reverses the words but keeps each word's spaceAfter).  These write a line
+ * the way pdftotext's reorderText does. */
+
+/* End of the run opened at s[i] (just after its closing mark). */
+static size_t run_end(const char *s, size_t len, size_t i)
+{
+  int depth = 0;
+  while(i < len) {
+    int m = i + 2 < len ? bidi_mark(s + i) : 0;
+    if(m) {
+      depth += m;
+      i += 3; /* every mark is three bytes */
+      if(depth == 0)
+        return i;
+    } else {
+      i++;
+    }
+  }
+  return len;
+}
+
+/* A left-to-right page: consecutive right-to-left runs separated by single
+ * spaces become one run, their words in reading order. */
+static void write_ltr_line(struct dp_buf *out, const char *s, size_t len)
+{
+  size_t i = 0;
+  while(i < len) {
+    if(!(i + 2 < len && bidi_mark(s + i) > 0 && (unsigned char)s[i + 2] == 0xAB)) {
+      dpi_buf_addc(out, s[i++]);
+      continue;
+    }
+    size_t starts[64], ends[64], n = 0, j = i, e = i;
+    while(n < 64) {
+      e = run_end(s, len, j);
+      starts[n] = j + 3;
+      ends[n] = e >= j + 6 && bidi_mark(s + e - 3) < 0 ? e - 3 : e;
+      n++;
+      if(!(e + 3 < len && s[e] == ' ' && bidi_mark(s + e + 1) > 0 &&
+           (unsigned char)s[e + 3] == 0xAB))
+        break;
+      j = e + 1;
+    }
+    j = e;
+    dpi_buf_adds(out, "\u202b");
+    for(size_t k = n; k-- > 0;) {
+      dpi_buf_add(out, s + starts[k], ends[k] - starts[k]);
+      if(k)
+        dpi_buf_addc(out, ' ');
+    }
+    dpi_buf_adds(out, "\u202c");
+    i = j;
+  }
+}
+
+/* A right-to-left page: the words (each in its own RLE..PDF) one space
+ * apart, the line in one RLE..PDF. */
+static void write_rtl_line(struct dp_buf *out, const char *s, size_t len)
+{
+  dpi_buf_adds(out, "\u202b");
+  int depth = 0, space = 0, any = 0;
+  for(size_t i = 0; i < len;) {
+    int m = i + 2 < len ? bidi_mark(s + i) : 0;
+    if(m) {
+      if((depth == 0 && m > 0) || (depth == 1 && m < 0)) {
+        if(depth == 0 && any)
+          space = 1; /* a new word */
+      } else {
+        if(space)
+          dpi_buf_addc(out, ' ');
+        space = 0;
+        dpi_buf_add(out, s + i, 3);
+      }
+      depth += m;
+      if(depth < 0)
+        depth = 0;
+      i += 3;
+      continue;
+    }
+    if(s[i] == ' ') {
+      space = any;
+      i++;
+      continue;
+    }
+    if(space)
+      dpi_buf_addc(out, ' ');
+    space = 0;
+    any = 1;
+    dpi_buf_addc(out, s[i++]);
+  }
+  dpi_buf_adds(out, "\u202c");
+}
+
+static void write_text(struct dp_buf *out, const char *s, size_t len, int rtl)
+{
+  if(!memmem(s, len, "\xe2\x80", 2))
+    dpi_buf_add(out, s, len);
+  else if(rtl)
+    write_rtl_line(out, s, len);
+  else
+    write_ltr_line(out, s, len);
+}
+
+/* A line's font size, as near as the boxes tell: their height (the font's
+ * ascent to descent), unless a font without those metrics left them flat,
+ * then twice the mean glyph width. */
+static double font_size(const struct unit *u)
+{
+  double h = u->bb.y2 - u->bb.y1;
+  double w = u->glyphs ? 2 * u->widths / u->glyphs : 0;
+  return h < 0.5 * w ? w : h;
+}
+
+/* Does b continue the flow that a ends?  TextPage::coalesce puts a block
+ * into the flow of the block before it when it is below it, at most
+ * maxBlockSpacing font sizes lower and within the flow's column
+ * (TextBlock::isBelow, TextFlow::blockFits; here: overlapping the flow's
+ * lines horizontally). */
+static int same_flow(const struct unit *a, const struct unit *b, double flow_x1, double flow_x2)
 {
   if(a->own_flow || b->own_flow)
     return 0;
-  double h = a->bb.y2 - a->bb.y1;
-  return b->bb.y1 > a->bb.y1 && b->bb.y1 - a->bb.y2 <= MAX_BLOCK_SPACING * h &&
-         b->bb.x1 < a->bb.x2 && b->bb.x2 > a->bb.x1;
+  return b->bb.y1 > a->bb.y1 && b->bb.y1 - a->bb.y2 <= MAX_BLOCK_SPACING * font_size(a) &&
+         b->bb.x1 < flow_x2 && b->bb.x2 > flow_x1;
 }
 
 /* Write the units of one page: lines of a flow one per line, a blank line
  * between flows, and a line ending in '-' joined to the next line of its
  * flow without the hyphen, as TextPage::dump does. */
-static void write_units(const struct units *u, struct dp_buf *out)
+static void write_units(const struct units *u, int rtl, struct dp_buf *out)
 {
+  double flow_x1 = 0, flow_x2 = 0;
   for(size_t i = 0; i < u->n; i++) {
     const struct unit *a = &u->v[i];
+    if(i == 0 || a->own_flow || u->v[i - 1].own_flow) {
+      flow_x1 = a->bb.x1;
+      flow_x2 = a->bb.x2;
+    }
     size_t len = a->len;
     const char *sep = "";
     if(i + 1 < u->n) {
-      if(same_flow(a, &u->v[i + 1])) {
+      const struct unit *b = &u->v[i + 1];
+      if(same_flow(a, b, flow_x1, flow_x2)) {
         if(len && a->text[len - 1] == '-')
           len--;
         else
           sep = "\n";
+        flow_x1 = dmin(flow_x1, b->bb.x1);
+        flow_x2 = dmax(flow_x2, b->bb.x2);
       } else {
         sep = "\n\n";
+        flow_x1 = b->bb.x1;
+        flow_x2 = b->bb.x2;
       }
     }
-    dpi_buf_add(out, a->text, len);
+    if(a->own_flow)
+      dpi_buf_add(out, a->text, len);
+    else
+      write_text(out, a->text, len, rtl);
     dpi_buf_adds(out, sep);
   }
 }
@@ -631,11 +806,34 @@ static int merge_extras(const struct units *lines, struct extras *x, struct unit
   return 0;
 }
 
+/* Is the page right-to-left (TextPage::primaryLR false)?  reorderText then
+ * starts every line with RLE; on a left-to-right page a line starts so only
+ * when its first word is right-to-left. */
+static int right_to_left(const char *text)
+{
+  if(!text || !*text)
+    return 0;
+  for(const char *l = text; l; l = strchr(l, '\n')) {
+    if(*l == '\n')
+      l++;
+    if(*l && *l != '\n' && !(bidi_mark(l) > 0 && (unsigned char)l[2] == 0xAB))
+      return 0;
+  }
+  return 1;
+}
+
 /* Append the text of one page (nothing when it has none). */
 static void page_text(PopplerPage *page, struct dp_buf *out)
 {
   PopplerRectangle all = {-FAR, -FAR, FAR, FAR};
   gchar *text = poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &all);
+  int rtl = right_to_left(text);
+  if(rtl) {
+    /* From the top right corner to the bottom left one (see above). */
+    all = (PopplerRectangle){FAR, -FAR, -FAR, FAR};
+    g_free(text);
+    text = poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &all);
+  }
   struct extras x = {0};
   collect_extras(page, &x);
   if((!text || !*text) && !x.n) {
@@ -660,12 +858,20 @@ static void page_text(PopplerPage *page, struct dp_buf *out)
     dpi_buf_adds(out, "\n\n");
   if(!text || !*text || split_lines(text, glyphs, n_glyphs, line_rects, &lines)) {
     if(merge_extras(&lines, &x, &all_units) == 0)
-      write_units(&all_units, out);
+      write_units(&all_units, rtl, out);
     else
       dpi_buf_adds(out, text ? text : ""); /* out of memory: the plain text */
   } else {
-    /* The lines could not be told apart: glib's text, then the extras. */
-    dpi_buf_adds(out, text);
+    /* The lines could not be told apart: glib's lines, then the extras. */
+    for(const char *l = text; *l;) {
+      const char *nl = strchr(l, '\n');
+      size_t n = nl ? (size_t)(nl - l) : strlen(l);
+      write_text(out, l, n, rtl);
+      if(!nl)
+        break;
+      dpi_buf_addc(out, '\n');
+      l = nl + 1;
+    }
     for(size_t i = 0; i < x.n; i++) {
       dpi_buf_adds(out, "\n\n");
       dpi_buf_adds(out, x.v[i].text);

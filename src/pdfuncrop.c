@@ -763,7 +763,7 @@ static int narrower(struct pbox crop, struct pbox media)
   double x1 = crop.x1 > media.x1 ? crop.x1 : media.x1, x2 = crop.x2 < media.x2 ? crop.x2 : media.x2;
   double y1 = crop.y1 > media.y1 ? crop.y1 : media.y1, y2 = crop.y2 < media.y2 ? crop.y2 : media.y2;
   if(x2 <= x1 || y2 <= y1)
-    return 0; /* no overlap: poppler falls back to the media box itself */
+    return 1; /* no overlap: nothing of the page is left, pdftotext shows it all */
   return x1 - media.x1 > BOX_SLACK || media.x2 - x2 > BOX_SLACK || y1 - media.y1 > BOX_SLACK ||
          media.y2 - y2 > BOX_SLACK;
 }
