@@ -749,7 +749,7 @@ static size_t place(const struct units *u, const struct extra *e)
     if(row && b->x1 >= e->bb.x2 - tol && (right == SIZE_MAX || b->x1 < u->v[right].bb.x1))
       right = i;
     if(b->y2 <= e->bb.y1 + tol && b->x1 < e->bb.x2 && b->x2 > e->bb.x1 &&
-       (above == SIZE_MAX || b->y2 > u->v[above].bb.y2))
+       (above == SIZE_MAX || b->y2 >= u->v[above].bb.y2))
       above = i;
   }
   if(e->kind == EXTRA_CHECK && right != SIZE_MAX)
@@ -827,12 +827,33 @@ static void page_text(PopplerPage *page, struct dp_buf *out)
 {
   PopplerRectangle all = {-FAR, -FAR, FAR, FAR};
   gchar *text = poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &all);
-  int rtl = right_to_left(text);
-  if(rtl) {
-    /* From the top right corner to the bottom left one (see above). */
-    all = (PopplerRectangle){FAR, -FAR, -FAR, FAR};
-    g_free(text);
-    text = poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &all);
+  int rtl = right_to_left(text), whole_lines = 0;
+  if(rtl || !text || !*text) {
+    /* From the top right corner to the bottom left one (see above); and
+     * whole lines, which the line style selects where the glyph style
+     * selects no character of some right-to-left lines (nor, then, tells
+     * that the page is right-to-left).  The longer text wins; the glyph
+     * boxes go with the glyph style only. */
+    PopplerRectangle rl = {FAR, -FAR, -FAR, FAR};
+    gchar *glyph = poppler_page_get_selected_text(page, POPPLER_SELECTION_GLYPH, &rl);
+    gchar *line = poppler_page_get_selected_text(page, POPPLER_SELECTION_LINE, &rl);
+    size_t lt = text ? strlen(text) : 0, lg = glyph ? strlen(glyph) : 0;
+    size_t ll = line ? strlen(line) : 0;
+    if(ll > lg && ll > lt) {
+      g_free(text);
+      g_free(glyph);
+      text = line;
+      whole_lines = 1;
+    } else if(lg >= lt && lg) {
+      g_free(text);
+      g_free(line);
+      text = glyph;
+      all = rl;
+    } else {
+      g_free(glyph);
+      g_free(line);
+    }
+    rtl = right_to_left(text);
   }
   struct extras x = {0};
   collect_extras(page, &x);
@@ -843,7 +864,7 @@ static void page_text(PopplerPage *page, struct dp_buf *out)
   PopplerRectangle *glyphs = NULL;
   guint n_glyphs = 0;
   GList *line_rects = NULL;
-  if(text && *text) {
+  if(text && *text && !whole_lines) {
     if(!poppler_page_get_text_layout_for_area(page, &all, &glyphs, &n_glyphs))
       n_glyphs = 0;
     G_GNUC_BEGIN_IGNORE_DEPRECATIONS
