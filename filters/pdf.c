@@ -9,7 +9,9 @@
  * What is damaged.  Whatever poppler can open is read, as pdftotext reads
  * it: bytes after %%EOF (mail gateways pad with NULs, a timestamp wrapper
  * adds its signature), a marker far from the end or none, junk before the
- * header; poppler rebuilds a cross-reference table it cannot find.  But that
+ * header; poppler rebuilds a cross-reference table it cannot find (and is
+ * pointed at the file's own when its startxref is too far from the end for
+ * poppler to look: see restate_startxref).  But that
  * same rebuilding makes a file that was cut short look whole: poppler opens
  * a prefix of a PDF when the prefix holds a catalog, and then reports fewer
  * pages, or pages it cannot load, or pages whose content is simply gone, and
@@ -99,6 +101,37 @@ static int is_truncated(const unsigned char *p, size_t len)
     return 0;
   size_t rest = len - (size_t)(last - p);
   return !memmem(last, rest, "startxref", 9) && !memmem(last, rest, "trailer", 7);
+}
+
+/* PDFDoc::getStartXRef looks for "startxref" in the last 24 KiB only, and
+ * without it poppler rebuilds the cross-reference table, which fails on
+ * some files whose objects are in object streams (a PDF padded with 30 KB
+ * of NULs, which pdftotext cannot read either).  So when the file's last
+ * startxref is farther from the end, a copy of its line is appended: poppler
+ * then reads the table the file names.  Returns 1 when out holds that copy. */
+#define STARTXREF_WINDOW 16384
+static int restate_startxref(const unsigned char *p, size_t len, struct dp_buf *out)
+{
+  if(len <= STARTXREF_WINDOW || memmem(p + len - STARTXREF_WINDOW, STARTXREF_WINDOW, "startxref", 9))
+    return 0;
+  const unsigned char *last = NULL;
+  for(const unsigned char *q = p; (q = memmem(q, len - (size_t)(q - p), "startxref", 9)); q += 9)
+    last = q;
+  if(!last)
+    return 0;
+  const unsigned char *n = last + 9, *end = p + len;
+  while(n < end && is_space(*n))
+    n++;
+  const unsigned char *digits = n;
+  while(n < end && is_digit(*n) && n - digits < 20)
+    n++;
+  if(n == digits)
+    return 0;
+  dpi_buf_add(out, p, len);
+  dpi_buf_adds(out, "\nstartxref\n");
+  dpi_buf_add(out, digits, (size_t)(n - digits));
+  dpi_buf_adds(out, "\n%%EOF\n");
+  return !dpi_buf_failed(out);
 }
 
 /* Takes ownership of a string poppler allocated. */
@@ -958,6 +991,9 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   struct dp_buf uncropped;
   dpi_buf_init(&uncropped, len + 64 * DP_MIB);
   if(dpi_pdf_uncrop(body, len, &uncropped) > 0) {
+    body = (const unsigned char *)uncropped.mem;
+    len = uncropped.len;
+  } else if(restate_startxref(body, len, &uncropped)) {
     body = (const unsigned char *)uncropped.mem;
     len = uncropped.len;
   }
