@@ -817,7 +817,8 @@ static int merge_extras(const struct units *lines, struct extras *x, struct unit
       g_free(x->v[i].text);
     }
   x->n = n;
-  qsort(x->v, x->n, sizeof(*x->v), by_slot);
+  if(x->n)
+    qsort(x->v, x->n, sizeof(*x->v), by_slot);
   size_t k = 0;
   for(size_t slot = 0; slot <= 2 * lines->n; slot++) {
     for(; k < x->n && x->v[k].slot == slot; k++) {
