@@ -1,7 +1,10 @@
-/* test_pdf.c - the PDF extractor on real PDFs made by poppler's peers. */
+/* test_pdf.c - the PDF extractor on real PDFs made by poppler's peers, and
+ * on small ones made for one fact each (tests/data/pdf/make-pdfs.py). */
+#include <poppler.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pdfuncrop.h"
 #include "registry.h"
 #include "testutil.h"
 
@@ -62,10 +65,189 @@ static void expect_error(const char *path, enum dp_kind kind, const char *words)
 
 static void test_broken_files(void)
 {
+  expect_error(dpt_data("pdf/missing-page.pdf"), DP_KIND_DAMAGED, "page 2 of 2 cannot be read");
   expect_error(dpt_data("pdf/truncated.pdf"), DP_KIND_DAMAGED, "truncated");
   expect_error(dpt_shared("corpus/bad/files/21900101.pdf"), DP_KIND_DAMAGED, "truncated");
   expect_error(dpt_data("pdf/garbage-with-eof.pdf"), DP_KIND_DAMAGED, "cannot be opened");
   expect_error(dpt_data("pdf/encrypted-user-password.pdf"), DP_KIND_ENCRYPTED, "password");
+}
+
+static char *content_of(const char *path)
+{
+  struct dpt_result res;
+  run_file(path, &res);
+  CU_ASSERT_EQUAL(res.n, 1);
+  char *text = strdup(dpt_content(&res, 0));
+  dpt_result_free(&res);
+  return text;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+  size_t n = 0;
+  for(const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+    n++;
+  return n;
+}
+
+/* glib's own text of page 1, to show that a fixture has the defect. */
+static char *glib_text(const char *path)
+{
+  gchar *uri = g_filename_to_uri(path, NULL, NULL);
+  PopplerDocument *doc = poppler_document_new_from_file(uri, NULL, NULL);
+  g_free(uri);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  PopplerPage *page = poppler_document_get_page(doc, 0);
+  char *t = poppler_page_get_text(page);
+  g_object_unref(page);
+  g_object_unref(doc);
+  return t;
+}
+
+static void test_table_cells_apart(void)
+{
+  /* The cells of a table row, glued by glib's selection text... */
+  char *g = glib_text(dpt_data("pdf/table-rows.pdf"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(g, "Subtotal250.00"));
+  g_free(g);
+  /* ...are blocks of their own, as pdftotext prints them. */
+  char *t = content_of(dpt_data("pdf/table-rows.pdf"));
+  CU_ASSERT_PTR_NULL(strstr(t, "Subtotal250.00"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(t, "Subtotal\n\n250.00\n\nSales tax 9.25%\n\n23.13"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(t, "Total USD\n\n273.13"));
+  free(t);
+}
+
+static void test_crop_box(void)
+{
+  const char *files[] = {"pdf/crop-page.pdf", "pdf/crop-inherited.pdf", "pdf/crop-objstm.pdf",
+                         "pdf/crop-twice.pdf"};
+  for(size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+    char *g = glib_text(dpt_data(files[i]));
+    CU_ASSERT_PTR_NULL(strstr(g, "Outside")); /* glib alone keeps the crop box */
+    g_free(g);
+    char *t = content_of(dpt_data(files[i]));
+    DPT_ASSERT_CONTAINS(t, "Outside the crop box, kept by pdftotext");
+    DPT_ASSERT_CONTAINS(t, "Inside the crop box");
+    free(t);
+  }
+  char *t = content_of(dpt_data("pdf/crop-inherited.pdf"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(t, "Inside the crop box\n\nPage two is not cropped"));
+  free(t);
+}
+
+/* The uncropped copy: the original bytes, then an update poppler reads. */
+static void test_uncrop_update(void)
+{
+  size_t len;
+  char *pdf = dpt_read_file(dpt_data("pdf/crop-twice.pdf"), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(pdf);
+  struct dp_buf out;
+  dpi_buf_init(&out, len + 65536);
+  CU_ASSERT_EQUAL(dpi_pdf_uncrop((const unsigned char *)pdf, len, &out), 1);
+  CU_ASSERT(out.len > len && !memcmp(out.mem, pdf, len));
+  GBytes *bytes = g_bytes_new_static(out.mem, out.len);
+  PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
+  g_bytes_unref(bytes);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+  PopplerPage *page = poppler_document_get_page(doc, 0);
+  PopplerRectangle crop;
+  poppler_page_get_crop_box(page, &crop);
+  CU_ASSERT(crop.x1 == 0 && crop.y1 == 0 && crop.x2 == 612 && crop.y2 == 792);
+  g_object_unref(page);
+  g_object_unref(doc);
+  dpi_buf_free(&out);
+  free(pdf);
+  /* Nothing to do: no crop box, or one as large as the media box. */
+  const char *plain[] = {"../../samples/files/discharge-summary.pdf", "pdf/owner-password-only.pdf",
+                         "pdf/table-rows.pdf", "pdf/truncated.pdf", "pdf/garbage-with-eof.pdf"};
+  for(size_t i = 0; i < sizeof(plain) / sizeof(*plain); i++) {
+    pdf = dpt_read_file(dpt_data(plain[i]), &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pdf);
+    dpi_buf_init(&out, len + 65536);
+    CU_ASSERT_EQUAL(dpi_pdf_uncrop((const unsigned char *)pdf, len, &out), 0);
+    CU_ASSERT_EQUAL(out.len, 0);
+    dpi_buf_free(&out);
+    free(pdf);
+  }
+}
+
+static void test_form_values_and_notes(void)
+{
+  char *t = content_of(dpt_data("pdf/form-fields.pdf"));
+  /* A value after its label, a check mark before its label. */
+  CU_ASSERT_PTR_NOT_NULL(strstr(t, "Patient name:\n\nJohn Q. Public"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(t, "Short of breath on exertion.\nSleeps on two pillows."));
+  CU_ASSERT_PTR_NOT_NULL(strstr(t, "\u2714\n\nDiabetes"));
+  CU_ASSERT_EQUAL(count(t, "\u2714"), 1); /* not for Asthma, unchecked */
+  CU_ASSERT_PTR_NOT_NULL(strstr(t, "Smoking status:\n\nFormer smoker"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(t, "Latex\nSulfa"));
+  CU_ASSERT_PTR_NULL(strstr(t, "Penicillin")); /* an option not chosen */
+  CU_ASSERT_PTR_NULL(strstr(t, "s3cr3t"));     /* a password field */
+  CU_ASSERT_PTR_NULL(strstr(t, "never shown")); /* a hidden field */
+  CU_ASSERT_EQUAL(count(t, "MRN-0042"), 1);     /* drawn on the page already */
+  DPT_ASSERT_CONTAINS(t, "Call the patient back on Monday");
+  DPT_ASSERT_CONTAINS(t, "Reviewed by Dr. Example");
+  free(t);
+}
+
+static void test_right_to_left(void)
+{
+  char *g = glib_text(dpt_data("pdf/rtl-words.pdf"));
+  CU_ASSERT_STRING_EQUAL(g, ""); /* glib's selection finds none of it */
+  g_free(g);
+  char *t = content_of(dpt_data("pdf/rtl-words.pdf"));
+  /* Nine words (alef = U+05D0 ...), each once, as words. */
+  const char *words[] = {"\u05d0\u05d1\u05d2", "\u05d3\u05d4\u05d5", "\u05d6\u05d7\u05d8",
+                         "\u05d9\u05d0\u05d1", "\u05d2\u05d3\u05d4", "\u05d5\u05d6\u05d7",
+                         "\u05d8\u05d9\u05d0", "\u05d1\u05d2\u05d3", "\u05d4\u05d5\u05d6"};
+  for(size_t i = 0; i < sizeof(words) / sizeof(*words); i++)
+    CU_ASSERT_EQUAL(count(t, words[i]), 1);
+  free(t);
+}
+
+/* Cut and padded copies of a real two-page PDF: whatever poppler reads
+ * converts, a cut in its objects is damaged. */
+static void test_cut_and_padded(void)
+{
+  size_t len;
+  char *pdf = dpt_read_file(dpt_data("../../samples/files/discharge-summary.pdf"), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(pdf);
+  char *whole = content_of(dpt_data("../../samples/files/discharge-summary.pdf"));
+  const char *xref = strstr(pdf, "\nxref");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(xref);
+  /* ... and one in the xref table, before the trailer. */
+  size_t cuts[] = {len / 10, len / 4, len / 2, 3 * len / 4, 9 * len / 10,
+                   (size_t)(xref - pdf) + 30};
+  for(size_t i = 0; i < sizeof(cuts) / sizeof(*cuts); i++) {
+    struct dpt_result res;
+    dpt_run_stage(&dp_stage_pdf, dpt_body_record(pdf, cuts[i]), &res, NULL);
+    CU_ASSERT_EQUAL(res.status, DP_FAIL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+    CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.failed->err_message, "truncated"));
+    dpt_result_free(&res);
+  }
+  /* 2 KiB of NULs after %%EOF, junk before the header, no %%EOF at all. */
+  char *big = calloc(1, len + 4096);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(big);
+  struct {
+    size_t junk, keep, pad;
+  } cases[] = {{0, len, 2048}, {300, len, 0}, {0, len - 6, 0}};
+  for(size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+    memset(big, 0, len + 4096);
+    memset(big, 'x', cases[i].junk);
+    memcpy(big + cases[i].junk, pdf, cases[i].keep);
+    struct dpt_result res;
+    dpt_run_stage(&dp_stage_pdf,
+                  dpt_body_record(big, cases[i].junk + cases[i].keep + cases[i].pad), &res, NULL);
+    CU_ASSERT_EQUAL_FATAL(res.n, 1);
+    CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), whole);
+    dpt_result_free(&res);
+  }
+  free(big);
+  free(whole);
+  free(pdf);
 }
 
 static void test_owner_password_only_opens(void)
@@ -115,4 +297,10 @@ DPT_SUITE(pdf)
   CU_add_test(s, "owner password only still opens", test_owner_password_only_opens);
   CU_add_test(s, "page cap", test_page_cap);
   CU_add_test(s, "bids", test_bids);
+  CU_add_test(s, "table cells apart", test_table_cells_apart);
+  CU_add_test(s, "text outside the crop box", test_crop_box);
+  CU_add_test(s, "uncropping update", test_uncrop_update);
+  CU_add_test(s, "form values and notes", test_form_values_and_notes);
+  CU_add_test(s, "right-to-left words", test_right_to_left);
+  CU_add_test(s, "cut and padded copies", test_cut_and_padded);
 }
