@@ -3,18 +3,13 @@
  * pdftotext lays out the text of the media box; poppler-glib only of the crop
  * box (it displays pages with useMediaBox=false, crop=true, and its
  * TextOutputDev drops every character outside the page it is given), and it
- * has no call to choose.  So when some page's crop box is smaller than its
- * media box, docpipe gives poppler a copy of the file with one incremental
- * update appended: a new version of each page-tree node that sets /CropBox,
- * without that key, so the crop box defaults to the media box.  Everything
- * else (objects, offsets, the document's revisions) stays as it was.
+ * has no call to choose.
  *
- * This reads only as much PDF as that takes: the cross-reference sections
- * (tables and streams, with /Prev and /XRefStm), object streams, and the page
- * tree from the trailer's /Root.  Flate is the only filter it decodes.  On
- * anything it does not follow it changes nothing: the text is then the crop
- * box's, as before.  All reading is bounded by the input and the limits
- * below. */
+ * So when some page's crop box is smaller than its media box, docpipe gives
+ * poppler a copy of the file, rewritten by libqpdf, whose pages have no
+ * /CropBox (which then defaults to the media box).  Files qpdf cannot read
+ * without repairing them, and encrypted ones, are left as they are: their
+ * text is then the crop box's, as before. */
 #ifndef DP_PDFUNCROP_H
 #define DP_PDFUNCROP_H
 

@@ -136,7 +136,8 @@ static void test_crop_box(void)
   free(t);
 }
 
-/* The uncropped copy: the original bytes, then an update poppler reads. */
+/* The uncropped copy, as libqpdf writes it: poppler reads it, and its crop
+ * box is the media box. */
 static void test_uncrop_update(void)
 {
   size_t len;
@@ -145,7 +146,7 @@ static void test_uncrop_update(void)
   struct dp_buf out;
   dpi_buf_init(&out, len + 65536);
   CU_ASSERT_EQUAL(dpi_pdf_uncrop((const unsigned char *)pdf, len, &out), 1);
-  CU_ASSERT(out.len > len && !memcmp(out.mem, pdf, len));
+  CU_ASSERT(out.len > 0 && !memcmp(out.mem, "%PDF-", 5));
   GBytes *bytes = g_bytes_new_static(out.mem, out.len);
   PopplerDocument *doc = poppler_document_new_from_bytes(bytes, NULL, NULL);
   g_bytes_unref(bytes);
