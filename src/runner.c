@@ -777,6 +777,8 @@ void dpi_runner_summary(const struct dp_runner *run, FILE *f)
   }
   if(c->skipped)
     fprintf(f, "; %lu inputs held no document", c->skipped);
+  if(c->deleted)
+    fprintf(f, "; %lu deleted resources", c->deleted);
   if(c->resumed)
     fprintf(f, "; %lu inputs done before the interruption", c->resumed);
   if(c->filtered)
