@@ -201,7 +201,7 @@ static void server_text(const struct dp_http_response *res, char *out, size_t ou
   out[0] = '\0';
   const char *body = dpi_buf_str(&res->body);
   size_t len = res->body.len;
-  if(!len || res->sink)
+  if(!len)
     return;
   json_object *o = NULL;
   char why[64];
@@ -297,6 +297,16 @@ static enum dp_status export_fail(struct dp_record *rec, struct dp_http_response
                          "client (--client-id with --private-key or --client-secret-file) or "
                          "--bearer-file");
   return DP_FAIL;
+}
+
+/* A 5xx the server does not call transient was not retried: a hint that
+ * says "try again later" would not fit it. */
+static void permanent_hint(struct dp_record *rec, const struct dp_http_response *res)
+{
+  if(res->status >= 500 && !transient(res))
+    dpi_record_hint(rec, "the server reported a failure it does not call transient (not 503, "
+                         "no OperationOutcome code transient or throttled), so it was not "
+                         "retried; see its message, or report the request id");
 }
 
 /* ---- kick-off ------------------------------------------------------------- */
@@ -489,6 +499,7 @@ static enum dp_status kick_off(struct dp_stage *st, struct dp_record *rec, const
     }
     export_fail(rec, &res, what, "Bulk Data export", attempt,
                 dpi_auth_mode(net->auth) != DP_AUTH_NONE);
+    permanent_hint(rec, &res);
     dpi_http_response_free(&res);
     return DP_FAIL;
   }
@@ -551,6 +562,7 @@ static enum dp_status poll_manifest(struct poller *pl, struct dp_record *rec, co
     } else {
       export_fail(rec, &res, what, "Bulk Data export", failures ? failures : 1,
                   dpi_auth_mode(net->auth) != DP_AUTH_NONE);
+      permanent_hint(rec, &res);
       dpi_http_response_free(&res);
       return DP_FAIL;
     }
@@ -606,6 +618,17 @@ static void download(struct fetcher *f, struct bulk_file *bf)
   struct dp_http_request get = {.url = bf->url, .accept = "application/fhir+ndjson",
                                 .no_auth = !f->needs_token, .sink = bf->tmp};
   bf->got = dpi_http_do(f->http, &get, &bf->res);
+  if(!bf->got && bf->res.status != 200) {
+    /* The answer explains the failure (an OperationOutcome, storage's JSON):
+     * keep its start in memory, where the diagnosis looks. */
+    char chunk[4096];
+    size_t n;
+    rewind(bf->tmp);
+    while(bf->res.body.len < 65536 && (n = fread(chunk, 1, sizeof(chunk), bf->tmp)) > 0)
+      if(dpi_buf_add(&bf->res.body, chunk, n))
+        break;
+    bf->res.sink = NULL;
+  }
 }
 
 static void *fetch_main(void *arg)
