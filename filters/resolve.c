@@ -17,8 +17,8 @@
  * when one fails (Oracle Health answers 404 for XR- PDFs where the reporting
  * solution is not installed), and meta.fallback says what failed.
  *
- * Other resource types (Patient, OperationOutcome...) hold no document and
- * are counted as skipped.  Records already resolved pass through unchanged,
+ * Other resource types (Patient, OperationOutcome...), and DiagnosticReports
+ * without a presentedForm, hold no document and are counted as skipped.  Records already resolved pass through unchanged,
  * so the stage can run twice in a pipe. */
 #include <dirent.h>
 #include <errno.h>
@@ -735,6 +735,12 @@ static enum dp_status process_resource(struct dp_stage *st, json_object *res, js
       json_object *att = !strcmp(list_key, "content") ? dpi_json_member(item, "attachment") : item;
       rc = emit_attachment(st, &src, bundle, i, att, out);
       (*made)++;
+    }
+    if(n == 0 && !strcmp(type, "DiagnosticReport")) {
+      /* Most reports are results, not documents: one without a
+       * presentedForm holds no document, like a Patient. */
+      json_object_put(src.facts);
+      return DP_OK;
     }
     if(n == 0) {
       json_object_put(src.facts);

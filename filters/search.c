@@ -88,53 +88,50 @@ static void mark(struct dp_stage *st, int failed, const struct dp_http_response 
   pthread_mutex_unlock(&ss->lock);
 }
 
-/* Append "&name=value" with the value percent-encoded where it must be. */
-static void add_param(struct dp_buf *q, const char *name, size_t nl, const char *value)
-{
-  if(q->len)
-    dpi_buf_addc(q, '&');
-  dpi_buf_add(q, name, nl);
-  dpi_buf_addc(q, '=');
-  for(const unsigned char *p = (const unsigned char *)value; *p; p++) {
-    if(*p <= ' ' || *p == '&' || *p == '#' || *p == '+' || *p >= 0x7f || *p == '%')
-      dpi_buf_addf(q, "%%%02X", *p);
-    else
-      dpi_buf_addc(q, (char)*p);
-  }
-}
-
-/* The first page's URL for one input. */
+/* The first page's URL for one input.  A query string given as the input
+ * is the user's own, sent as written; everything docpipe adds (the
+ * patient, --param, _count, _lastUpdated) is encoded by libcurl. */
 static int first_url(struct dp_stage *st, const char *arg, char *out, size_t outlen)
 {
   const struct search_state *ss = st->state;
   if(strstr(arg, "://"))
     return snprintf(out, outlen, "%s", arg) < (int)outlen ? 0 : -1;
-  struct dp_buf q;
-  dpi_buf_init(&q, 16384);
+  const char *type = dpi_opt(st, "resource") ? dpi_opt(st, "resource") : "DocumentReference";
+  char path[4096];
+  if(snprintf(path, sizeof(path), "%s/%s", st->ctx->net->base, type) >= (int)sizeof(path))
+    return -1;
+  CURLU *u = curl_url();
+  int bad = !u || curl_url_set(u, CURLUPART_URL, path, 0) != CURLUE_OK;
   const char *a = arg[0] == '?' ? arg + 1 : arg;
-  if(strchr(a, '='))
-    dpi_buf_adds(&q, a);
-  else
-    add_param(&q, "patient", 7, !strncmp(a, "Patient/", 8) ? a + 8 : a);
-  const char *p;
-  for(size_t i = 0; (p = dpi_opt_nth(st, "param", i)); i++) {
-    const char *eq = strchr(p, '=');
-    if(eq)
-      add_param(&q, p, (size_t)(eq - p), eq + 1);
+  int has_count = 0;
+  if(!bad && strchr(a, '=')) {
+    bad = curl_url_set(u, CURLUPART_QUERY, a, 0) != CURLUE_OK;
+    has_count = !strncmp(a, "_count=", 7) || strstr(a, "&_count=");
+  } else if(!bad) {
+    bad = dpi_fhir_add_param(u, "patient", 7, !strncmp(a, "Patient/", 8) ? a + 8 : a);
   }
-  if(!strstr(dpi_buf_str(&q), "_count="))
-    add_param(&q, "_count", 6, dpi_opt(st, "count") ? dpi_opt(st, "count") : "100");
-  if(ss->since[0]) {
+  const char *p;
+  for(size_t i = 0; !bad && (p = dpi_opt_nth(st, "param", i)); i++) {
+    const char *eq = strchr(p, '=');
+    if(eq) {
+      bad = dpi_fhir_add_param(u, p, (size_t)(eq - p), eq + 1);
+      has_count |= eq - p == 6 && !strncmp(p, "_count", 6);
+    }
+  }
+  if(!bad && !has_count)
+    bad = dpi_fhir_add_param(u, "_count", 6, dpi_opt(st, "count") ? dpi_opt(st, "count") : "100");
+  if(!bad && ss->since[0]) {
     char ge[80];
     snprintf(ge, sizeof(ge), "ge%s", ss->since);
-    add_param(&q, "_lastUpdated", 12, ge);
+    bad = dpi_fhir_add_param(u, "_lastUpdated", 12, ge);
   }
-  const char *type = dpi_opt(st, "resource") ? dpi_opt(st, "resource") : "DocumentReference";
-  int rc = dpi_buf_failed(&q) || snprintf(out, outlen, "%s/%s?%s", st->ctx->net->base, type,
-                                          dpi_buf_str(&q)) >= (int)outlen
-               ? -1 : 0;
-  dpi_buf_free(&q);
-  return rc;
+  char *full = NULL;
+  if(!bad)
+    bad = curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK ||
+          snprintf(out, outlen, "%s", full) >= (int)outlen;
+  curl_free(full);
+  curl_url_cleanup(u);
+  return bad ? -1 : 0;
 }
 
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)

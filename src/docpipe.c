@@ -83,6 +83,7 @@ struct docpipe *docpipe_new(void)
     return NULL;
   xmlInitParser(); /* before any worker thread parses XML */
   dpi_settings_init(&p->s);
+  p->s.ctx.quiet = 1; /* the library never prints: no export status lines */
   atomic_init(&p->stopped, 0);
   /* Extraction helpers re-run docpipe, which this program is not. */
   if(!dpi_installed_program(p->helper, sizeof(p->helper)))

@@ -88,7 +88,9 @@ enum docpipe_code {
   DOCPIPE_ERR_NOMEM     /* out of memory */
 };
 
-/* The counts of a finished run; documents = converted + failed. */
+/* The counts of a finished run; documents = converted + failed.  Deletion
+ * lines (a Bulk export's deleted resources, RECORD.md) also reach the record
+ * callback but are not documents, and are not counted here. */
 struct docpipe_counts {
   unsigned long documents;
   unsigned long converted; /* records handed to the record callback */

@@ -54,6 +54,12 @@
 #define DP_ORDER_WINDOW_MIN 1024
 #define DP_ORDER_WINDOW_PER_JOB 256
 #define DP_ORDER_WINDOW_BYTES (256 * DP_MIB)
+/* A Bulk export (filters/export.c): manifest pages followed through their
+ * "next" links, files downloaded at once (also bounded by --concurrency),
+ * and the longest piece of a server's plain-text answer quoted in a message. */
+#define DP_BULK_MAX_PAGES 100000
+#define DP_BULK_MAX_DOWNLOADS 64
+#define DP_SERVER_TEXT 200
 /* Short strings: ids, titles, content types, dates. */
 #define DP_MAX_SHORT 4096
 /* One line of arguments on stdin: a path, a patient id, or an error record

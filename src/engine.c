@@ -18,6 +18,7 @@ struct slot {
   struct slot *prev, *next;
   enum slot_state state;
   int is_error;
+  int is_deletion; /* a deletion line (record.h), counted apart */
   enum dp_kind kind;
   char *line; /* READY: the NDJSON line, '\n' included */
   size_t len;
@@ -291,6 +292,9 @@ static void settle_record(struct dp_engine *e, struct slot *s, struct dp_record 
   } else {
     size_t len;
     char *line = dpi_buf_take(&b, &len);
+    /* Read by the writer once slot_settle has marked the slot ready, under
+     * the lock. */
+    s->is_deletion = dpi_record_is_deletion(rec);
     slot_settle(e, s, SLOT_READY, line, len, 0, DP_KIND_NONE);
   }
   dpi_record_free(rec);
@@ -423,10 +427,17 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
   json_object *id = NULL, *input = NULL;
   json_object_deep_copy(dpi_json_member(rec->obj, "id"), &id, NULL);
   json_object_deep_copy(dpi_json_member(rec->obj, "_input"), &input, NULL);
-  enum dp_status rc = st->ops->process(st, rec, &em.base);
+  /* A deletion line holds no document: only the stages that know what to
+   * do with one see it (the output formats); the others hand it on as it
+   * is. */
+  int deletion = dpi_record_is_deletion(rec);
+  enum dp_status rc = deletion && !(st->ops->flags & DP_STAGE_DELETIONS)
+                          ? em_emit(&em.base, rec)
+                          : st->ops->process(st, rec, &em.base);
   if(rc == DP_FAIL) {
     settle_error(e, slot, rec, st->ops->name, stage == 0 && !e->shard_by_input);
-  } else if(rc == DP_OK && em.outputs == 0 && !(st->ops->flags & DP_STAGE_MAY_DROP)) {
+  } else if(rc == DP_OK && em.outputs == 0 && !(st->ops->flags & DP_STAGE_MAY_DROP) &&
+            !deletion) {
     struct dp_record *lost = dpi_record_new();
     if(lost) {
       json_object_object_add(lost->obj, "id", json_object_get(id));
@@ -508,6 +519,8 @@ static void write_slot(struct dp_engine *e, struct slot *s)
     if(s->is_error) {
       e->counts.failed++;
       e->counts.by_kind[s->kind]++;
+    } else if(s->is_deletion) {
+      e->counts.deleted++;
     } else {
       e->counts.emitted++;
     }
@@ -730,6 +743,7 @@ void dpi_engine_snapshot(struct dp_engine *e, struct dp_counts *out)
   out->emitted += e->counts.emitted;
   out->failed += e->counts.failed;
   out->skipped += e->counts.skipped;
+  out->deleted += e->counts.deleted;
   out->filtered += e->counts.filtered;
   out->other_shard += e->counts.other_shard;
   out->held += e->held;

@@ -29,6 +29,7 @@ struct dp_counts {
   unsigned long emitted; /* records written */
   unsigned long failed;  /* error records written */
   unsigned long skipped; /* inputs that held no document (empty Bundles, Patients) */
+  unsigned long deleted; /* deletion lines written (record.h): not documents */
   unsigned long resumed; /* inputs done by an interrupted earlier attempt */
   unsigned long filtered; /* records dropped by a retry: they converted before */
   unsigned long other_shard; /* documents left to the other shards */

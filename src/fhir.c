@@ -38,6 +38,9 @@ int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t ma
   if(cfg->retry_cap > 0)
     hc.retry_cap = cfg->retry_cap;
   net->retry_cap = hc.retry_cap;
+  net->retries = cfg->retries;
+  net->retry_base = hc.retry_base;
+  net->concurrency = hc.concurrency;
   hc.timeout = cfg->timeout;
   hc.headers = cfg->headers;
   char origin[512];
@@ -78,6 +81,22 @@ int dpi_fhir_url(const struct dp_net *net, const char *ref, char *out, size_t ou
   while(*ref == '/')
     ref++;
   return snprintf(out, outlen, "%s/%s", net->base, ref) < (int)outlen ? 0 : -1;
+}
+
+int dpi_fhir_add_param(CURLU *u, const char *name, size_t name_len, const char *value)
+{
+  size_t vl = strlen(value);
+  char *pair = malloc(name_len + vl + 2);
+  if(!pair)
+    return -1;
+  memcpy(pair, name, name_len);
+  pair[name_len] = '=';
+  memcpy(pair + name_len + 1, value, vl + 1);
+  /* With both flags curl encodes the name and the value, and keeps the
+   * first '=' as the separator. */
+  CURLUcode rc = curl_url_set(u, CURLUPART_QUERY, pair, CURLU_APPENDQUERY | CURLU_URLENCODE);
+  free(pair);
+  return rc == CURLUE_OK ? 0 : -1;
 }
 
 void dpi_fhir_outcome(const struct dp_buf *body, char *out, size_t outlen)

@@ -30,6 +30,12 @@ struct dp_net {
   struct dp_auth *auth;
   char base[2048]; /* service root without a trailing slash, "" when none */
   double retry_cap; /* no wait of the network stages is longer (--retry-cap) */
+  /* For stages that retry an exchange on their own (the Bulk export's
+   * kick-off and status polls, which tell transient from permanent
+   * failures): --retries, --retry-base and --concurrency. */
+  unsigned retries;
+  double retry_base;
+  unsigned concurrency;
 };
 
 int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t max_document,
@@ -39,6 +45,13 @@ void dpi_net_close(struct dp_net *net);
 /* The URL a reference points to: absolute URLs as they are, relative ones
  * ("Binary/XR-1") under the service root.  -1 when relative and no root. */
 int dpi_fhir_url(const struct dp_net *net, const char *ref, char *out, size_t outlen);
+
+/* Append name=value to the query of u, both percent-encoded by libcurl:
+ * the one encoder of parameters given by the user (search and export
+ * --param), so that a value holding '&', '=', '?', '+' or spaces stays one
+ * parameter (_typeFilter=DocumentReference?status=current&type=...).
+ * 0, or -1 when curl refuses it. */
+int dpi_fhir_add_param(CURLU *u, const char *name, size_t name_len, const char *value);
 
 /* "diagnostics" of an OperationOutcome body (issues joined), one line, or
  * "" when the body is not one. */

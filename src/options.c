@@ -21,6 +21,7 @@ void dpi_context_defaults(struct dp_context *ctx)
   ctx->iso = NULL;
   ctx->helper = NULL;
   ctx->state = NULL;
+  ctx->quiet = 0;
 }
 
 const struct dp_option_spec *dpi_opt_spec(const struct dp_option_spec *table, const char *name)

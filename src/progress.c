@@ -309,6 +309,14 @@ void dpi_progress_plan_files(struct dp_progress *p, unsigned long long files)
   atomic_store(&p->plan, PLAN_FILES);
 }
 
+void dpi_progress_plan_more_files(struct dp_progress *p, unsigned long long files)
+{
+  if(!p)
+    return;
+  atomic_fetch_add(&p->total, files);
+  atomic_store(&p->plan, PLAN_FILES);
+}
+
 void dpi_progress_file_done(struct dp_progress *p)
 {
   if(p)

@@ -42,6 +42,8 @@ void dpi_progress_plan_paths(struct dp_progress *p, const char *const *paths, si
  * dpi_progress_file_done is one of them. */
 void dpi_progress_plan_files(struct dp_progress *p, unsigned long long files);
 void dpi_progress_file_done(struct dp_progress *p);
+/* More files than planned (the next page of a manifest). */
+void dpi_progress_plan_more_files(struct dp_progress *p, unsigned long long files);
 /* Around writing lines to the terminal the live line is on: erase it and
  * keep it from being redrawn until release. */
 void dpi_progress_hold(struct dp_progress *p);

@@ -217,6 +217,13 @@ enum dp_status dpi_record_fail_like(struct dp_record *to, const struct dp_record
   return DP_FAIL;
 }
 
+int dpi_record_is_deletion(const struct dp_record *r)
+{
+  json_object *d = dpi_json_member(r->obj, "deleted");
+  return d && json_object_is_type(d, json_type_boolean) && json_object_get_boolean(d) &&
+         !r->has_body && !dpi_json_member(r->obj, "resourceType") && dpi_record_str(r, "id");
+}
+
 int dpi_record_write(const struct dp_record *r, struct dp_buf *out)
 {
   /* An output format (es-bulk) has already written the line(s). */

@@ -62,6 +62,13 @@ const char *dpi_json_member_str(json_object *o, const char *key);
 /* String at a dotted path ("source.patient") or NULL. */
 const char *dpi_json_path_str(json_object *o, const char *path);
 
+/* Is r a deletion line, {"id":"Patient/123","deleted":true,...}: a
+ * resource the server reports deleted (a Bulk export's deleted[] files,
+ * RECORD.md)?  It holds no document: the engine hands it past every stage
+ * but those flagged DP_STAGE_DELETIONS (the output formats), and counts it
+ * apart from the documents. */
+int dpi_record_is_deletion(const struct dp_record *r);
+
 /* Take ownership of bytes as the decoded document; records "bytes" and
  * "sha256" and removes "data".  Returns 0, or -1 when hashing failed. */
 int dpi_record_set_body(struct dp_record *r, struct dp_buf *bytes);

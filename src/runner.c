@@ -268,7 +268,9 @@ static enum dp_status push_json(struct dp_runner *run, json_object *obj, const c
   struct dp_record *rec = dpi_record_parse(obj);
   if(!rec)
     return DP_FATAL;
-  if(!json_object_object_get_ex(rec->obj, "_input", NULL))
+  /* A deletion line stays as it is (record.h): it cannot fail, and a pipe of
+   * stages must write it as one process does. */
+  if(!json_object_object_get_ex(rec->obj, "_input", NULL) && !dpi_record_is_deletion(rec))
     json_object_object_add(rec->obj, "_input", input_ref(file, line));
   if(rec->err_kind != DP_KIND_NONE)
     return write_error(run, rec, "input");
@@ -777,6 +779,8 @@ void dpi_runner_summary(const struct dp_runner *run, FILE *f)
   }
   if(c->skipped)
     fprintf(f, "; %lu inputs held no document", c->skipped);
+  if(c->deleted)
+    fprintf(f, "; %lu deleted resources", c->deleted);
   if(c->resumed)
     fprintf(f, "; %lu inputs done before the interruption", c->resumed);
   if(c->filtered)

@@ -171,7 +171,7 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
     s->format = v;
     break;
   case O_INDEX: s->index = v; break;
-  case O_QUIET: s->quiet = 1; break;
+  case O_QUIET: s->quiet = s->ctx.quiet = 1; break;
   case O_PROGRESS:
     /* From a variable or a config file the value may also turn it off. */
     s->progress = !(!strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "false"));

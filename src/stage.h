@@ -40,6 +40,7 @@ struct dp_context {
   const char *helper;
   struct dp_runstate *state; /* --state: marks of incremental runs (runstate.h) */
   struct dp_progress *progress; /* what was read, for the progress line (progress.h) */
+  int quiet; /* no status lines on stderr (-q; the library never prints) */
 };
 
 void dpi_context_defaults(struct dp_context *ctx);
@@ -115,8 +116,11 @@ enum dp_stage_flags {
                                nothing has lost a record: the runner reports
                                that as an internal error. */
   DP_STAGE_NETWORK = 8,     /* needs the FHIR server (ctx->net) */
-  DP_STAGE_NO_INPUT = 16    /* a source that needs no input: run once with an
+  DP_STAGE_NO_INPUT = 16,   /* a source that needs no input: run once with an
                                empty argument when none is given */
+  DP_STAGE_DELETIONS = 32   /* is given deletion lines (record.h) too, and may
+                               drop them; every other stage has them passed on
+                               untouched by the engine */
 };
 
 struct dp_stage {

@@ -1,7 +1,8 @@
 """A minimal Elasticsearch/OpenSearch `_bulk` endpoint on 127.0.0.1, for the
 README's indexing recipe: it checks the body the way Elasticsearch does
 (newline-terminated action/source pairs, an x-ndjson or json content type,
-`index` actions with `_index` and `_id`) and keeps the documents by index and
+`index` actions with `_index` and `_id`; `delete` actions, which have no
+source line) and keeps the documents by index and
 id, so a test can see what a real cluster would hold.  Python stdlib only.
 
     with BulkServer() as es:
@@ -50,6 +51,15 @@ class BulkServer:
                 return 400, {"error": {"type": "illegal_argument_exception",
                                        "reason": "Malformed action/metadata line [%d]" % (i + 1)}}
             (op, meta), = action.items()
+            if op == "delete" and isinstance(meta, dict) and meta.get("_id"):
+                index = meta.get("_index", default_index)
+                with self.lock:
+                    found = self.docs.get(index, {}).pop(meta["_id"], None) is not None
+                items.append({op: {"_index": index, "_id": meta["_id"],
+                                   "result": "deleted" if found else "not_found",
+                                   "status": 200 if found else 404}})
+                i += 1
+                continue
             if op not in ("index", "create") or i + 1 >= len(lines):
                 return 400, {"error": {"type": "illegal_argument_exception",
                                        "reason": "unsupported action %r at line %d" % (op, i + 1)}}

@@ -19,7 +19,7 @@ FORMATS = {"pdf", "cda", "xml", "hl7v2", "text", "html", "rtf", "image", "unknow
 KINDS = {"bad-json", "invalid-input", "bad-base64", "empty", "unsupported", "damaged",
          "encrypted", "too-large", "timeout", "extractor-crash", "not-visible", "not-found",
          "unauthorized", "forbidden", "version-conflict", "rate-limited", "server-error",
-         "network", "io", "internal"}
+         "network", "expired", "io", "internal"}
 SOURCE_KEYS = ["documentReference", "attachment", "binary", "declaredContentType",
                "contentType", "patient", "title", "url", "file"]
 RECORD_KEYS = ["id", "documentType", "format", "content", "createdDate", "source", "bytes",
@@ -61,8 +61,21 @@ def docpipe(*args, stdin=None, cwd=None, env=None, check_contract=True):
     return run
 
 
+def check_deletion(r):
+    """A deletion line (RECORD.md): a resource the server reports deleted."""
+    assert set(r) == {"id", "deleted", "source"}, "deletion line with other fields: %s" % r
+    assert r["deleted"] is True
+    assert isinstance(r["id"], str) and re.match(r"^[A-Z][A-Za-z]+/[^/#]+$", r["id"]), r["id"]
+    s = r["source"]
+    assert isinstance(s, dict) and set(s) == {"url", "transactionTime"}, s
+    assert isinstance(s["url"], str) and "?" not in s["url"], s["url"]
+    assert s["transactionTime"] is None or isinstance(s["transactionTime"], str)
+
+
 def check_record(r):
     """Fail loudly when a record breaks RECORD.md."""
+    if "deleted" in r:
+        return check_deletion(r)
     for k in RECORD_KEYS:
         assert k in r, "record lacks %r: %s" % (k, r.get("id"))
     extra = set(r) - set(RECORD_KEYS) - {"meta"}

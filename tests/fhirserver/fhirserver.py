@@ -101,7 +101,26 @@ FAULT_DEFAULTS = {
     "export_requires_token": True,  # manifest requiresAccessToken
     "groups": None,               # {"G1": ["4300201", ...]}; None = one group "all" with everyone
     "clock_skew_s": 0,            # shift of the server's "now" for client assertion checks
+    # Bulk Data export, as servers other than Millennium do it (the SMART reference server):
+    "export_script": None,        # {"kickoff"|"status"|"file": [answer, ...]}: answers given, in order,
+                                  # instead of the normal ones (see _scripted)
+    "export_retry_after_header": None,  # Retry-After of 202 polls as sent ("1796154259", a date)
+    "export_page_size": 0,        # manifest pages of N files linked by "next" (0: one page, or 2
+                                  # when the kick-off says allowPartialManifests=true)
+    "export_page_polls": 0,       # 202s before each next page is ready
+    "export_resources_per_file": 0,  # split each type's output into files of N resources (0: one)
+    "export_deleted": frozenset(),   # {"Patient/1", ...}: listed in deleted[] when _since is given
+    "export_errors": (),          # diagnostics: one OperationOutcome each in error[], no final newline
+    "export_post_only": False,    # GET kick-offs answer 405 (Allow: POST)
+    "export_file_delay_ms": 0,    # delay before answering each export file
+    "export_slow_file": None,     # ["DocumentReference.1.", ms]: more delay for the files so named
 }
+
+# Answers an export_script may give: {"status": 429, "retry_after": "1796154259", "text": "..."}
+# (a plain-text body), {"status": 500, "code": "transient", "diagnostics": "..."} (an
+# OperationOutcome, the default), {"status": 404, "json": {...}} (any JSON body);
+# "content_type" overrides the type; a "file" entry may name the file it is for ("match").
+_SCRIPT_KEYS = ("kickoff", "status", "file")
 
 
 def _norm_fault(name, value):
@@ -117,7 +136,40 @@ def _norm_fault(name, value):
             if not re.match(r"^(Binary|DocumentReference)/[^/]+$", v):
                 raise ValueError("hidden entries look like Binary/ID or DocumentReference/ID: %r" % v)
         return out
-    if name in ("retry_after_date", "no_binary_scope", "redirect_binaries", "export_requires_token"):
+    if name == "export_script":
+        if not isinstance(value, dict) or set(value) - set(_SCRIPT_KEYS):
+            raise ValueError("export_script is {%s: [answers]}" % "|".join(_SCRIPT_KEYS))
+        for k, answers in value.items():
+            if not isinstance(answers, (list, tuple)) or not all(
+                    isinstance(a, dict) and isinstance(a.get("status"), int) for a in answers):
+                raise ValueError("export_script[%s] is a list of {\"status\": N, ...}" % k)
+        return {k: [dict(a) for a in v] for k, v in value.items()}
+    if name == "export_retry_after_header":
+        return str(value)
+    if name == "export_slow_file":
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ValueError('export_slow_file is ["name part", ms]')
+        return (str(value[0]), int(value[1]))
+    if name == "export_deleted":
+        if isinstance(value, str):
+            value = [value]
+        out = frozenset(str(v) for v in value)
+        for v in out:
+            if not re.match(r"^[A-Z][A-Za-z]+/[^/]+$", v):
+                raise ValueError("export_deleted entries look like Type/ID: %r" % v)
+        return out
+    if name == "export_errors":
+        if isinstance(value, str):
+            value = [value]
+        return tuple(str(v) for v in value)
+    if name in ("export_page_size", "export_page_polls", "export_resources_per_file",
+                "export_file_delay_ms"):
+        value = int(value)
+        if value < 0:
+            raise ValueError("%s must be >= 0" % name)
+        return value
+    if name in ("retry_after_date", "no_binary_scope", "redirect_binaries", "export_requires_token",
+                "export_post_only"):
         return bool(value)
     if name in ("fail_503_every", "cut_body_every", "export_polls"):
         value = int(value)
@@ -156,7 +208,9 @@ def _new_stats():
         "auth_on_storage": 0, "storage_requests": 0, "export_jobs_started": 0,
         "export_jobs_deleted": 0, "user_agents": set(), "last_user_agent": None,
         "accept_encoding_seen": False, "paths": {}, "tokens_issued": 0,
-        "last_scope_granted": None,
+        "last_scope_granted": None, "export_kickoffs": [], "last_export_params": None,
+        "export_status_polls": 0, "export_files_served": 0, "export_files_in_flight": 0,
+        "export_files_peak": 0,
     }
 
 
@@ -383,6 +437,71 @@ class _BadRequest(Exception):
     pass
 
 
+_TYPE_FILTER_PARAMS = ("type", "category", "status")
+
+
+def _parse_type_filters(values):
+    """_typeFilter values ("DocumentReference?type=...&status=current") -> {type: [query]}."""
+    out = {}
+    for v in values:
+        rtype, sep, query = v.partition("?")
+        if not sep or not re.match(r"^[A-Z][A-Za-z]+$", rtype):
+            raise _BadRequest("_typeFilter %s is not Type?query" % v)
+        q = urllib.parse.parse_qs(query, keep_blank_values=True)
+        for k in q:
+            if k not in _TYPE_FILTER_PARAMS:
+                raise _BadRequest("_typeFilter parameter %s is not supported (supported: %s)"
+                                  % (k, ", ".join(_TYPE_FILTER_PARAMS)))
+        out.setdefault(rtype, []).append(q)
+    return out
+
+
+def _type_filter_match(d, q):
+    for v in q.get("type", []):
+        if not _token_match([d.get("type") or {}], [x for x in v.split(",") if x]):
+            return False
+    for v in q.get("category", []):
+        if not _token_match(d.get("category") or [], [x for x in v.split(",") if x]):
+            return False
+    for v in q.get("status", []):
+        if d.get("status") not in v.split(","):
+            return False
+    return True
+
+
+def _job_part(job, fname):
+    """The (list, name, type, data, count) of an export job's file, or None."""
+    if job is None:
+        return None
+    for part in job["parts"]:
+        if part[1] == fname:
+            return part
+    return None
+
+
+def _parameters_query(body):
+    """A kick-off's FHIR Parameters body -> {name: [value, ...]} as a GET query gives."""
+    try:
+        params = json.loads(body or b"null")
+    except ValueError:
+        params = None
+    if not isinstance(params, dict) or params.get("resourceType") != "Parameters":
+        raise _BadRequest("The POST body should be a Parameters resource")
+    q = {}
+    for p in params.get("parameter") or []:
+        name = p.get("name") if isinstance(p, dict) else None
+        keys = [k for k in (p or {}) if k.startswith("value")] if name else []
+        if not name or len(keys) != 1:
+            raise _BadRequest("every parameter needs a name and one value[x]")
+        v = p[keys[0]]
+        if keys[0] == "valueReference":
+            v = _strip_prefix(str((v or {}).get("reference", "")), "Patient/")
+        elif keys[0] == "valueBoolean":
+            v = "true" if v is True else "false"
+        q.setdefault(name, []).append(str(v))
+    return q
+
+
 class _BodyError(Exception):
     def __init__(self, status, msg):
         super().__init__(msg)
@@ -421,6 +540,7 @@ class FhirTestServer:
         self._rate_window = collections.deque()
         self._seq_503 = 0
         self._seq_cut = 0
+        self._script = {k: collections.deque() for k in _SCRIPT_KEYS}
         self._pages = collections.OrderedDict()
         self._jobs = {}
         self._sigs = collections.OrderedDict()
@@ -613,10 +733,23 @@ class FhirTestServer:
                 self._seq_cut = 0
             if "rate_limit" in norm:
                 self._rate_window.clear()
+            if "export_script" in norm:
+                script = norm["export_script"] or {}
+                self._script = {k: collections.deque(script.get(k, ())) for k in _SCRIPT_KEYS}
 
     def faults(self):
         with self._lock:
             return dict(self._faults)
+
+    def _take_script(self, key, path=""):
+        """The next scripted answer for a kick-off, status poll or file (export_script), or None."""
+        with self._lock:
+            q = self._script[key]
+            for i, a in enumerate(q):
+                if a.get("match", "") in path:
+                    del q[i]
+                    return a
+        return None
 
     def stats(self):
         with self._lock:
@@ -624,6 +757,7 @@ class FhirTestServer:
             s["status_counts"] = dict(s["status_counts"])
             s["paths"] = dict(s["paths"])
             s["user_agents"] = set(s["user_agents"])
+            s["export_kickoffs"] = list(s["export_kickoffs"])
         return s
 
     def reset_stats(self):
@@ -761,9 +895,11 @@ class FhirTestServer:
 
     # ---- export
 
-    def _export_files(self, types, since, patients, hidden):
-        """{type: (ndjson bytes, count)} for an export; patients: list of ids or None (all)."""
+    def _export_files(self, types, since, patients, hidden, type_filters=None):
+        """{type: (ndjson bytes, count)} for an export; patients: list of ids or None (all);
+        type_filters: {type: [query dict, ...]} from _typeFilter (a resource passes one)."""
         pset = None if patients is None else set(patients)
+        doc_filters = (type_filters or {}).get("DocumentReference")
         with self._lock:
             docs = list(self._docs.values())
             bins = dict(self._bins)
@@ -777,6 +913,8 @@ class FhirTestServer:
                 t = _instant((d.get("meta") or {}).get("lastUpdated"))
                 if t is not None and t <= since:
                     continue
+            if doc_filters and not any(_type_filter_match(d, f) for f in doc_filters):
+                continue
             sel.append(d)
         files = {}
         for t in types:
@@ -793,6 +931,33 @@ class FhirTestServer:
                          for p in dict.fromkeys(p for p in pids if p)]
             files[t] = (b"".join(line + b"\n" for line in lines), len(lines))
         return files
+
+    def _export_parts(self, files, faults, since_given):
+        """The files of an export, in manifest order: [(list, name, type, data, count)].
+        list is "output", "deleted" or "error"; output is split by export_resources_per_file."""
+        parts = []
+        per = faults["export_resources_per_file"]
+        for t, (data, count) in files.items():
+            if not count:
+                continue
+            if not per:
+                parts.append(("output", "%s.ndjson" % t, t, data, count))
+                continue
+            lines = data.splitlines(keepends=True)
+            for k in range(0, len(lines), per):
+                chunk = lines[k:k + per]
+                parts.append(("output", "%s.%d.ndjson" % (t, k // per + 1), t, b"".join(chunk), len(chunk)))
+        if since_given and faults["export_deleted"]:
+            # Bulk Data IG: transaction Bundles of DELETE requests, one per line
+            refs = sorted(faults["export_deleted"])
+            data = b"".join(_json_bytes({"resourceType": "Bundle", "type": "transaction", "entry": [
+                {"request": {"method": "DELETE", "url": ref}}]}) + b"\n" for ref in refs)
+            parts.append(("deleted", "deleted.ndjson", "Bundle", data, len(refs)))
+        if faults["export_errors"]:
+            # as the SMART reference server writes them: no newline after the last one
+            data = b"\n".join(_json_bytes(_oo("processing", d)) for d in faults["export_errors"])
+            parts.append(("error", "errors.ndjson", "OperationOutcome", data, len(faults["export_errors"])))
+        return parts
 
     def _all_patients(self):
         with self._lock:
@@ -1079,6 +1244,41 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send_json(status, _oo(code or _OO_CODES.get(status, "processing"), diagnostics),
                         headers=headers)
 
+    def _send_part(self, job, part, fname):
+        """An export file: after export_file_delay_ms, and unless export_script says otherwise."""
+        app = self.app
+        with app._lock:
+            s = app._stats
+            s["export_files_in_flight"] += 1
+            s["export_files_peak"] = max(s["export_files_peak"], s["export_files_in_flight"])
+        try:
+            delay = self._faults["export_file_delay_ms"]
+            slow = self._faults["export_slow_file"]
+            if slow and slow[0] in fname:
+                delay += slow[1]
+            if delay:
+                time.sleep(delay / 1000.0)
+        finally:
+            app._count("export_files_in_flight", -1)
+        scripted = app._take_script("file", fname)
+        if scripted:
+            return self._scripted(scripted)
+        app._count("export_files_served")
+        self._send(200, part[3], FHIR_NDJSON, cuttable=True)
+
+    def _scripted(self, a):
+        """Send an answer of export_script (see _SCRIPT_KEYS)."""
+        st = a["status"]
+        headers = [("Retry-After", str(a["retry_after"]))] if "retry_after" in a else []
+        if "text" in a:
+            return self._send(st, str(a["text"]).encode(), a.get("content_type", "text/plain; charset=utf-8"),
+                              headers, compressible=False)
+        if "json" in a:
+            return self._send(st, _json_bytes(a["json"]), a.get("content_type", "application/json"), headers)
+        return self._send_json(st, _oo(a.get("code") or _OO_CODES.get(st, "processing"),
+                                       a.get("diagnostics", "scripted failure")),
+                               ctype=a.get("content_type", FHIR_JSON), headers=headers)
+
     def _not_found(self):
         self.app._count_path("unknown")
         self._send_oo(404, "Unknown path %s" % urllib.parse.urlsplit(self.path).path)
@@ -1133,11 +1333,14 @@ class _FhirHandler(_Handler):
         elif n == 2 and rest[0] == "Binary":
             table = {"GET": lambda: r("read:Binary", lambda t: self._read_binary(t, rest[1]))}
         elif rest == ["$export"]:
-            table = {"GET": lambda: r("export", lambda t: self._export(t, "system", None))}
+            table = {m: lambda: r("export", lambda t: self._export(t, "system", None))
+                     for m in ("GET", "POST")}
         elif rest == ["Patient", "$export"]:
-            table = {"GET": lambda: r("export", lambda t: self._export(t, "patient", None))}
+            table = {m: lambda: r("export", lambda t: self._export(t, "patient", None))
+                     for m in ("GET", "POST")}
         elif n == 3 and rest[0] == "Group" and rest[2] == "$export":
-            table = {"GET": lambda: r("export", lambda t: self._export(t, "group", rest[1]))}
+            table = {m: lambda: r("export", lambda t: self._export(t, "group", rest[1]))
+                     for m in ("GET", "POST")}
         elif n == 2 and rest[0] == "bulkstatus":
             table = {"GET": lambda: r("bulkstatus", lambda t: self._bulk_status(t, rest[1])),
                      "DELETE": lambda: r("bulkstatus", lambda t: self._bulk_status(t, rest[1]))}
@@ -1482,9 +1685,27 @@ class _FhirHandler(_Handler):
 
     def _export(self, tok, level, gid):
         app, faults = self.app, self._faults
+        with app._lock:
+            app._stats["export_kickoffs"].append(self.command)
+        scripted = app._take_script("kickoff")
+        if scripted:
+            return self._scripted(scripted)
+        if self.command == "GET" and faults["export_post_only"]:
+            return self._send_oo(405, "Kick-off requests must be POSTed to this server",
+                                 headers=[("Allow", "POST")])
         if "respond-async" not in self.headers.get("Prefer", ""):
             return self._send_oo(400, "Prefer: respond-async is required for $export")
         q = self._query
+        try:
+            if self.command == "POST":
+                q = _parameters_query(self._body)
+            elif q.get("patient"):
+                raise _BadRequest('The "patient" parameter is only available in POST requests')
+            type_filters = _parse_type_filters(q.get("_typeFilter", []))
+        except _BadRequest as e:
+            return self._send_oo(400, str(e))
+        with app._lock:
+            app._stats["last_export_params"] = {k: list(v) for k, v in q.items()}
         fmt = q.get("_outputFormat", ["application/fhir+ndjson"])[0]
         if fmt not in ("application/fhir+ndjson", "application/ndjson", "ndjson"):
             return self._send_oo(400, "_outputFormat %s is not supported" % fmt)
@@ -1510,8 +1731,16 @@ class _FhirHandler(_Handler):
             if gid not in groups:
                 return self._send_oo(404, "Resource Group/%s is not known" % gid)
             patients = groups[gid]
-        files = app._export_files(types, since, patients, faults["hidden"])
+        want = [_strip_prefix(p, "Patient/") for v in q.get("patient", []) for p in v.split(",") if p]
+        if want:
+            if level == "system":
+                return self._send_oo(400, "The patient parameter is not available in system-level export requests")
+            patients = [p for p in patients if p in set(want)]
+        files = app._export_files(types, since, patients, faults["hidden"], type_filters)
+        partial = q.get("allowPartialManifests", ["false"])[0].lower() == "true"
         job = {"id": uuid.uuid4().hex, "client": tok["client"], "types": types, "files": files,
+               "parts": app._export_parts(files, faults, since is not None),
+               "since_given": since is not None, "partial": partial, "page_polls": {},
                "transactionTime": _iso(time.time()), "request": app.origin + self.path,
                "polls": 0, "polls_needed": faults["export_polls"],
                "retry_after": faults["export_retry_after"], "requires_token": faults["export_requires_token"],
@@ -1538,45 +1767,75 @@ class _FhirHandler(_Handler):
                 job["deleted"] = True
                 app._stats["export_jobs_deleted"] += 1
             return self._send(202, b"", None)
-        with app._lock:
-            job["polls"] += 1
-            n = job["polls"]
-        if n <= job["polls_needed"]:
-            pct = int(100 * n / (job["polls_needed"] + 1))
-            return self._send(202, b"", None, [("Retry-After", "%g" % job["retry_after"]),
-                                              ("X-Progress", "%d%% complete" % pct)])
-        output = []
-        for t in job["types"]:
-            data, count = job["files"][t]
-            if not count:
-                continue
+        app._count("export_status_polls")
+        scripted = app._take_script("status")
+        if scripted:
+            return self._scripted(scripted)
+        try:
+            page = int(self._query.get("page", ["1"])[0])
+        except ValueError:
+            page = 0
+        if page < 1:
+            return self._send_oo(400, "page must be a positive number")
+        ra = self._faults["export_retry_after_header"]
+        if page == 1:
+            with app._lock:
+                job["polls"] += 1
+                n = job["polls"]
+            if n <= job["polls_needed"]:
+                pct = int(100 * n / (job["polls_needed"] + 1))
+                return self._send(202, b"", None, [("Retry-After", ra or "%g" % job["retry_after"]),
+                                                  ("X-Progress", "%d%% complete" % pct)])
+        else:
+            with app._lock:
+                n = job["page_polls"][page] = job["page_polls"].get(page, 0) + 1
+            if n <= self._faults["export_page_polls"]:
+                return self._send(202, b"", None, [("Retry-After", ra or "%g" % job["retry_after"]),
+                                                  ("X-Progress", "page %d in progress" % page)])
+        entries = []
+        for lst, fname, t, data, count in job["parts"]:
             if job["requires_token"] or self._faults["redirect_binaries"]:
-                url = "%s/bulkfiles/%s/%s.ndjson" % (app.base_url, job["id"], t)
+                url = "%s/bulkfiles/%s/%s" % (app.base_url, job["id"], fname)
             else:
-                url = "%s/export/%s/%s.ndjson?sig=%s" % (app.storage_url, job["id"], t, job["sig"])
-            output.append({"type": t, "url": url, "count": count})
-        self._send_json(200, {"transactionTime": job["transactionTime"], "request": job["request"],
-                              "requiresAccessToken": job["requires_token"], "output": output, "error": []},
-                        "application/json")
+                url = "%s/export/%s/%s?sig=%s" % (app.storage_url, job["id"], fname, job["sig"])
+            entries.append((lst, {"type": t, "url": url, "count": count}))
+        size = self._faults["export_page_size"] or (2 if job["partial"] else 0)
+        more = False
+        if size:
+            more = len(entries) > page * size
+            entries = entries[(page - 1) * size:page * size]
+        elif page > 1:
+            entries = []
+        manifest = {"transactionTime": job["transactionTime"], "request": job["request"],
+                    "requiresAccessToken": job["requires_token"],
+                    "output": [e for lst, e in entries if lst == "output"],
+                    "error": [e for lst, e in entries if lst == "error"]}
+        if job["since_given"]:
+            manifest["deleted"] = [e for lst, e in entries if lst == "deleted"]
+        if more:
+            manifest["link"] = [{"relation": "next",
+                                 "url": "%s/bulkstatus/%s?page=%d" % (app.base_url, job["id"], page + 1)}]
+        self._send_json(200, manifest, "application/json")
 
     def _bulk_file(self, job_id, fname):
         app = self.app
         job = self._job(job_id)
-        t = fname[:-len(".ndjson")] if fname.endswith(".ndjson") else None
-        if job is None or t not in job["files"]:
+        part = _job_part(job, fname)
+        if part is None:
             return self._send_oo(404, "Export file %s/%s is not known" % (job_id, fname))
+        t = part[2]
         if job["requires_token"]:
             tok = self._bearer()
             if tok is None:
                 return None
             if tok["client"] != job["client"]:
                 return self._send_oo(404, "Export file %s/%s is not known" % (job_id, fname))
-            if not self._require(tok, t, "r"):
+            if part[0] == "output" and not self._require(tok, t, "r"):
                 return None
         if self._faults["redirect_binaries"]:
             loc = "%s/export/%s/%s?sig=%s" % (app.storage_url, job_id, fname, job["sig"])
             return self._send(307, b"", None, [("Location", loc)])
-        self._send(200, job["files"][t][0], FHIR_NDJSON, cuttable=True)
+        self._send_part(job, part, fname)
 
 
 class _StorageHandler(_Handler):
@@ -1605,12 +1864,12 @@ class _StorageHandler(_Handler):
             app._count_path("storage:bulkfile")
             with app._lock:
                 job = app._jobs.get(parts[1])
-            t = parts[2][:-len(".ndjson")] if parts[2].endswith(".ndjson") else None
-            if (job is None or job["deleted"] or t not in job["files"]
+            part = _job_part(job, parts[2])
+            if (part is None or job["deleted"]
                     or not hmac.compare_digest(sig.encode(), job["sig"].encode())):
                 return self._storage_error(404, "NotAuthorizedOrNotFound",
                                            "Authorization failed or requested resource not found")
-            return self._send(200, job["files"][t][0], FHIR_NDJSON, cuttable=True)
+            return self._send_part(job, part, parts[2])
         app._count_path("storage:unknown")
         return self._storage_error(404, "NotAuthorizedOrNotFound",
                                    "Authorization failed or requested resource not found")

@@ -572,7 +572,7 @@ class FaultTests(ServerCase):
         self.assertEqual(self.srv.stats()["paths"]["update"], 7)
 
 
-class ExportAndStorageTests(ServerCase):
+class ExportHelpers:
     def kickoff(self, path, h):
         r = self.get(path, dict(h, Prefer="respond-async", Accept="application/fhir+json"))
         self.assertEqual(r.status, 202, r.body)
@@ -587,6 +587,8 @@ class ExportAndStorageTests(ServerCase):
                 return r.json()
             self.assertEqual(r.status, 202)
 
+
+class ExportAndStorageTests(ExportHelpers, ServerCase):
     def test_export_flow(self):
         h = self.auth()
         self.assertOO(self.get("/$export", h), 400)
@@ -683,6 +685,111 @@ class ExportAndStorageTests(ServerCase):
         self.assertEqual((st["auth_on_storage"], st["storage_requests"]), (1, 3))
         self.assertEqual(self.get(self.srv.storage_url + "/blob/XR-21000101?sig=forged").status, 404)
         self.assertEqual(self.get(self.srv.storage_url + "/other").status, 404)
+
+
+class BulkBehaviourTests(ExportHelpers, ServerCase):
+    """What servers other than Millennium do with $export (the SMART reference server's ways)."""
+
+    def post_kickoff(self, path, h, params):
+        body = json.dumps({"resourceType": "Parameters", "parameter": params})
+        return request("POST", self.base + path, body, dict(h, Prefer="respond-async",
+                                                             Accept="application/fhir+json",
+                                                             **{"Content-Type": "application/fhir+json"}))
+
+    def test_pages_deleted_and_errors(self):
+        h = self.auth()
+        self.srv.configure(export_polls=0, export_resources_per_file=3, export_page_size=2,
+                           export_page_polls=1, export_deleted=["DocumentReference/9", "Patient/1"],
+                           export_errors=["Binary/XR-1 could not be read", "second"])
+        loc = self.kickoff("/$export?_since=2000-01-01T00:00:00Z", h)
+        pages, url = [], loc
+        while url:
+            r = self.get(url, h)
+            if r.status == 202:  # every next page is not ready at first
+                self.assertEqual(r.headers["Retry-After"], "1")
+                continue
+            self.assertEqual(r.status, 200)
+            m = r.json()
+            pages.append(m)
+            url = next((l["url"] for l in m.get("link", []) if l["relation"] == "next"), None)
+        files = [(k, e) for m in pages for k in ("output", "deleted", "error") for e in m[k]]
+        self.assertEqual(len(pages), 3)  # 4 DocumentReference files of 3, 3, 3, 1 + deleted + error
+        self.assertEqual([e["count"] for k, e in files if k == "output"], [3, 3, 3, 1])
+        ids = [json.loads(l)["id"] for k, e in files if k == "output" for l in self.get(e["url"], h).body.splitlines()]
+        self.assertEqual(sorted(ids), sorted(d["id"] for d in DATA["docrefs"]))
+        deleted = [e for k, e in files if k == "deleted"][0]
+        bundles = [json.loads(l) for l in self.get(deleted["url"], h).body.splitlines()]
+        self.assertEqual([b["entry"][0]["request"] for b in bundles],
+                         [{"method": "DELETE", "url": "DocumentReference/9"}, {"method": "DELETE", "url": "Patient/1"}])
+        self.assertEqual({b["type"] for b in bundles}, {"transaction"})
+        body = self.get([e for k, e in files if k == "error"][0]["url"], h).body
+        self.assertFalse(body.endswith(b"\n"))
+        self.assertEqual([json.loads(l)["issue"][0]["diagnostics"] for l in body.split(b"\n")],
+                         ["Binary/XR-1 could not be read", "second"])
+        # no _since: no deleted[] (the Bulk Data IG lets servers leave it out)
+        m = self.manifest(self.kickoff("/$export", h), h)
+        self.assertNotIn("deleted", m)
+
+    def test_allow_partial_manifests_parameter_pages_by_two(self):
+        h = self.auth()
+        self.srv.configure(export_polls=0, export_resources_per_file=2)
+        m = self.manifest(self.kickoff("/$export?allowPartialManifests=true", h), h)
+        self.assertEqual(len(m["output"]), 2)
+        self.assertTrue(m["link"][0]["url"].endswith("?page=2"))
+
+    def test_scripted_answers(self):
+        h = self.auth()
+        self.srv.configure(export_polls=1, export_retry_after_header="1796154259", export_script={
+            "kickoff": [{"status": 429, "retry_after": "1796154259", "text": "Too Many Requests. Try again later."},
+                        {"status": 500, "code": "transient", "diagnostics": "try again"}],
+            "status": [{"status": 500, "code": "processing", "diagnostics": "the job failed"}],
+            "file": [{"status": 410, "match": "DocumentReference", "diagnostics": "file expired"}]})
+        r = self.get("/$export", dict(h, Prefer="respond-async"))
+        self.assertEqual((r.status, r.headers["Retry-After"], r.body), (429, "1796154259", b"Too Many Requests. Try again later."))
+        self.assertOO(self.get("/$export", dict(h, Prefer="respond-async")), 500, "transient")
+        loc = self.kickoff("/$export", h)
+        self.assertOO(self.get(loc, h), 500, "processing")
+        r = self.get(loc, h)
+        self.assertEqual((r.status, r.headers["Retry-After"]), (202, "1796154259"))
+        url = self.get(loc, h).json()["output"][0]["url"]
+        self.assertOO(self.get(url, h), 410)
+        self.assertEqual(self.get(url, h).status, 200)  # each answer is given once
+        st = self.srv.stats()
+        self.assertEqual(st["export_kickoffs"], ["GET", "GET", "GET"])
+        self.assertEqual((st["export_status_polls"], st["export_files_served"]), (3, 1))
+
+    def test_post_kickoff_with_parameters(self):
+        h = self.auth()
+        self.srv.configure(export_polls=0, export_post_only=True, groups={"G1": ["4300201", "4300204"]})
+        r = self.get("/Group/G1/$export", dict(h, Prefer="respond-async"))
+        self.assertOO(r, 405)
+        self.assertEqual(r.headers["Allow"], "POST")
+        self.srv.configure(export_post_only=False)
+        self.assertOO(self.get("/Group/G1/$export?patient=4300201", dict(h, Prefer="respond-async")), 400)
+        r = self.post_kickoff("/Group/G1/$export", h, [
+            {"name": "_type", "valueString": "DocumentReference"},
+            {"name": "patient", "valueReference": {"reference": "Patient/4300204"}}])
+        self.assertEqual(r.status, 202, r.body)
+        m = self.manifest(r.headers["Content-Location"], h)
+        self.assertEqual(m["output"][0]["count"], 2)
+        self.assertEqual(self.srv.stats()["last_export_params"],
+                         {"_type": ["DocumentReference"], "patient": ["4300204"]})
+        self.assertOO(self.post_kickoff("/$export", h, [{"name": "patient", "valueReference": {"reference": "Patient/1"}}]), 400)
+        r = request("POST", self.base + "/$export", b"{}", dict(h, Prefer="respond-async"))
+        self.assertOO(r, 400)
+
+    def test_type_filter(self):
+        h = self.auth()
+        self.srv.configure(export_polls=0)
+        want = [d for d in DATA["docrefs"] if any(c.get("code") == "11502-2" for c in d["type"].get("coding", []))]
+        self.assertTrue(want)
+        tf = "DocumentReference?status=current&type=http://loinc.org|11502-2"
+        loc = self.kickoff("/$export?" + urllib.parse.urlencode({"_typeFilter": tf}), h)
+        m = self.manifest(loc, h)
+        self.assertEqual(m["output"][0]["count"], len(want))
+        self.assertEqual(self.srv.stats()["last_export_params"]["_typeFilter"], [tf])
+        r = self.get("/$export?_typeFilter=DocumentReference?date=2020", dict(h, Prefer="respond-async"))
+        self.assertOO(r, 400)
 
 
 class AdminAndCliTests(ServerCase):
