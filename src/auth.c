@@ -20,7 +20,9 @@
 
 #include "b64.h"
 #include "dplimits.h"
+#include "fhir.h"
 #include "http.h"
+#include "interrupt.h"
 #include "ndjson.h"
 #include "record.h"
 
@@ -490,17 +492,29 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
     explicit_bzero(form.mem, form.len);
     dpi_buf_free(&form);
     int transient = rc ? 1 : res.status == 429 || res.status >= 500;
-    if(transient && attempt < TOKEN_TRIES) {
+    if(transient && attempt < TOKEN_TRIES && !dpi_interrupted()) {
+      /* The token endpoint's own Retry-After, capped like every wait
+       * (--retry-cap); an interrupt cuts it short and ends the tries. */
       double after = dpi_retry_after_seconds(res.retry_after, (long)wall());
       dpi_http_response_free(&res);
-      struct timespec ts = {after > 0 && after < 60 ? (time_t)after : attempt, 0};
-      nanosleep(&ts, NULL);
-      continue;
+      if(!dpi_sleep(dpi_http_wait(a->http, after >= 0 ? after : attempt, attempt, 1)))
+        continue;
+      snprintf(why, whylen, "token request to %s: interrupted", shown);
+      return -1;
     }
     if(rc) {
       snprintf(why, whylen, "token request to %s failed: %s", shown, res.error);
       dpi_http_response_free(&res);
       return -1;
+    }
+    if(res.status == 429) {
+      char said[300];
+      dpi_fhir_server_says(&res, said, sizeof(said));
+      snprintf(why, whylen, "token endpoint %s answered 429 %d times%s%s. Hint: the token "
+               "endpoint limits this client: lower --rate and --concurrency, keep tokens with "
+               "--token-cache, and try again later", shown, attempt, said[0] ? ": " : "", said);
+      dpi_http_response_free(&res);
+      return -2;
     }
     json_object *o = NULL;
     char perr[256];
@@ -598,7 +612,7 @@ int dpi_auth_bearer(struct dp_auth *a, char *out, size_t outlen, char *why, size
   a->refreshing = 0;
   pthread_cond_broadcast(&a->cv);
   pthread_mutex_unlock(&a->lock);
-  return rc ? -1 : dpi_auth_bearer(a, out, outlen, why, whylen);
+  return rc ? rc : dpi_auth_bearer(a, out, outlen, why, whylen);
 }
 
 void dpi_auth_reject(struct dp_auth *a, const char *token)

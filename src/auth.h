@@ -47,7 +47,8 @@ void dpi_auth_free(struct dp_auth *a);
 enum dp_auth_mode dpi_auth_mode(const struct dp_auth *a);
 
 /* A valid access token in out; refreshes when needed.  -1 with a reason a
- * person can act on when none can be had. */
+ * person can act on when none can be had, -2 when the token endpoint kept
+ * answering 429. */
 int dpi_auth_bearer(struct dp_auth *a, char *out, size_t outlen, char *why, size_t whylen);
 /* The server refused this token: the next dpi_auth_bearer gets a new one
  * (unless another thread already did). */

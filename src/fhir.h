@@ -44,6 +44,13 @@ int dpi_fhir_url(const struct dp_net *net, const char *ref, char *out, size_t ou
  * "" when the body is not one. */
 void dpi_fhir_outcome(const struct dp_buf *body, char *out, size_t outlen);
 
+/* What the server said about a failure, one line fit for a message: the
+ * OperationOutcome's diagnostics, else the "error_description"/"message"
+ * of a JSON body (OAuth, object storage), else the first line of a
+ * text/plain body ("Too Many Requests. Try again later."); "" for a body
+ * that is none of these, and for answers below 400 (they may be documents). */
+void dpi_fhir_server_says(const struct dp_http_response *res, char *out, size_t outlen);
+
 /* Where the request came from decides what a 404 means. */
 enum dp_fhir_origin {
   DP_FHIR_LISTED, /* the server itself listed or referenced the resource */

@@ -18,6 +18,11 @@
 
 #define MAX_REDIRECTS 5
 #define HANDLE_POOL 64
+/* A Retry-After number this large is no delay but a Unix time: 10^9 s is
+ * 31 years, and 10^9 as a time is 2001.  10^12 and more is milliseconds
+ * (10^12 s would be the year 33658). */
+#define DP_RETRY_AFTER_EPOCH 1e9
+#define DP_RETRY_AFTER_EPOCH_MS 1e12
 
 void dpi_http_config_defaults(struct dp_http_config *cfg)
 {
@@ -43,9 +48,9 @@ static double now_mono(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_for(double seconds)
+static int sleep_for(double seconds)
 {
-  dpi_sleep(seconds);
+  return dpi_sleep(seconds);
 }
 
 /* ---- pacing ------------------------------------------------------------- */
@@ -72,6 +77,7 @@ struct pacer {
   double last_raise;
   double ok[OK_RING]; /* completion times of recent answers that were not 429 */
   unsigned nok;
+  double cap; /* no single wait is longer (--retry-cap) */
 };
 
 static double accepted_rate(struct pacer *p, double now)
@@ -109,7 +115,12 @@ static void pacer_wait(struct pacer *p)
       break;
     }
     pthread_mutex_unlock(&p->lock);
-    sleep_for(wait);
+    /* Interrupted: go on unpaced (the few requests left, such as deleting
+     * an export job, must not spin here). */
+    if(sleep_for(wait < p->cap ? wait : p->cap)) {
+      pthread_mutex_lock(&p->lock);
+      break;
+    }
     pthread_mutex_lock(&p->lock);
   }
   pthread_mutex_unlock(&p->lock);
@@ -211,6 +222,7 @@ struct dp_http *dpi_http_new(const struct dp_http_config *cfg, char *why, size_t
   h->pacer.tokens = h->pacer.burst;
   h->pacer.last_refill = h->pacer.last_raise = now_mono();
   h->pacer.last_cut = -1e9;
+  h->pacer.cap = h->cfg.retry_cap > 0 ? h->cfg.retry_cap : 60;
   h->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)h;
   h->share = curl_share_init();
   if(!h->share) {
@@ -345,21 +357,44 @@ void dpi_http_safe_url(const char *url, char *out, size_t outlen)
 
 double dpi_retry_after_seconds(const char *value, long now)
 {
-  if(!value || !*value)
+  if(!value)
     return -1;
-  char *end;
-  errno = 0;
-  double secs = strtod(value, &end);
-  if(end != value && !errno) {
-    while(*end == ' ' || *end == '\t')
-      end++;
-    if(!*end && secs >= 0 && isfinite(secs))
-      return secs;
+  const char *p = value + strspn(value, " \t");
+  if(*p >= '0' && *p <= '9') {
+    /* Digits: delta-seconds, or a Unix time (see http.h).  Digits with one
+     * fraction only: "0x10", "1e3" and "5 min" are garbage. */
+    const char *q = p + strspn(p, "0123456789");
+    if(*q == '.')
+      q += 1 + strspn(q + 1, "0123456789");
+    if(q[strspn(q, " \t")])
+      return -1;
+    double v = strtod(p, NULL);
+    if(!isfinite(v))
+      return -1;
+    if(v < DP_RETRY_AFTER_EPOCH)
+      return v;
+    double when = v >= DP_RETRY_AFTER_EPOCH_MS ? v / 1000 : v;
+    return when > (double)now ? when - (double)now : 0;
   }
-  time_t when = curl_getdate(value, NULL);
+  if(!*p)
+    return -1;
+  time_t when = curl_getdate(p, NULL);
   if(when == (time_t)-1)
     return -1;
   return when > now ? (double)(when - now) : 0;
+}
+
+double dpi_http_wait(const struct dp_http *h, double after, unsigned retry, double u)
+{
+  double cap = h->cfg.retry_cap > 0 ? h->cfg.retry_cap : 60;
+  if(after >= 0)
+    return after < cap ? after : cap;
+  return dpi_backoff_delay(retry, h->cfg.retry_base, cap, u);
+}
+
+double dpi_http_wait_cap(const struct dp_http *h)
+{
+  return h->cfg.retry_cap > 0 ? h->cfg.retry_cap : 60;
 }
 
 double dpi_backoff_delay(unsigned retry, double base, double cap, double u)
@@ -599,6 +634,16 @@ static void count(struct dp_http *h, unsigned long *counter)
   pthread_mutex_unlock(&h->lock);
 }
 
+/* Wait before a retry; 0 when the run was interrupted (before or during the
+ * wait): then the last answer stands and nothing is retried any more. */
+static int wait_to_retry(struct dp_http *h, double seconds)
+{
+  if(dpi_interrupted() || sleep_for(seconds))
+    return 0;
+  count(h, &h->retries);
+  return 1;
+}
+
 int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
                 struct dp_http_response *res)
 {
@@ -618,8 +663,9 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
     const char *bearer = NULL;
     if(h->auth && same && !cur.no_auth) {
       char why[512];
-      if(dpi_auth_bearer(h->auth, token, sizeof(token), why, sizeof(why))) {
-        res->auth_failed = 1;
+      int arc = dpi_auth_bearer(h->auth, token, sizeof(token), why, sizeof(why));
+      if(arc) {
+        res->auth_failed = arc == -2 ? 2 : 1;
         snprintf(res->error, sizeof(res->error), "%s", why);
         return -1;
       }
@@ -632,11 +678,9 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
         explicit_bzero(token, sizeof(token));
       if(res->too_large)
         return -1;
-      if(retryable_transport(rc) && idempotent(cur.method) && res->tries < max_tries) {
-        count(h, &h->retries);
-        sleep_for(dpi_backoff_delay(res->tries, h->cfg.retry_base, h->cfg.retry_cap, jitter(h)));
+      if(retryable_transport(rc) && idempotent(cur.method) && res->tries < max_tries &&
+         wait_to_retry(h, dpi_http_wait(h, -1, res->tries, jitter(h))))
         continue;
-      }
       return -1;
     }
     long st = res->status;
@@ -674,24 +718,12 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
     if(st == 429) {
       count(h, &h->rate_limited);
       pacer_429(&h->pacer);
-      if(res->tries < max_tries) {
-        count(h, &h->retries);
-        sleep_for(after >= 0 ? after
-                             : dpi_backoff_delay(res->tries, h->cfg.retry_base, h->cfg.retry_cap,
-                                                 jitter(h)));
-        continue;
-      }
-      return 0;
     }
-    if((st == 500 || st == 502 || st == 503 || st == 504) && idempotent(cur.method) &&
-       res->tries < max_tries) {
-      count(h, &h->retries);
-      sleep_for(after >= 0 && after < h->cfg.retry_cap
-                    ? after
-                    : dpi_backoff_delay(res->tries, h->cfg.retry_base, h->cfg.retry_cap,
-                                        jitter(h)));
+    int transient = st == 429 || ((st == 500 || st == 502 || st == 503 || st == 504) &&
+                                  idempotent(cur.method));
+    if(transient && res->tries < max_tries &&
+       wait_to_retry(h, dpi_http_wait(h, after, res->tries, jitter(h))))
       continue;
-    }
     return 0;
   }
 }

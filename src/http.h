@@ -74,7 +74,8 @@ struct dp_http_response {
   char error[512];          /* transport error text */
   unsigned tries;           /* attempts made */
   int too_large;            /* the body passed max_response */
-  int auth_failed;          /* no token could be obtained (error says why) */
+  int auth_failed;          /* no token could be obtained (error says why);
+                               2: the token endpoint kept answering 429 */
   FILE *sink;               /* from the request */
 };
 
@@ -102,9 +103,21 @@ int dpi_http_resolve_url(const char *base, const char *ref, char *out, size_t ou
  * carry credentials in the query). */
 void dpi_http_safe_url(const char *url, char *out, size_t outlen);
 
-/* Retry-After as seconds from now: delta-seconds or an HTTP-date; -1 when
- * absent or unreadable.  now is the current Unix time. */
+/* Retry-After as seconds from now (now is the current Unix time), not yet
+ * capped.  RFC 9110 allows delta-seconds or an HTTP-date; servers also send
+ * an absolute Unix time (the SMART Bulk Data reference server sends epoch
+ * seconds, and epoch milliseconds when a block starts): a number of 10^9 or
+ * more is read as a Unix time, 10^12 or more as one in milliseconds, and a
+ * time already past means 0.  -1 when absent or garbage ("soon", "-5",
+ * "1e3"): the caller then uses its backoff. */
 double dpi_retry_after_seconds(const char *value, long now);
+/* How long to wait before retry number `retry`: the server's Retry-After
+ * (`after`, from dpi_retry_after_seconds) when it gave one, else the
+ * backoff with jitter u; never more than the client's retry cap
+ * (--retry-cap).  Every wait of the network stages is bounded by it. */
+double dpi_http_wait(const struct dp_http *h, double after, unsigned retry, double u);
+/* The retry cap in seconds (--retry-cap, default 60). */
+double dpi_http_wait_cap(const struct dp_http *h);
 /* Backoff before retry number `retry` (1 for the first retry): an
  * exponential delay base * 2^(retry-1), capped, with jitter u in [0, 1)
  * spreading it over [delay/2, delay]. */

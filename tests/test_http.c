@@ -146,6 +146,40 @@ static void test_retry_after(void)
   CU_ASSERT(dpi_retry_after_seconds(NULL, now) < 0);
   CU_ASSERT(dpi_retry_after_seconds("soon", now) < 0);
   CU_ASSERT(dpi_retry_after_seconds("-5", now) < 0);
+  /* What servers really send: a Unix time (the Bulk Data reference server
+   * sends epoch seconds, and milliseconds when a block starts), in the
+   * future or already past. */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1700000300", now), 300, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1700000300000", now), 300, 1e-6);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1700000000", now), 0, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1600000000", now), 0, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1796154259", now), 96154259, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("999999999", now), 999999999, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1.5", now), 1.5, 1e-9);
+  /* Garbage is no delay at all: the caller's backoff decides. */
+  CU_ASSERT(dpi_retry_after_seconds("1e3", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("0x10", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("5 min", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("12abc", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("  ", now) < 0);
+}
+
+static void test_waits_are_capped(void)
+{
+  struct dp_http_config cfg;
+  dpi_http_config_defaults(&cfg);
+  cfg.retry_base = 1;
+  cfg.retry_cap = 5;
+  char why[256];
+  struct dp_http *h = dpi_http_new(&cfg, why, sizeof(why));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait_cap(h), 5, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, 2, 1, 0.5), 2, 1e-9);       /* Retry-After wins */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, 96154259, 1, 0.5), 5, 1e-9); /* ... up to the cap */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, 0, 3, 0.5), 0, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, -1, 1, 0.999999), 1, 1e-5); /* none: backoff */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, -1, 9, 0.999999), 5, 1e-5);
+  dpi_http_free(h);
 }
 
 static void test_backoff_schedule(void)
@@ -242,6 +276,19 @@ static void test_diagnosis(void)
   CU_ASSERT_EQUAL(diagnose(409, NULL, NULL, DP_FHIR_ASKED, m, sizeof(m)),
                   DP_KIND_VERSION_CONFLICT);
   CU_ASSERT_EQUAL(diagnose(429, NULL, NULL, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_RATE_LIMITED);
+  /* The server's own words, whatever the body: a plain-text 429 (the Bulk
+   * Data reference server), OAuth or object-storage JSON. */
+  CU_ASSERT_EQUAL(diagnose(429, NULL, "Too Many Requests. Try again later.\nmore", DP_FHIR_LISTED,
+                           m, sizeof(m)), DP_KIND_RATE_LIMITED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "HTTP 429: Too Many Requests. Try again later. |"));
+  CU_ASSERT_EQUAL(diagnose(404, NULL, "{\"code\":\"NotAuthorizedOrNotFound\",\"message\":"
+                                      "\"Authorization failed\"}", DP_FHIR_LISTED, m, sizeof(m)),
+                  DP_KIND_NOT_VISIBLE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "HTTP 404: Authorization failed"));
+  CU_ASSERT_EQUAL(diagnose(503, NULL, "{\"resourceType\":\"OperationOutcome\",\"issue\":[{"
+                                      "\"diagnostics\":\"down for maintenance\"}]}",
+                           DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_SERVER_ERROR);
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "HTTP 503: down for maintenance"));
   CU_ASSERT_EQUAL(diagnose(503, NULL, NULL, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_SERVER_ERROR);
   CU_ASSERT_EQUAL(diagnose(0, NULL, NULL, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_NETWORK);
 }
@@ -276,6 +323,7 @@ DPT_SUITE(http)
   CU_add_test(s, "weak or wrong keys are refused", test_weak_keys_refused);
   CU_add_test(s, "Retry-After: seconds and HTTP dates", test_retry_after);
   CU_add_test(s, "backoff schedule", test_backoff_schedule);
+  CU_add_test(s, "every wait is capped by --retry-cap", test_waits_are_capped);
   CU_add_test(s, "paging links and URL origins", test_paging_and_urls);
   CU_add_test(s, "failure diagnosis", test_diagnosis);
   CU_add_test(s, "JSON merge patch (RFC 7386)", test_merge_patch);

@@ -101,7 +101,16 @@ FAULT_DEFAULTS = {
     "export_requires_token": True,  # manifest requiresAccessToken
     "groups": None,               # {"G1": ["4300201", ...]}; None = one group "all" with everyone
     "clock_skew_s": 0,            # shift of the server's "now" for client assertion checks
+    "fail_429_every": 0,          # every k-th request of the kinds below -> 429 (1 = always)
+    "fail_429_only": None,        # those kinds ("token", "search", "read:Binary", "export",
+                                  # "bulkstatus", ...); None = every resource and token request
+    "retry_after": None,          # Retry-After of every 429: "N" as is, "epoch+N" (Unix time
+                                  # N s ahead), "epoch-ms+N", "date+N" (HTTP-date); None: "1"
+    "throttle_text": None,        # 429 bodies as this text/plain line instead of OperationOutcome
 }
+
+
+_RETRY_AFTER_TEMPLATE = r"^(epoch|epoch-ms|date)([+-][0-9]+(?:\.[0-9]*)?)$"
 
 
 def _norm_fault(name, value):
@@ -131,6 +140,22 @@ def _norm_fault(name, value):
         return int(value) if value == int(value) else value
     if name == "clock_skew_s":
         return float(value)
+    if name == "fail_429_every":
+        value = int(value)
+        if value < 0:
+            raise ValueError("fail_429_every must be >= 0")
+        return value
+    if name == "fail_429_only":
+        if isinstance(value, str):
+            value = [value]
+        return frozenset(str(v) for v in value)
+    if name in ("retry_after", "throttle_text"):
+        if not isinstance(value, str):
+            raise ValueError("%s is a string" % name)
+        if (name == "retry_after" and re.match(r"^(epoch|date)", value)
+                and not re.match(_RETRY_AFTER_TEMPLATE, value)):
+            raise ValueError("retry_after templates are epoch+N, epoch-ms+N, date+N")
+        return value
     if name == "conflict_status":
         value = int(value)
         if value not in (409, 412):
@@ -420,6 +445,7 @@ class FhirTestServer:
         self._stats = _new_stats()
         self._rate_window = collections.deque()
         self._seq_503 = 0
+        self._seq_429 = 0
         self._seq_cut = 0
         self._pages = collections.OrderedDict()
         self._jobs = {}
@@ -609,6 +635,8 @@ class FhirTestServer:
             self._faults.update(norm)
             if "fail_503_every" in norm:
                 self._seq_503 = 0
+            if "fail_429_every" in norm:
+                self._seq_429 = 0
             if "cut_body_every" in norm:
                 self._seq_cut = 0
             if "rate_limit" in norm:
@@ -693,6 +721,15 @@ class FhirTestServer:
         with self._lock:
             self._seq_503 += 1
             return self._seq_503 % k == 0
+
+    def _take_429(self, faults, kind):
+        k = faults["fail_429_every"]
+        only = faults["fail_429_only"]
+        if not k or (only is not None and kind not in only):
+            return False
+        with self._lock:
+            self._seq_429 += 1
+            return self._seq_429 % k == 0
 
     def _take_cut(self, faults):
         k = faults["cut_body_every"]
@@ -1192,7 +1229,7 @@ class _FhirHandler(_Handler):
         app, faults = self.app, self._faults
         app._count("resource_requests")
         app._count_path(kind)
-        if not app._rate_ok(faults):
+        if not app._rate_ok(faults) or app._take_429(faults, kind):
             return self._send_429()
         if faults["slow_ms"]:
             time.sleep(faults["slow_ms"] / 1000.0)
@@ -1209,10 +1246,23 @@ class _FhirHandler(_Handler):
         return fn(tok)
 
     def _send_429(self):
-        if self._faults["retry_after_date"]:
+        faults = self._faults
+        tmpl = faults["retry_after"]
+        m = re.match(_RETRY_AFTER_TEMPLATE, tmpl or "")
+        if m:
+            when = time.time() + float(m.group(2))
+            ra = {"epoch": lambda: "%d" % math.ceil(when),
+                  "epoch-ms": lambda: "%d" % math.ceil(when * 1000),
+                  "date": lambda: _http_date(when)}[m.group(1)]()
+        elif tmpl is not None:
+            ra = tmpl
+        elif faults["retry_after_date"]:
             ra = _http_date(time.time() + 1)
         else:
             ra = "1"
+        if faults["throttle_text"] is not None:
+            return self._send(429, faults["throttle_text"].encode(), "text/plain; charset=utf-8",
+                              [("Retry-After", ra)])
         self._send_oo(429, "Too many requests: rate limit exceeded", headers=[("Retry-After", ra)])
 
     def _bearer(self):
@@ -1248,7 +1298,7 @@ class _FhirHandler(_Handler):
     def _token(self):
         app, faults = self.app, self._faults
         app._count("token_requests")
-        if not app._rate_ok(faults):
+        if not app._rate_ok(faults) or app._take_429(faults, "token"):
             return self._send_429()
         ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":

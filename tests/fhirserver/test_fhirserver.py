@@ -497,6 +497,34 @@ class FaultTests(ServerCase):
         r = self.token_request({"grant_type": "client_credentials", "scope": "system/*.read"}, basic="basic:s3cret")
         self.assertEqual(r.status, 429)  # the token endpoint is limited too
 
+    def test_429_every_and_retry_after_forms(self):
+        h = self.auth()
+        self.srv.configure(fail_429_every=1, fail_429_only=["read:Binary"], retry_after="epoch+300")
+        self.assertEqual(self.get("/DocumentReference/21000101", h).status, 200)  # not that kind
+        r = self.get("/Binary/XR-21000101", h)
+        self.assertOO(r, 429, "throttled")
+        self.assertAlmostEqual(int(r.headers["Retry-After"]), time.time() + 300, delta=5)
+        self.srv.configure(retry_after="epoch-ms+300")
+        ms = int(self.get("/Binary/XR-21000101", h).headers["Retry-After"])
+        self.assertAlmostEqual(ms / 1000, time.time() + 300, delta=5)
+        self.srv.configure(retry_after="date-60")
+        when = email.utils.parsedate_to_datetime(self.get("/Binary/XR-21000101", h).headers["Retry-After"])
+        self.assertAlmostEqual(when.timestamp(), time.time() - 60, delta=5)
+        self.srv.configure(retry_after="soon", throttle_text="Too Many Requests. Try again later.")
+        r = self.get("/Binary/XR-21000101", h)
+        self.assertEqual((r.status, r.headers["Retry-After"], r.body),
+                         (429, "soon", b"Too Many Requests. Try again later."))
+        self.assertTrue(r.headers["Content-Type"].startswith("text/plain"))
+        self.srv.configure(fail_429_every=2, fail_429_only=None, retry_after=None, throttle_text=None)
+        self.assertEqual([self.get("/DocumentReference/21000101", h).status for _ in range(4)],
+                         [200, 429, 200, 429])
+        self.srv.configure(fail_429_only=["token"], fail_429_every=1)
+        r = self.token_request({"grant_type": "client_credentials", "scope": "system/*.read"},
+                               basic="basic:s3cret")
+        self.assertEqual((r.status, r.headers["Retry-After"]), (429, "1"))
+        with self.assertRaises(ValueError):
+            self.srv.configure(retry_after="epoch+soon")
+
     def test_503_every(self):
         h = self.auth()
         self.srv.configure(fail_503_every=3)

@@ -1,0 +1,191 @@
+"""docpipe against FHIR servers as they really answer: every form of
+Retry-After under --retry-cap, interrupts during waits, default scopes from
+the pipeline and the server's SMART configuration, `check` on a Bulk Data
+server, trusted origins, and the registration of the SMART Bulk Data
+reference server.  The test server (tests/fhirserver) reproduces each
+behaviour on 127.0.0.1; each test starts its own."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fhirserver"))
+from dptest import CORPUS, DOCPIPE, TempDirTest, docpipe  # noqa: E402
+from fhirserver import FhirTestServer  # noqa: E402
+
+PATIENTS = "\n".join(str(p) for p in range(4300201, 4300210)) + "\n"
+
+
+def keygen(path):
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-384", "-out", path], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.chmod(path, 0o600)
+
+
+def jwks_of(key, kid):
+    return json.loads(subprocess.run([DOCPIPE, "jwks", "--private-key", key, "--key-id", kid],
+                                     check=True, stdout=subprocess.PIPE).stdout)
+
+
+class Live(TempDirTest):
+    """One test server per test, with the corpus and a registered EC key."""
+
+    def setUp(self):
+        super().setUp()
+        self.key = os.path.join(self.tmp, "ec.pem")
+        keygen(self.key)
+        self.srv = self.make_server()
+        self.srv.start()
+
+    def make_server(self, **faults):
+        srv = FhirTestServer.from_ndjson(os.path.join(CORPUS, "docrefs.ndjson"),
+                                         os.path.join(CORPUS, "binaries.ndjson"), **faults)
+        srv.register_client("docpipe-test", jwks=jwks_of(self.key, "k-ec"))
+        return srv
+
+    def tearDown(self):
+        self.srv.stop()
+        super().tearDown()
+
+    def auth(self, srv=None):
+        return ["--fhir-base", (srv or self.srv).base_url, "--client-id", "docpipe-test",
+                "--private-key", self.key, "--key-id", "k-ec", "--retry-base", "0.02"]
+
+    def count(self, status):
+        return self.srv.stats()["status_counts"].get(status, 0)
+
+    def start(self, *args, stdin=b""):
+        proc = subprocess.Popen([DOCPIPE, *args], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+        proc.stdin = None  # communicate() must not flush it again
+        return proc
+
+    def wait_for(self, what, timeout=20):
+        deadline = time.monotonic() + timeout
+        while not what():
+            self.assertLess(time.monotonic(), deadline, "the server never saw it")
+            time.sleep(0.02)
+
+
+class Waits(Live):
+    """No hang on 429: every Retry-After form, each wait capped by --retry-cap."""
+
+    FORMS = ["epoch+300",     # a Unix time 5 minutes ahead (the reference server's form)
+             "epoch-ms+300",  # the same in milliseconds (its form when a block starts)
+             "1796154259",    # the time the issue quotes, now in the past
+             "date+300",      # an HTTP-date
+             "86400",         # delta-seconds, a day
+             "soon",          # garbage: the backoff decides
+             "epoch-3600"]    # a Unix time already past: at once
+
+    def test_every_retry_after_form_is_capped(self):
+        """Two documents whose Binary answers 429 for ever: each fails as
+        rate-limited after 1 + 2 tries, with the server's message, in about
+        2 x --retry-cap, whatever the Retry-After says (the reference
+        server's epoch time was taken as 1.7e9 seconds before)."""
+        for form in self.FORMS:
+            for text in (None, "Too Many Requests. Try again later."):
+                with self.subTest(form=form, text=text):
+                    self.srv.configure(fail_429_every=1, fail_429_only=["read:Binary"],
+                                       retry_after=form, throttle_text=text)
+                    self.srv.reset_stats()
+                    start = time.monotonic()
+                    run = docpipe(*self.auth(), "--retries", "2", "--retry-cap", "0.3",
+                                  "run", "fhir-documents", stdin=b"4300201\n4300202\n")
+                    took = time.monotonic() - start
+                    self.assertLess(took, 20)
+                    self.assertEqual(run.status, 1, run.stderr)
+                    self.assertEqual(sorted(e["id"] for e in run.errors),
+                                     ["DocumentReference/21000101", "DocumentReference/21000102"])
+                    self.assertEqual(self.count(429), 2 * 3)
+                    for e in run.errors:
+                        self.assertEqual(e["kind"], "rate-limited")
+                        self.assertEqual(e["status"], 429)
+                        self.assertIn(text or "Too many requests: rate limit exceeded",
+                                      e["message"])
+                        self.assertIn("after 3 tries", e["hint"])
+                        if form not in ("soon",):
+                            self.assertIn("Retry-After", e["hint"])
+
+    def test_retry_after_within_the_cap_is_honoured(self):
+        """A Retry-After under the cap is waited out, not shortened."""
+        self.srv.configure(fail_429_every=2, fail_429_only=["read:Binary"], retry_after="1")
+        start = time.monotonic()
+        run = docpipe(*self.auth(), "--concurrency", "1", "--retry-cap", "5", "run",
+                      "fhir-documents", stdin=b"4300201\n4300202\n")
+        took = time.monotonic() - start
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertEqual(len(run.records), 2)
+        self.assertEqual(self.count(429), 1)
+        self.assertGreaterEqual(took, 1.0)
+
+    def test_5xx_fails_with_the_operation_outcome(self):
+        self.srv.configure(fail_503_every=1)
+        run = docpipe(*self.auth(), "--retries", "2", "--retry-cap", "0.1", "run",
+                      "fhir-documents", stdin=b"4300201\n")
+        self.assertEqual(run.status, 1)
+        self.assertEqual([e["kind"] for e in run.errors], ["server-error"])
+        self.assertIn("HTTP 503: The service is temporarily unavailable", run.errors[0]["message"])
+        self.assertIn("failed 3 times", run.errors[0]["hint"])
+
+    def test_token_endpoint_waits_are_capped(self):
+        self.srv.configure(fail_429_every=1, fail_429_only=["token"], retry_after="epoch+300",
+                           throttle_text="Too Many Requests. Try again later.")
+        start = time.monotonic()
+        run = docpipe(*self.auth(), "--retry-cap", "0.2", "run", "fhir-documents",
+                      stdin=b"4300201\n")
+        self.assertLess(time.monotonic() - start, 20)
+        self.assertEqual(run.status, 1)
+        self.assertEqual([e["kind"] for e in run.errors], ["rate-limited"])
+        self.assertIn("answered 429 3 times: Too Many Requests. Try again later.",
+                      run.errors[0]["message"])
+        self.assertEqual(self.srv.stats()["token_requests"], 3)
+
+    def interrupt_during_wait(self, args, seen, stdin=b""):
+        """SIGINT once the server has seen `seen`; the run must end within a
+        few seconds (the wait it was in was 30 s or more), print its summary
+        and make almost no request after the signal."""
+        proc = self.start(*args, stdin=stdin)
+        self.wait_for(seen)
+        time.sleep(0.3)  # in the wait now
+        before = self.srv.stats()["requests"]
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - t0
+        after = self.srv.stats()["requests"]
+        self.assertLess(took, 10, err)
+        self.assertEqual(proc.returncode, 2, err)
+        self.assertIn(b"docpipe: interrupted", err)
+        return out, err, after - before
+
+    def test_sigint_cuts_a_retry_after_wait_and_stops_retrying(self):
+        self.srv.configure(fail_429_every=1, fail_429_only=["read:Binary"], retry_after="30")
+        out, err, extra = self.interrupt_during_wait(
+            self.auth() + ["--retries", "50", "--retry-cap", "60", "--concurrency", "2",
+                           "run", "fhir-documents"],
+            lambda: self.count(429) >= 2, stdin=PATIENTS.encode())
+        # Without the stop, each document in hand would make its 50 retries at once.
+        self.assertLess(extra, 15)
+        self.assertIn(b"documents from", err)  # the summary
+        errors = [json.loads(l) for l in err.decode().splitlines() if l.startswith("{")]
+        self.assertTrue(errors)
+        self.assertEqual({e["kind"] for e in errors}, {"rate-limited"})
+
+    def test_sigint_cuts_a_token_endpoint_wait(self):
+        self.srv.configure(fail_429_every=1, fail_429_only=["token"], retry_after="30")
+        self.interrupt_during_wait(self.auth() + ["run", "fhir-documents"],
+                                   lambda: self.srv.stats()["token_requests"] >= 1,
+                                   stdin=b"4300201\n")
+        self.assertEqual(self.srv.stats()["token_requests"], 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
