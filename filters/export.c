@@ -286,7 +286,8 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
         break;
       }
       struct dp_http_request get = {.url = furl, .accept = "application/fhir+ndjson",
-                                    .no_auth = !needs_token, .sink = tmp};
+                                    .no_auth = !needs_token, .send_token = needs_token,
+                                    .sink = tmp};
       struct dp_record *err;
       if(dpi_http_do(net->http, &get, &res) || res.status != 200) {
         err = dpi_record_new();

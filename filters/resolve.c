@@ -428,6 +428,18 @@ static enum dp_status fetch_attachment(struct dp_stage *st, struct dp_record *r,
     return dpi_record_fail(r, DP_KIND_NOT_FOUND, "attachment url %s is relative and no FHIR "
                                                  "server is set", shown);
   }
+  if(!dpi_http_trusted_origin(net->http, full)) {
+    /* A dump may name any URL: only the FHIR server's origin, and those the
+     * user trusts, are read (no cloud metadata, no intranet service). */
+    char origin[512];
+    if(dpi_http_origin(full, origin, sizeof(origin)))
+      snprintf(origin, sizeof(origin), "ORIGIN");
+    dpi_record_hint(r, "docpipe reads attachments from the FHIR server's origin only; if %s "
+                       "is to be trusted, give --allow-origin %s (no credentials go there)",
+                    origin, origin);
+    return dpi_record_fail(r, DP_KIND_UNTRUSTED_ORIGIN, "attachment url %s is not on the FHIR "
+                           "server's origin (%s): not fetched", shown, net->base);
+  }
   const char *mode = dpi_opt(st, "accept");
   int raw = mode && !strcmp(mode, "raw");
   struct dp_http_request req = {.url = full,

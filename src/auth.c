@@ -47,6 +47,7 @@ struct dp_auth {
   unsigned long requests;
   int from_cache;
   int cache_checked;
+  int token_url_given; /* --token-url: the user's, any address */
 };
 
 static double wall(void)
@@ -481,7 +482,8 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
                                   .body = form.mem,
                                   .body_len = form.len,
                                   .no_auth = 1,
-                                  .no_retry = 1};
+                                  .no_retry = 1,
+                                  .trusted = a->token_url_given};
     if(a->mode == DP_AUTH_SECRET) {
       req.basic_user = a->client_id;
       req.basic_password = a->secret;
@@ -663,8 +665,10 @@ struct dp_auth *dpi_auth_new(const struct dp_auth_config *cfg, struct dp_http *h
   a->bearer_file = dup_or_null(cfg->bearer_file);
   a->token_cache = dup_or_null(cfg->token_cache);
   a->fhir_base = dup_or_null(cfg->fhir_base);
-  if(cfg->token_url)
+  if(cfg->token_url) {
     snprintf(a->token_url, sizeof(a->token_url), "%s", cfg->token_url);
+    a->token_url_given = 1;
+  }
   if(cfg->bearer_file) {
     a->mode = DP_AUTH_BEARER;
   } else if(cfg->private_key) {

@@ -41,6 +41,7 @@ int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t ma
   net->retry_cap = hc.retry_cap;
   hc.timeout = cfg->timeout;
   hc.headers = cfg->headers;
+  hc.allow_origins = cfg->allow_origins;
   char origin[512];
   if(net->base[0] && !dpi_http_origin(net->base, origin, sizeof(origin)))
     hc.origin = net->base;
@@ -212,6 +213,19 @@ enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_respons
                                                       : DP_KIND_UNAUTHORIZED,
                            "%s: no access token: %.*s", what,
                            hint ? (int)(hint - res->error) : (int)strlen(res->error), res->error);
+  }
+  if(res->refused) {
+    char where[512], shown[512];
+    if(dpi_http_origin(res->url, where, sizeof(where)))
+      snprintf(where, sizeof(where), "ORIGIN");
+    dpi_http_safe_url(res->url, shown, sizeof(shown));
+    dpi_record_hint(rec, "docpipe follows the FHIR server's redirects and Bulk file URLs to "
+                         "public addresses only; if %s is to be trusted, give --allow-origin %s",
+                    where, where);
+    int moved = !strstr(what, shown); /* a redirect led there */
+    return dpi_record_fail(rec, DP_KIND_UNTRUSTED_ORIGIN, "%s: %s%s%s%s", what,
+                           moved ? "redirected to " : "", moved ? shown : "", moved ? ", " : "",
+                           res->error);
   }
   if(res->too_large)
     return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "%s: response over the size cap "

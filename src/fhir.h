@@ -15,6 +15,7 @@ struct dp_net_config {
   const char *client_id, *private_key, *key_id, *scope, *token_url;
   const char *client_secret_file, *bearer_file, *token_cache;
   struct curl_slist *headers; /* "Name: value", for the FHIR server only */
+  struct curl_slist *allow_origins; /* --allow-origin, as "scheme://host:port" */
   int insecure;
   unsigned concurrency;
   double rate, burst;

@@ -18,7 +18,7 @@ enum opt_id {
   O_UNORDERED, O_JOBS, O_SHARD, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
   O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_STATE, O_CONFIG,
   O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
-  O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
+  O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_ALLOW_ORIGIN, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
   O_RETRIES, O_RETRY_BASE, O_RETRY_CAP, O_TIMEOUT,
   O_COUNT
 };
@@ -92,6 +92,11 @@ static const struct gopt gopts[] = {
   {O_HEADER, "header", 'H', "'NAME: VALUE'", "DOCPIPE_HEADERS", NULL,
    "extra header for the FHIR server, e.g. a tenant header (repeatable; the variable takes "
    "one per line)"},
+  {O_ALLOW_ORIGIN, "allow-origin", 0, "ORIGIN", "DOCPIPE_ALLOW_ORIGINS", NULL,
+   "also fetch attachment URLs from this origin (scheme://host[:port]), with no credentials; "
+   "without it only the FHIR server's origin is read, and redirects and Bulk files go nowhere "
+   "near cloud metadata, link-local or intranet addresses (repeatable; the variable takes one "
+   "per line)"},
   {O_INSECURE, "insecure", 0, NULL, "DOCPIPE_INSECURE", NULL, "do not verify TLS certificates (never in production)"},
   {O_CONCURRENCY, "concurrency", 0, "N", "DOCPIPE_CONCURRENCY", "8", "requests in flight at most"},
   {O_RATE, "rate", 0, "N[/s]", "DOCPIPE_RATE", "no limit until a 429",
@@ -126,6 +131,8 @@ void dpi_settings_free(struct dp_settings *s)
     free(s->owned[i]);
   free(s->owned);
   curl_slist_free_all(s->net.headers);
+  curl_slist_free_all(s->net.allow_origins);
+  s->net.allow_origins = NULL;
   s->owned = NULL;
   s->nowned = 0;
   s->net.headers = NULL;
@@ -239,6 +246,23 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
           break;
         }
         s->net.headers = l2;
+      }
+      p += n + (p[n] == '\n');
+    }
+    break;
+  case O_ALLOW_ORIGIN:
+    /* Kept as "scheme://host:port", the form dpi_http_origin compares. */
+    for(const char *p = v; *p && !bad;) {
+      size_t n = strcspn(p, "\n");
+      const char *u = keep(s, p, n);
+      char origin[512];
+      if(n && (!u || dpi_http_origin(u, origin, sizeof(origin))))
+        bad = 1;
+      else if(n) {
+        struct curl_slist *l2 = curl_slist_append(s->net.allow_origins, origin);
+        bad = !l2;
+        if(l2)
+          s->net.allow_origins = l2;
       }
       p += n + (p[n] == '\n');
     }
@@ -453,7 +477,7 @@ void dpi_settings_each(void (*fn)(const struct dp_doc_opt *o, const char *group,
   for(size_t k = 0; k < NGOPTS; k++) {
     const struct gopt *g = &gopts[k];
     struct dp_doc_opt o = {g->shrt, g->name, g->arg, g->help, g->def, g->env,
-                           g->id == O_HEADER};
+                           g->id == O_HEADER || g->id == O_ALLOW_ORIGIN};
     fn(&o, g->id < O_FHIR_BASE ? "general" : "FHIR server", user);
   }
 }

@@ -187,5 +187,105 @@ class Waits(Live):
         self.assertEqual(self.srv.stats()["token_requests"], 1)
 
 
+def first_docref():
+    with open(os.path.join(CORPUS, "docrefs.ndjson")) as f:
+        return json.loads(f.readline())
+
+
+class Origins(Live):
+    """Only the origins you trust; no cloud metadata, no intranet."""
+
+    def dump(self, *urls):
+        lines = []
+        for i, url in enumerate(urls):
+            d = first_docref()
+            d["id"] = "O-%d" % i
+            att = d["content"][0]["attachment"]
+            att["url"] = url
+            att.pop("size", None)  # another Binary than the one the corpus describes
+            att.pop("hash", None)
+            lines.append(json.dumps(d) + "\n")
+        return self.write("dump.ndjson", "".join(lines))
+
+    def storage(self, host="127.0.0.1"):
+        return "http://%s:%d" % (host, self.srv.storage_port)
+
+    def blob(self, bid, host="127.0.0.1"):
+        sig = self.srv._new_sig(("blob", bid))
+        return "%s/blob/%s?sig=%s&accept=raw" % (self.storage(host), bid, sig)
+
+    def test_attachments_on_other_origins_need_allow_origin(self):
+        """A dump's absolute attachment URLs on another origin, the cloud
+        metadata address among them, are not fetched."""
+        dump = self.dump(self.blob("XR-21000101"), "http://169.254.169.254/latest/meta-data/iam",
+                         "http://2852039166/latest/", "http://0.0.0.0:%d/x" % self.srv.port,
+                         "Binary/XR-21000102", self.srv.base_url + "/Binary/XR-21000103")
+        run = docpipe(*self.auth(), "run", "fhir-dump", dump)
+        self.assertEqual(run.status, 1)
+        kinds = {e["id"]: e["kind"] for e in run.errors}
+        self.assertEqual(kinds, {"DocumentReference/O-%d" % i: "untrusted-origin" for i in range(4)})
+        self.assertEqual(sorted(r["id"] for r in run.records),
+                         ["DocumentReference/O-4", "DocumentReference/O-5"])
+        first = next(e for e in run.errors if e["id"] == "DocumentReference/O-0")
+        self.assertIn("%s/blob/XR-21000101 is not on the FHIR server's origin" % self.storage(),
+                      first["message"])
+        self.assertNotIn("sig=", first["message"])
+        self.assertIn("--allow-origin http://127.0.0.1:%d" % self.srv.storage_port, first["hint"])
+        self.assertEqual(self.srv.stats()["storage_requests"], 0)
+        ok = docpipe(*self.auth(), "--allow-origin", self.storage(), "run", "fhir-dump",
+                     self.dump(self.blob("XR-21000101")))
+        self.assertEqual(ok.status, 0, ok.stderr)
+        self.assertEqual(len(ok.records), 1)
+        self.assertEqual(self.srv.stats()["storage_requests"], 1)
+        self.assertEqual(self.srv.stats()["auth_on_storage"], 0)  # no credentials there
+
+    def test_redirect_to_a_name_resolving_to_loopback_is_refused(self):
+        """The FHIR server redirects to "localhost": a name, which resolves to
+        a loopback address that is not the FHIR server's host."""
+        self.srv.configure(redirect_binaries=True, redirect_binaries_to=self.storage("localhost"))
+        run = docpipe(*self.auth(), "run", "fhir-documents", stdin=b"4300201\n")
+        self.assertEqual(run.status, 1)
+        self.assertEqual([e["kind"] for e in run.errors], ["untrusted-origin"])
+        msg = run.errors[0]["message"]
+        self.assertIn("redirected to %s/blob/XR-21000101" % self.storage("localhost"), msg)
+        self.assertRegex(msg, r"localhost resolves to (127\.0\.0\.1|::1), a loopback address")
+        self.assertNotIn("sig=", msg)
+        self.assertIn("--allow-origin http://localhost:%d" % self.srv.storage_port,
+                      run.errors[0]["hint"])
+        self.assertEqual(self.srv.stats()["storage_requests"], 0)
+        ok = docpipe(*self.auth(), "--allow-origin", self.storage("localhost"), "run",
+                     "fhir-documents", stdin=b"4300201\n")
+        self.assertEqual(ok.status, 0, ok.stderr)
+        self.assertEqual(self.srv.stats()["auth_on_storage"], 0)
+
+    def test_redirect_to_an_address_literal_is_refused(self):
+        self.srv.configure(redirect_binaries=True, redirect_binaries_to=self.storage("0.0.0.0"))
+        run = docpipe(*self.auth(), "run", "fhir-documents", stdin=b"4300201\n")
+        self.assertEqual([e["kind"] for e in run.errors], ["untrusted-origin"])
+        self.assertIn("0.0.0.0 is an unspecified address", run.errors[0]["message"])
+        self.assertEqual(self.srv.stats()["storage_requests"], 0)
+
+    def test_redirect_to_the_servers_own_host_is_followed(self):
+        self.srv.configure(redirect_binaries=True)
+        run = docpipe(*self.auth(), "run", "fhir-documents", stdin=PATIENTS.encode())
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertEqual(len(run.records), 10)
+        self.assertEqual(self.srv.stats()["auth_on_storage"], 0)
+
+    def test_manifest_files_follow_requires_access_token(self):
+        """Bulk files on a file server apart from the FHIR server: the token
+        goes there when, and only when, the manifest says requiresAccessToken."""
+        self.srv.configure(export_polls=0, export_files_on_storage=True)
+        run = docpipe(*self.auth(), "run", "bulk-export")
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertEqual(len(run.records), 10)
+        with_token = self.srv.stats()["auth_on_storage"]
+        self.assertEqual(with_token, 1)
+        self.srv.configure(export_requires_token=False)
+        run = docpipe(*self.auth(), "run", "bulk-export")
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertEqual(self.srv.stats()["auth_on_storage"], with_token)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -107,6 +107,10 @@ FAULT_DEFAULTS = {
     "retry_after": None,          # Retry-After of every 429: "N" as is, "epoch+N" (Unix time
                                   # N s ahead), "epoch-ms+N", "date+N" (HTTP-date); None: "1"
     "throttle_text": None,        # 429 bodies as this text/plain line instead of OperationOutcome
+    "redirect_binaries_to": None,  # with redirect_binaries: this origin instead of the storage
+                                  # listener's ("http://localhost:PORT", "http://0.0.0.0:PORT")
+    "export_files_on_storage": False,  # manifest file URLs on the storage listener even when
+                                  # requiresAccessToken (it then wants the Bearer token)
 }
 
 
@@ -126,7 +130,12 @@ def _norm_fault(name, value):
             if not re.match(r"^(Binary|DocumentReference)/[^/]+$", v):
                 raise ValueError("hidden entries look like Binary/ID or DocumentReference/ID: %r" % v)
         return out
-    if name in ("retry_after_date", "no_binary_scope", "redirect_binaries", "export_requires_token"):
+    if name == "redirect_binaries_to":
+        if not re.match(r"^https?://[^/?#]+$", str(value)):
+            raise ValueError("redirect_binaries_to is an origin: scheme://host[:port]")
+        return str(value)
+    if name in ("retry_after_date", "no_binary_scope", "redirect_binaries", "export_requires_token",
+                "export_files_on_storage"):
         return bool(value)
     if name in ("fail_503_every", "cut_body_every", "export_polls"):
         value = int(value)
@@ -1523,7 +1532,8 @@ class _FhirHandler(_Handler):
         as_json = self._wants_json()
         if self._faults["redirect_binaries"]:
             sig = app._new_sig(("blob", bid))
-            loc = "%s/blob/%s?sig=%s&accept=%s" % (app.storage_url, urllib.parse.quote(bid, safe=""), sig,
+            loc = "%s/blob/%s?sig=%s&accept=%s" % (self._faults["redirect_binaries_to"] or app.storage_url,
+                                                   urllib.parse.quote(bid, safe=""), sig,
                                                    "json" if as_json else "raw")
             return self._send(307, b"", None, [("Location", loc)])
         self._send_binary(bid, as_json)
@@ -1600,7 +1610,9 @@ class _FhirHandler(_Handler):
             data, count = job["files"][t]
             if not count:
                 continue
-            if job["requires_token"] or self._faults["redirect_binaries"]:
+            if self._faults["export_files_on_storage"]:
+                url = "%s/export/%s/%s.ndjson?sig=%s" % (app.storage_url, job["id"], t, job["sig"])
+            elif job["requires_token"] or self._faults["redirect_binaries"]:
                 url = "%s/bulkfiles/%s/%s.ndjson" % (app.base_url, job["id"], t)
             else:
                 url = "%s/export/%s/%s.ndjson?sig=%s" % (app.storage_url, job["id"], t, job["sig"])
@@ -1660,6 +1672,13 @@ class _StorageHandler(_Handler):
                     or not hmac.compare_digest(sig.encode(), job["sig"].encode())):
                 return self._storage_error(404, "NotAuthorizedOrNotFound",
                                            "Authorization failed or requested resource not found")
+            if job["requires_token"] and self._faults["export_files_on_storage"]:
+                # A file server apart from the FHIR server that wants the token
+                # the manifest's requiresAccessToken announces.
+                scheme, _, tok = (self.headers.get("Authorization") or "").partition(" ")
+                rec = app._lookup_token(tok.strip())[0] if scheme.lower() == "bearer" else None
+                if rec is None or rec["client"] != job["client"]:
+                    return self._storage_error(401, "NotAuthenticated", "a valid Bearer token is required")
             return self._send(200, job["files"][t][0], FHIR_NDJSON, cuttable=True)
         app._count_path("storage:unknown")
         return self._storage_error(404, "NotAuthorizedOrNotFound",
