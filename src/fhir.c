@@ -133,13 +133,14 @@ void dpi_fhir_server_says(const struct dp_http_response *res, char *out, size_t 
         snprintf(out, outlen, "%.200s", v);
     }
     json_object_put(o);
-  } else if(!res->content_type[0] || !strncasecmp(res->content_type, "text/plain", 10)) {
+  } else if(!res->content_type[0] || !strncasecmp(res->content_type, "text/", 5)) {
     /* A throttling proxy or a small server: "Too Many Requests. Try again
-     * later."  The first line only, and only if it is text. */
+     * later." (Express sends it as text/html).  The first line only, and
+     * only if it is text, not markup. */
     size_t n = strcspn(body, "\r\n");
     if(n > 200)
       n = 200;
-    if(memchr(body, '\0', n))
+    if(memchr(body, '\0', n) || memchr(body, '<', n))
       return;
     snprintf(out, outlen, "%.*s", (int)n, body);
   }

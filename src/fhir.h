@@ -47,8 +47,8 @@ void dpi_fhir_outcome(const struct dp_buf *body, char *out, size_t outlen);
 
 /* What the server said about a failure, one line fit for a message: the
  * OperationOutcome's diagnostics, else the "error_description"/"message"
- * of a JSON body (OAuth, object storage), else the first line of a
- * text/plain body ("Too Many Requests. Try again later."); "" for a body
+ * of a JSON body (OAuth, object storage), else the first line of a text
+ * body that is no markup ("Too Many Requests. Try again later."); "" for a body
  * that is none of these, and for answers below 400 (they may be documents). */
 void dpi_fhir_server_says(const struct dp_http_response *res, char *out, size_t outlen);
 

@@ -368,6 +368,9 @@ static void test_diagnosis(void)
   CU_ASSERT_EQUAL(diagnose(429, NULL, "Too Many Requests. Try again later.\nmore", DP_FHIR_LISTED,
                            m, sizeof(m)), DP_KIND_RATE_LIMITED);
   CU_ASSERT_PTR_NOT_NULL(strstr(m, "HTTP 429: Too Many Requests. Try again later. |"));
+  CU_ASSERT_EQUAL(diagnose(500, NULL, "<html><body>Stack trace</body></html>", DP_FHIR_LISTED, m,
+                           sizeof(m)), DP_KIND_SERVER_ERROR);
+  CU_ASSERT_PTR_NULL(strstr(m, "Stack trace")); /* markup is not a message */
   CU_ASSERT_EQUAL(diagnose(404, NULL, "{\"code\":\"NotAuthorizedOrNotFound\",\"message\":"
                                       "\"Authorization failed\"}", DP_FHIR_LISTED, m, sizeof(m)),
                   DP_KIND_NOT_VISIBLE);

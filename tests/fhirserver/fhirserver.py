@@ -106,7 +106,7 @@ FAULT_DEFAULTS = {
                                   # "bulkstatus", ...); None = every resource and token request
     "retry_after": None,          # Retry-After of every 429: "N" as is, "epoch+N" (Unix time
                                   # N s ahead), "epoch-ms+N", "date+N" (HTTP-date); None: "1"
-    "throttle_text": None,        # 429 bodies as this text/plain line instead of OperationOutcome
+    "throttle_text": None,        # 429 bodies as this line (text/html, as Express sends it)
     "redirect_binaries_to": None,  # with redirect_binaries: this origin instead of the storage
                                   # listener's ("http://localhost:PORT", "http://0.0.0.0:PORT")
     "export_files_on_storage": False,  # manifest file URLs on the storage listener even when
@@ -1270,7 +1270,8 @@ class _FhirHandler(_Handler):
         else:
             ra = "1"
         if faults["throttle_text"] is not None:
-            return self._send(429, faults["throttle_text"].encode(), "text/plain; charset=utf-8",
+            # As the reference server's Express sends a string: text/html.
+            return self._send(429, faults["throttle_text"].encode(), "text/html; charset=utf-8",
                               [("Retry-After", ra)])
         self._send_oo(429, "Too many requests: rate limit exceeded", headers=[("Retry-After", ra)])
 

@@ -514,7 +514,7 @@ class FaultTests(ServerCase):
         r = self.get("/Binary/XR-21000101", h)
         self.assertEqual((r.status, r.headers["Retry-After"], r.body),
                          (429, "soon", b"Too Many Requests. Try again later."))
-        self.assertTrue(r.headers["Content-Type"].startswith("text/plain"))
+        self.assertTrue(r.headers["Content-Type"].startswith("text/html"))
         self.srv.configure(fail_429_every=2, fail_429_only=None, retry_after=None, throttle_text=None)
         self.assertEqual([self.get("/DocumentReference/21000101", h).status for _ in range(4)],
                          [200, 429, 200, 429])
