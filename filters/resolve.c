@@ -35,6 +35,7 @@
 #include "ndjson.h"
 #include "fhir.h"
 #include "registry.h"
+#include "scopes.h"
 
 static const struct dp_option_spec resolve_options[] = {
   {"binaries", "FILE", DP_OPT_PATH | DP_OPT_MULTI, "DOCPIPE_BINARIES", NULL,
@@ -813,6 +814,16 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   return rc;
 }
 
+/* Binaries the dump or the search does not hold are read from the server. */
+static void resolve_access(const struct dp_stage *st, const char *const *args, size_t nargs,
+                           struct dp_buf *access)
+{
+  (void)st;
+  (void)args;
+  (void)nargs;
+  dpi_access_add(access, "Binary", "r");
+}
+
 const struct dp_stage_ops dp_stage_resolve = {
   .name = "resolve",
   .summary = "FHIR DocumentReference/DiagnosticReport/Binary/Bundle to one record per attachment",
@@ -821,4 +832,5 @@ const struct dp_stage_ops dp_stage_resolve = {
   .open = resolve_open,
   .process = process,
   .close = resolve_close,
+  .access = resolve_access,
 };

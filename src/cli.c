@@ -114,10 +114,20 @@ static FILE *open_sink(const char *path, FILE *dflt)
   return f;
 }
 
+/* Warnings of the network code (a scope dropped after a refusal), on the
+ * status path: above the live progress line when there is one. */
+static void net_warning(void *user, const char *msg)
+{
+  const struct dp_context *ctx = user;
+  dpi_progress_say(ctx->progress, "%s", msg);
+}
+
 /* The FHIR server connection, when the run talks to one. */
 static int open_network(struct dp_settings *s, int needed)
 {
   char why[1024];
+  s->net.warn = net_warning;
+  s->net.warn_user = &s->ctx;
   int rc = dpi_settings_open_network(s, needed, why, sizeof(why));
   if(rc < 0) {
     fprintf(stderr, "docpipe: %s\n", why);
@@ -229,6 +239,7 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
                      const char **inputs, size_t ninputs)
 {
   char why[1024];
+  dpi_settings_access(s, chain, inputs, ninputs);
   if(open_network(s, dpi_chain_needs_network(chain)))
     return DP_EXIT_FATAL;
   struct checkpointer cp = {0};
@@ -524,6 +535,7 @@ int dpi_cli_main(int argc, char **argv)
   if(!strcmp(cmd, "jwks")) {
     status = print_jwks(&s);
   } else if(!strcmp(cmd, "check")) {
+    dpi_settings_access(&s, NULL, NULL, 0); /* check sets what its pipeline needs */
     status = open_network(&s, 1) ? DP_EXIT_FATAL : dpi_check(&s.ctx, &s.net, &check, stdout);
   } else if(!strcmp(cmd, "convert") && ninputs == 0) {
     usage_error("convert needs at least one file or folder");

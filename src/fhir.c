@@ -49,9 +49,18 @@ int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t ma
     free(net);
     return -1;
   }
-  struct dp_auth_config ac = {net->base[0] ? net->base : NULL, cfg->token_url, cfg->client_id,
-                              cfg->private_key, cfg->key_id, cfg->client_secret_file,
-                              cfg->bearer_file, cfg->scope, cfg->token_cache};
+  struct dp_auth_config ac = {.fhir_base = net->base[0] ? net->base : NULL,
+                              .token_url = cfg->token_url,
+                              .client_id = cfg->client_id,
+                              .private_key = cfg->private_key,
+                              .key_id = cfg->key_id,
+                              .client_secret_file = cfg->client_secret_file,
+                              .bearer_file = cfg->bearer_file,
+                              .scope = cfg->scope,
+                              .access = cfg->access,
+                              .token_cache = cfg->token_cache,
+                              .warn = cfg->warn,
+                              .warn_user = cfg->warn_user};
   if(!(net->auth = dpi_auth_new(&ac, net->http, why, whylen))) {
     dpi_net_close(net);
     return -1;

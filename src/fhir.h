@@ -12,7 +12,11 @@
 
 struct dp_net_config {
   const char *fhir_base;
-  const char *client_id, *private_key, *key_id, *scope, *token_url;
+  const char *client_id, *private_key, *key_id, *token_url;
+  const char *scope;  /* --scope when given; NULL: made from access */
+  const char *access; /* what the run does on the server (scopes.h, dpi_settings_access) */
+  void (*warn)(void *user, const char *msg); /* see dp_auth_config */
+  void *warn_user;
   const char *client_secret_file, *bearer_file, *token_cache;
   struct curl_slist *headers; /* "Name: value", for the FHIR server only */
   struct curl_slist *allow_origins; /* --allow-origin, as "scheme://host:port" */

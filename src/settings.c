@@ -78,9 +78,10 @@ static const struct gopt gopts[] = {
   {O_PRIVATE_KEY, "private-key", 0, "FILE", "DOCPIPE_PRIVATE_KEY", NULL,
    "PEM key for SMART Backend Services (RSA: RS384, EC P-384: ES384)"},
   {O_KEY_ID, "key-id", 0, "KID", "DOCPIPE_KEY_ID", NULL, "kid of that key in the registered JWKS"},
-  {O_SCOPE, "scope", 0, "SCOPES", "DOCPIPE_SCOPE",
-   "system/DocumentReference.read system/Binary.read",
-   "scopes to request (SMART v1 .read or v2 .rs forms)"},
+  {O_SCOPE, "scope", 0, "SCOPES", "DOCPIPE_SCOPE", "what the pipeline reads",
+   "scopes to request, sent as given (SMART v1 .read or v2 .rs forms); by default made from "
+   "the stages that run and export --type, in the SMART version the server's "
+   "smart-configuration offers, e.g. system/DocumentReference.read system/Binary.read"},
   {O_TOKEN_URL, "token-url", 0, "URL", "DOCPIPE_TOKEN_URL", "discovered",
    "token endpoint (else from /.well-known/smart-configuration)"},
   {O_CLIENT_SECRET_FILE, "client-secret-file", 0, "FILE", "DOCPIPE_CLIENT_SECRET_FILE", NULL,
@@ -122,7 +123,6 @@ void dpi_settings_init(struct dp_settings *s)
   s->progress = -1;
   s->net.concurrency = 8;
   s->net.retries = 5;
-  s->net.scope = "system/DocumentReference.read system/Binary.read";
 }
 
 void dpi_settings_free(struct dp_settings *s)
@@ -373,6 +373,19 @@ int dpi_settings_format_chain(const struct dp_settings *s, struct dp_chain *chai
       return -1;
   }
   return s->index && dpi_chain_set_option(chain, "index", s->index) < 0 ? -1 : 0;
+}
+
+void dpi_settings_access(struct dp_settings *s, const struct dp_chain *chain,
+                         const char *const *args, size_t nargs)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 8192);
+  if(chain)
+    dpi_chain_access(chain, nargs ? args : NULL, nargs, &b);
+  if(!b.len) /* a chain that names nothing (check before it knows): the documents */
+    dpi_buf_adds(&b, "DocumentReference.rs Binary.r");
+  s->net.access = keep(s, dpi_buf_str(&b), b.len);
+  dpi_buf_free(&b);
 }
 
 int dpi_settings_open_network(struct dp_settings *s, int needed, char *why, size_t whylen)

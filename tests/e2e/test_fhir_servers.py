@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fhirserver"))
@@ -285,6 +287,103 @@ class Origins(Live):
         run = docpipe(*self.auth(), "run", "bulk-export")
         self.assertEqual(run.status, 0, run.stderr)
         self.assertEqual(self.srv.stats()["auth_on_storage"], with_token)
+
+
+class Scopes(Live):
+    """Scopes that work on the first run."""
+
+    def asked(self):
+        return self.srv.stats()["scopes_requested"]
+
+    def test_default_scopes_follow_the_pipeline(self):
+        dump = self.write("d.ndjson", json.dumps(first_docref()) + "\n")
+        patch = json.dumps({"reference": "DocumentReference/21000101",
+                            "patch": {"description": "x"}}).encode()
+        cases = [
+            (["run", "fhir-documents"], b"4300201\n",
+             "system/DocumentReference.read system/Binary.read"),
+            (["run", "bulk-export", "--type", "DocumentReference,Patient", "Group/all"], b"",
+             "system/DocumentReference.read system/Patient.read system/Group.read "
+             "system/Binary.read"),
+            (["export", "Patient"], b"", "system/DocumentReference.read system/Patient.read"),
+            (["search", "--resource", "DiagnosticReport"], b"4300201\n",
+             "system/DiagnosticReport.read"),
+            (["run", "fhir-dump", dump], b"", "system/Binary.read"),
+            (["update"], patch, "system/DocumentReference.read system/DocumentReference.write"),
+        ]
+        for args, stdin, want in cases:
+            with self.subTest(args=args):
+                self.srv.reset_stats()
+                docpipe(*self.auth(), *args, stdin=stdin, check_contract=False)
+                self.assertEqual(self.asked(), [want])
+
+    def test_v2_only_server_gets_v2_scopes(self):
+        for faults in ({"smart_capabilities": ["permission-v2"]},
+                       {"smart_capabilities": [], "smart_scopes": ["system/*.rs",
+                                                                   "system/Binary.r"]}):
+            with self.subTest(faults=faults):
+                self.srv.configure(**faults)
+                self.srv.reset_stats()
+                run = docpipe(*self.auth(), "run", "fhir-documents", stdin=b"4300201\n")
+                self.assertEqual(run.status, 0, run.stderr)
+                self.assertEqual(self.asked(), ["system/DocumentReference.rs system/Binary.r"])
+
+    def test_a_type_listed_in_one_form_gets_that_form(self):
+        self.srv.configure(smart_capabilities=[], smart_scopes=["system/DocumentReference.read",
+                                                                "system/Binary.r"])
+        run = docpipe(*self.auth(), "run", "fhir-documents", stdin=b"4300201\n")
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertEqual(self.asked(), ["system/DocumentReference.read system/Binary.r"])
+
+    def test_explicit_scope_wins(self):
+        run = docpipe(*self.auth(), "--scope", "system/*.read", "run", "fhir-documents",
+                      stdin=b"4300201\n")
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertEqual(self.asked(), ["system/*.read"])
+        # ... even when the server refuses it: no second guess.
+        self.srv.configure(bulk_only=True)
+        self.srv.reset_stats()
+        run = docpipe(*self.auth(), "--scope", "system/DocumentReference.read system/Binary.read",
+                      "run", "bulk-export")
+        self.assertEqual(run.status, 1)
+        self.assertEqual([e["kind"] for e in run.errors], ["unauthorized"])
+        self.assertIn('Resources of type "Binary" do not exist', run.errors[0]["message"])
+        self.assertEqual(len(self.asked()), 1)
+
+    def test_refusal_naming_a_missing_type_is_retried_once_without_it(self):
+        """The SMART reference server: no Binary, and a token request naming
+        it is refused; docpipe asks again without it, says so once, and the
+        export's documents (attachments of their own) all arrive."""
+        self.srv.configure(bulk_only=True, export_polls=0)
+        cache = os.path.join(self.tmp, "token.json")
+        run = docpipe(*self.auth(), "--token-cache", cache, "run", "bulk-export")
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertEqual(len(run.records), 10)
+        self.assertEqual(self.asked(), ["system/DocumentReference.read system/Binary.read",
+                                        "system/DocumentReference.read"])
+        warnings = [l for l in run.other_stderr if "refused the scopes for Binary" in l]
+        self.assertEqual(len(warnings), 1, run.other_stderr)
+        self.assertIn('Resources of type "Binary" do not exist', warnings[0])
+        # The next run finds its token in the cache: no refusal again.
+        again = docpipe(*self.auth(), "--token-cache", cache, "run", "bulk-export")
+        self.assertEqual(again.status, 0, again.stderr)
+        self.assertEqual(len(self.asked()), 2)
+
+    def test_vague_refusal_drops_what_scopes_supported_lacks(self):
+        self.srv.configure(bulk_only=True, export_polls=0, scope_refusal="vague")
+        run = docpipe(*self.auth(), "run", "bulk-export")
+        self.assertEqual(run.status, 0, run.stderr)
+        self.assertEqual(self.asked()[1:], ["system/DocumentReference.read"])
+
+    def test_vague_refusal_without_scopes_supported_stands(self):
+        self.srv.configure(bulk_only=True, export_polls=0, scope_refusal="vague",
+                           smart_scopes="omit")
+        run = docpipe(*self.auth(), "run", "bulk-export")
+        self.assertEqual(run.status, 1)
+        self.assertEqual([e["kind"] for e in run.errors], ["unauthorized"])
+        self.assertIn("invalid_scope", run.errors[0]["message"])
+        self.assertIn("--scope", run.errors[0]["hint"])
+        self.assertEqual(len(self.asked()), 1)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,14 @@ FAULT_DEFAULTS = {
                                   # listener's ("http://localhost:PORT", "http://0.0.0.0:PORT")
     "export_files_on_storage": False,  # manifest file URLs on the storage listener even when
                                   # requiresAccessToken (it then wants the Bearer token)
+    "missing_types": frozenset(),  # resource types the server has none of: scopes naming them
+                                  # are refused (invalid_scope), as the Bulk Data reference server does
+    "scope_refusal": "named",     # "named": that refusal names the type; "vague": "Invalid scope"
+    "smart_scopes": None,         # scopes_supported: None = the default list, "omit", or a list
+    "smart_capabilities": None,   # capabilities of the SMART configuration (None = default)
+    "bulk_only": False,           # a search-less Bulk Data server like the SMART reference
+                                  # server: $export only, no Binary, attachments as absolute
+                                  # URLs under {base}/attachments/, a registration endpoint
 }
 
 
@@ -130,6 +138,22 @@ def _norm_fault(name, value):
             if not re.match(r"^(Binary|DocumentReference)/[^/]+$", v):
                 raise ValueError("hidden entries look like Binary/ID or DocumentReference/ID: %r" % v)
         return out
+    if name == "missing_types":
+        if isinstance(value, str):
+            value = [value]
+        return frozenset(str(v) for v in value)
+    if name == "scope_refusal":
+        if value not in ("named", "vague"):
+            raise ValueError('scope_refusal is "named" or "vague"')
+        return value
+    if name in ("smart_scopes", "smart_capabilities"):
+        if value == "omit" and name == "smart_scopes":
+            return value
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("%s is a list of strings%s" % (name, ' or "omit"' if name == "smart_scopes" else ""))
+        return tuple(str(v) for v in value)
+    if name == "bulk_only":
+        return bool(value)
     if name == "redirect_binaries_to":
         if not re.match(r"^https?://[^/?#]+$", str(value)):
             raise ValueError("redirect_binaries_to is an origin: scheme://host[:port]")
@@ -190,7 +214,8 @@ def _new_stats():
         "auth_on_storage": 0, "storage_requests": 0, "export_jobs_started": 0,
         "export_jobs_deleted": 0, "user_agents": set(), "last_user_agent": None,
         "accept_encoding_seen": False, "paths": {}, "tokens_issued": 0,
-        "last_scope_granted": None,
+        "last_scope_granted": None, "scopes_requested": [], "registrations": 0,
+        "path_log": [],  # the kinds of the first 1000 requests, in order
     }
 
 
@@ -207,6 +232,10 @@ def _json_bytes(obj):
 def _iso(ts):
     dt = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def b64url_text(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _http_date(ts):
@@ -463,7 +492,7 @@ class FhirTestServer:
         self._threads = []
         self._conns = set()
         self.port = self.storage_port = None
-        self.origin = self.base_url = self.token_url = self.storage_url = None
+        self.origin = self.base_url = self.token_url = self.storage_url = self.register_url = None
         self.configure(**faults)
 
     # ---- data
@@ -660,6 +689,8 @@ class FhirTestServer:
             s = dict(self._stats)
             s["status_counts"] = dict(s["status_counts"])
             s["paths"] = dict(s["paths"])
+            s["path_log"] = list(s["path_log"])
+            s["scopes_requested"] = list(s["scopes_requested"])
             s["user_agents"] = set(s["user_agents"])
         return s
 
@@ -697,6 +728,8 @@ class FhirTestServer:
         with self._lock:
             paths = self._stats["paths"]
             paths[kind] = paths.get(kind, 0) + 1
+            if len(self._stats["path_log"]) < 1000:
+                self._stats["path_log"].append(kind)
 
     def _count_status(self, status, cut):
         with self._lock:
@@ -807,8 +840,11 @@ class FhirTestServer:
 
     # ---- export
 
-    def _export_files(self, types, since, patients, hidden):
-        """{type: (ndjson bytes, count)} for an export; patients: list of ids or None (all)."""
+    def _export_files(self, types, since, patients, hidden, attachments=False):
+        """{type: (ndjson bytes, count)} for an export; patients: list of ids or None (all).
+
+        attachments: DocumentReference attachment urls "Binary/ID" become absolute
+        {base}/attachments/ID urls (the reference server's form)."""
         pset = None if patients is None else set(patients)
         with self._lock:
             docs = list(self._docs.values())
@@ -826,7 +862,17 @@ class FhirTestServer:
             sel.append(d)
         files = {}
         for t in types:
-            if t == "DocumentReference":
+            if t == "DocumentReference" and attachments:
+                lines = []
+                for d in sel:
+                    d = json.loads(json.dumps(d))
+                    for c in d.get("content") or []:
+                        att = (c or {}).get("attachment") or {}
+                        bid = _ref_id(att.get("url"), "Binary")
+                        if bid:
+                            att["url"] = "%s/attachments/%s" % (self.base_url, urllib.parse.quote(bid))
+                    lines.append(_json_bytes(d))
+            elif t == "DocumentReference":
                 lines = [_json_bytes(d) for d in sel]
             elif t == "Binary":
                 ids = dict.fromkeys(b for d in sel for b in _binary_ids(d))
@@ -846,7 +892,30 @@ class FhirTestServer:
 
     # ---- capability documents
 
+    def missing_types(self):
+        with self._lock:
+            f = self._faults
+            return set(f["missing_types"]) | ({"Binary"} if f["bulk_only"] else set())
+
     def capability_statement(self):
+        doc = self._capability_statement()
+        with self._lock:
+            bulk_only = self._faults["bulk_only"]
+        missing = self.missing_types()
+        rest = doc["rest"][0]
+        rest["resource"] = [r for r in rest["resource"] if r["type"] not in missing]
+        if bulk_only:
+            # The SMART reference server: resources can be read, none searched.
+            for r in rest["resource"]:
+                if r["type"] == "DocumentReference":
+                    r["interaction"] = [{"code": "read"}]
+                    r.pop("versioning", None)
+                    r.pop("updateCreate", None)
+            rest["security"]["extension"][0]["extension"].append(
+                {"url": "register", "valueUri": self.register_url})
+        return doc
+
+    def _capability_statement(self):
         return {
             "resourceType": "CapabilityStatement", "id": "docpipe-fhirserver", "status": "active",
             "date": "2024-01-15T12:00:00Z", "publisher": "docpipe tests", "kind": "instance",
@@ -882,6 +951,24 @@ class FhirTestServer:
         }
 
     def smart_configuration(self):
+        doc = self._smart_configuration()
+        with self._lock:
+            f = dict(self._faults)
+        missing = self.missing_types()
+        if f["smart_scopes"] == "omit":
+            del doc["scopes_supported"]
+        elif f["smart_scopes"] is not None:
+            doc["scopes_supported"] = list(f["smart_scopes"])
+        else:
+            doc["scopes_supported"] = [s for s in doc["scopes_supported"]
+                                       if (_parse_scope(s) or ("",))[0] not in missing]
+        if f["smart_capabilities"] is not None:
+            doc["capabilities"] = list(f["smart_capabilities"])
+        if f["bulk_only"]:
+            doc["registration_endpoint"] = self.register_url
+        return doc
+
+    def _smart_configuration(self):
         return {
             "token_endpoint": self.token_url,
             "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic"],
@@ -910,6 +997,7 @@ class FhirTestServer:
         self.origin = "http://%s:%d" % (HOST, self.port)
         self.base_url = "%s/r4/%s" % (self.origin, self.tenant)
         self.token_url = "%s/tenants/%s/protocols/oauth2/profiles/smart-v1/token" % (self.origin, self.tenant)
+        self.register_url = "%s/auth/register" % self.origin
         self.storage_url = "http://%s:%d" % (HOST, self.storage_port)
         for s in self._servers:
             t = threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1},
@@ -1155,6 +1243,9 @@ class _FhirHandler(_Handler):
         app = self.app
         if parts[:1] == ["_admin"]:
             return self._admin(method, parts[1:])
+        if parts == ["auth", "register"]:
+            app._count_path("register")
+            return self._dispatch_table(method, {"POST": self._register})
         if parts == ["tenants", app.tenant, "protocols", "oauth2", "profiles", "smart-v1", "token"]:
             app._count_path("token")
             return self._dispatch_table(method, {"POST": self._token})
@@ -1169,6 +1260,11 @@ class _FhirHandler(_Handler):
                                                 "application/json")}
         elif rest == ["metadata"]:
             table = {"GET": lambda: self._plain("metadata", app.capability_statement(), FHIR_JSON)}
+        elif self._faults["bulk_only"] and (rest[0] == "Binary" or rest == ["DocumentReference"]
+                                            or rest == ["DocumentReference", "_search"]):
+            table = None  # no search, no Binary on a Bulk Data server like the reference one
+        elif n == 2 and rest[0] == "attachments" and self._faults["bulk_only"]:
+            table = {"GET": lambda: r("attachment", lambda t: self._attachment(rest[1]))}
         elif rest == ["DocumentReference"]:
             table = {"GET": lambda: r("search", self._search)}
         elif rest == ["DocumentReference", "_search"]:
@@ -1344,8 +1440,19 @@ class _FhirHandler(_Handler):
         with app._lock:
             client = app._clients[cid]
         requested = f.get("scope", "").split()
+        with app._lock:
+            app._stats["scopes_requested"].append(f.get("scope", ""))
         if not requested:
             return self._oauth_error(400, "invalid_scope", "scope is required")
+        missing = app.missing_types()
+        for sc in requested:
+            parsed = _parse_scope(sc)
+            if parsed and parsed[0] in missing:
+                if faults["scope_refusal"] == "vague":
+                    return self._oauth_error(400, "invalid_scope", "Invalid scope")
+                return self._oauth_error(400, "invalid_scope",
+                                         'Resources of type "%s" do not exist on this server '
+                                         '(requested by scope "%s")' % (parsed[0], sc))
         granted = app._grant(client, requested, faults["no_binary_scope"])
         if not granted:
             return self._oauth_error(400, "invalid_scope", "none of the requested scopes is allowed")
@@ -1359,6 +1466,41 @@ class _FhirHandler(_Handler):
                               "expires_in": int(math.ceil(lifetime)), "scope": scope},
                         "application/json;charset=UTF-8",
                         headers=[("Cache-Control", "no-store"), ("Pragma", "no-cache")])
+
+    def _register(self):
+        """The SMART Bulk Data reference server's /auth/register: a form with the
+        client's JWKS (jwks=<JSON>); the answer, as text, is the client id."""
+        app = self.app
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            return self._oauth_error(400, "invalid_request", "Invalid request content-type header "
+                                     "(must be 'application/x-www-form-urlencoded')")
+        try:
+            form = {k: v[0] for k, v in urllib.parse.parse_qs(self._body.decode("utf-8"),
+                                                               keep_blank_values=True).items()}
+        except UnicodeDecodeError:
+            return self._oauth_error(400, "invalid_request", "form body is not UTF-8")
+        dur = form.get("dur", "15")
+        if not re.match(r"^[0-9]+$", dur):
+            return self._oauth_error(400, "invalid_request", "Invalid dur parameter")
+        if form.get("jwks_url") and not form.get("jwks"):
+            return self._oauth_error(400, "invalid_request", "jwks_url is not supported here")
+        try:
+            jwks = json.loads(form.get("jwks") or "")
+            app_client = "reg-" + b64url_text(_json_bytes({"jwks": jwks, "n": secrets.token_hex(8)}))
+            app.register_client(app_client, jwks=jwks)
+        except (ValueError, TypeError, KeyError, jose.JoseError) as e:
+            return self._oauth_error(400, "invalid_request", "Either 'jwks' or 'jwks_url' is "
+                                     "required, as a JWK Set (%s)" % e)
+        app._count("registrations")
+        self._send(200, app_client.encode(), "text/plain; charset=utf-8")
+
+    def _attachment(self, bid):
+        """A bulk-only server's attachment file: the raw bytes, any token."""
+        if bid not in self.app._bins:
+            return self._send_oo(404, "Cannot find attachment %s" % bid)
+        b = self.app._bins[bid]
+        self._send(200, b["bytes"], b["contentType"], cuttable=True, compressible=False)
 
     def _check_basic(self, header, form):
         scheme, _, cred = header.strip().partition(" ")
@@ -1571,7 +1713,7 @@ class _FhirHandler(_Handler):
             if gid not in groups:
                 return self._send_oo(404, "Resource Group/%s is not known" % gid)
             patients = groups[gid]
-        files = app._export_files(types, since, patients, faults["hidden"])
+        files = app._export_files(types, since, patients, faults["hidden"], faults["bulk_only"])
         job = {"id": uuid.uuid4().hex, "client": tok["client"], "types": types, "files": files,
                "transactionTime": _iso(time.time()), "request": app.origin + self.path,
                "polls": 0, "polls_needed": faults["export_polls"],
