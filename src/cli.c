@@ -444,6 +444,11 @@ int dpi_cli_main(int argc, char **argv)
   }
   const char *cmd = argv[i++];
   if(!strcmp(cmd, "help")) {
+    if(i < argc && !strcmp(argv[i], "check")) {
+      dpi_manual_check_help(stdout);
+      status = DP_EXIT_OK;
+      goto done;
+    }
     const struct dp_stage_ops *ops = i < argc ? dpi_stage_find(argv[i]) : NULL;
     if(i < argc && !ops) {
       usage_error("no stage named %s", argv[i]);
@@ -497,10 +502,21 @@ int dpi_cli_main(int argc, char **argv)
   int want_help = 0;
   struct dp_check_options check = {0};
   if(special) {
-    /* check takes --patient; everything else is a global option. */
+    /* check takes --patient, --pipeline and a level; everything else is a
+     * global option. */
     for(; i < argc; i++) {
-      if(!strcmp(cmd, "check") && !strcmp(argv[i], "--patient") && i + 1 < argc) {
-        check.patient = argv[++i];
+      int is_check = !strcmp(cmd, "check");
+      if(is_check && (!strcmp(argv[i], "--patient") || !strcmp(argv[i], "--pipeline"))) {
+        if(i + 1 >= argc) {
+          usage_error("option %s needs a value", argv[i]);
+          goto done;
+        }
+        *(!strcmp(argv[i], "--patient") ? &check.patient : &check.pipeline) = argv[i + 1];
+        i++;
+        continue;
+      }
+      if(is_check && argv[i][0] != '-' && !check.level) {
+        check.level = argv[i];
         continue;
       }
       if(!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -519,6 +535,8 @@ int dpi_cli_main(int argc, char **argv)
   if(want_help) {
     if(single)
       dpi_manual_stage_help(stdout, single);
+    else if(!strcmp(cmd, "check"))
+      dpi_manual_check_help(stdout);
     else
       dpi_manual_help(stdout);
     status = DP_EXIT_OK;

@@ -386,5 +386,104 @@ class Scopes(Live):
         self.assertEqual(len(self.asked()), 1)
 
 
+class CheckBulk(Live):
+    """`check` knows Bulk Data servers."""
+
+    def check(self, *args):
+        run = docpipe(*self.auth(), "check", *args, check_contract=False)
+        return run, run.stdout.decode()
+
+    def test_bulk_only_server_is_judged_by_bulk_export(self):
+        self.srv.configure(bulk_only=True)
+        run, out = self.check()
+        self.assertEqual(run.status, 0, out)
+        self.assertIn("OK    judged for pipeline bulk-export (the server has $export but no "
+                      "DocumentReference search)", out)
+        self.assertIn("DocumentReference read only, Binary absent; $export system, Patient, "
+                      "Group", out)
+        self.assertIn("OK    $export at system level: offered", out)
+        self.assertIn("OK    $export kick-off at system level for DocumentReference: 202 "
+                      "Accepted; the job was cancelled at once", out)
+        self.assertIn("SKIP  Binary read", out)
+        self.assertIn("not asked for: Binary", out)
+        s = self.srv.stats()
+        self.assertEqual((s["export_jobs_started"], s["export_jobs_deleted"]), (1, 1))
+        log = s["path_log"]
+        # Discovery and the CapabilityStatement come before any token.
+        self.assertLess(log.index("metadata"), log.index("token"))
+        self.assertLess(log.index("smart-configuration"), log.index("token"))
+
+    def test_group_level_and_a_refused_kick_off(self):
+        self.srv.configure(bulk_only=True, groups={"G1": ["4300201"]})
+        run, out = self.check("Group/G1")
+        self.assertEqual(run.status, 0, out)
+        self.assertIn("kick-off at Group/G1 level", out)
+        self.assertIn("system/Group.read", out)  # asked for the Group level's scope
+        run, out = self.check("Group/nope")
+        self.assertEqual(run.status, 1, out)
+        self.assertIn("FAIL  $export kick-off: GET", out)
+        self.assertIn("Group/nope is not known", out)
+
+    def test_search_pipeline_on_a_bulk_only_server_says_what_to_do(self):
+        self.srv.configure(bulk_only=True)
+        run, out = self.check("--pipeline", "fhir-documents", "--patient", "4300201")
+        self.assertEqual(run.status, 1, out)
+        self.assertIn("FAIL  DocumentReference search: the CapabilityStatement offers no "
+                      "search", out)
+        self.assertIn("fix: this is a Bulk Data server: docpipe check --pipeline bulk-export", out)
+
+    def test_millennium_like_server_is_judged_by_fhir_documents(self):
+        run, out = self.check("--patient", "4300201")
+        self.assertEqual(run.status, 0, out)
+        self.assertIn("judged for pipeline fhir-documents (the default)", out)
+        self.assertIn("OK    Binary read (Accept: */*)", out)
+        run, out = self.check("--pipeline", "bulk-export")
+        self.assertEqual(run.status, 0, out)
+        self.assertIn("202 Accepted; the job was cancelled at once", out)
+
+    def test_check_help(self):
+        a = docpipe("check", "--help", check_contract=False)
+        b = docpipe("help", "check", check_contract=False)
+        self.assertEqual((a.status, b.status), (0, 0))
+        self.assertEqual(a.stdout, b.stdout)
+        text = a.stdout.decode()
+        for word in ("--pipeline NAME", "--patient ID", "LEVEL", "bulk-export", "cancelled"):
+            self.assertIn(word, text)
+        self.assertTrue(all(len(l) <= 80 for l in text.splitlines()))
+        self.assertEqual(self.srv.stats()["requests"], 0)
+
+
+class Registration(TempDirTest):
+    """The SMART Bulk Data reference server's registration, as our test
+    server reproduces it: POST the JWKS that `docpipe jwks` prints to
+    /auth/register, get the client id back as text, and run with no --scope."""
+
+    def test_register_then_export_with_no_scope(self):
+        key = os.path.join(self.tmp, "k.pem")
+        keygen(key)
+        srv = FhirTestServer.from_ndjson(os.path.join(CORPUS, "docrefs.ndjson"),
+                                         os.path.join(CORPUS, "binaries.ndjson"),
+                                         bulk_only=True, export_polls=0)
+        srv.start()
+        try:
+            conf = json.load(urllib.request.urlopen(srv.base_url + "/.well-known/smart-configuration"))
+            jwks = subprocess.run([DOCPIPE, "jwks", "--private-key", key, "--key-id", "k1"],
+                                  check=True, stdout=subprocess.PIPE).stdout
+            req = urllib.request.Request(conf["registration_endpoint"],
+                                         data=urllib.parse.urlencode({"jwks": jwks}).encode())
+            client_id = urllib.request.urlopen(req).read().decode()
+            self.assertGreater(len(client_id), 100)  # a token with the JWKS in it, as there
+            args = ["--fhir-base", srv.base_url, "--client-id", client_id, "--private-key", key,
+                    "--key-id", "k1"]
+            check = docpipe(*args, "check", check_contract=False)
+            self.assertEqual(check.status, 0, check.stdout.decode())
+            run = docpipe(*args, "run", "bulk-export")
+            self.assertEqual(run.status, 0, run.stderr)
+            self.assertEqual(len(run.records), 10)
+            self.assertEqual(srv.stats()["registrations"], 1)
+        finally:
+            srv.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
