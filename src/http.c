@@ -95,6 +95,7 @@ static double accepted_rate(struct pacer *p, double now)
 static void pacer_wait(struct pacer *p)
 {
   pthread_mutex_lock(&p->lock);
+  double start = now_mono();
   for(;;) {
     double now = now_mono();
     double wait = 0;
@@ -112,15 +113,19 @@ static void pacer_wait(struct pacer *p)
       if(p->tokens < 1)
         wait = (1 - p->tokens) / p->rate;
     }
-    if(wait <= 0) {
+    /* No request waits longer than --retry-cap for its turn either: past
+     * it, it goes and leaves the debt to the next ones. */
+    if(wait <= 0 || now - start >= p->cap) {
       if(p->rate > 0)
         p->tokens -= 1;
       break;
     }
+    if(wait > p->cap - (now - start))
+      wait = p->cap - (now - start);
     pthread_mutex_unlock(&p->lock);
     /* Interrupted: go on unpaced (the few requests left, such as deleting
      * an export job, must not spin here). */
-    if(sleep_for(wait < p->cap ? wait : p->cap)) {
+    if(sleep_for(wait)) {
       pthread_mutex_lock(&p->lock);
       break;
     }

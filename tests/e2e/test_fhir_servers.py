@@ -99,7 +99,7 @@ class Waits(Live):
                                        retry_after=form, throttle_text=text)
                     self.srv.reset_stats()
                     start = time.monotonic()
-                    run = docpipe(*self.auth(), "--retries", "2", "--retry-cap", "0.3",
+                    run = docpipe(*self.auth(), "--retries", "2", "--retry-cap", "0.1",
                                   "run", "fhir-documents", stdin=b"4300201\n4300202\n")
                     took = time.monotonic() - start
                     self.assertLess(took, 20)
