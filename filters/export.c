@@ -48,6 +48,7 @@
 #include "progress.h"
 #include "registry.h"
 #include "runstate.h"
+#include "scopes.h"
 
 static const struct dp_option_spec export_options[] = {
   {"type", "TYPES", 0, "DOCPIPE_EXPORT_TYPE", "DocumentReference", "resource types to export (_type)"},
@@ -616,7 +617,8 @@ static void download(struct fetcher *f, struct bulk_file *bf)
     return;
   }
   struct dp_http_request get = {.url = bf->url, .accept = "application/fhir+ndjson",
-                                .no_auth = !f->needs_token, .sink = bf->tmp};
+                                .no_auth = !f->needs_token, .send_token = f->needs_token,
+                                .sink = bf->tmp};
   bf->got = dpi_http_do(f->http, &get, &bf->res);
   if(!bf->got && bf->res.status != 200) {
     /* The answer explains the failure (an OperationOutcome, storage's JSON):
@@ -1197,6 +1199,24 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   return DP_OK;
 }
 
+/* Read access to each exported type, and to the Patient or Group the
+ * export runs on (the arguments, when given on the command line). */
+static void export_access(const struct dp_stage *st, const char *const *args, size_t nargs,
+                          struct dp_buf *access)
+{
+  const char *types = dpi_opt(st, "type") ? dpi_opt(st, "type") : "DocumentReference";
+  char buf[1024];
+  snprintf(buf, sizeof(buf), "%s", types);
+  for(char *save = NULL, *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+    dpi_access_add(access, t, "rs");
+  for(size_t i = 0; args && i < nargs; i++) {
+    if(!strncmp(args[i], "Group/", 6))
+      dpi_access_add(access, "Group", "rs");
+    else if(!strcmp(args[i], "Patient"))
+      dpi_access_add(access, "Patient", "rs");
+  }
+}
+
 const struct dp_stage_ops dp_stage_export = {
   .name = "export",
   .summary = "FHIR Bulk Data $export (system, Patient or Group/ID level) to resource records",
@@ -1205,4 +1225,5 @@ const struct dp_stage_ops dp_stage_export = {
   .open = export_open,
   .process = process,
   .close = export_close,
+  .access = export_access,
 };

@@ -35,6 +35,7 @@
 #include "ndjson.h"
 #include "fhir.h"
 #include "registry.h"
+#include "scopes.h"
 
 static const struct dp_option_spec resolve_options[] = {
   {"binaries", "FILE", DP_OPT_PATH | DP_OPT_MULTI, "DOCPIPE_BINARIES", NULL,
@@ -428,6 +429,18 @@ static enum dp_status fetch_attachment(struct dp_stage *st, struct dp_record *r,
     return dpi_record_fail(r, DP_KIND_NOT_FOUND, "attachment url %s is relative and no FHIR "
                                                  "server is set", shown);
   }
+  if(!dpi_http_trusted_origin(net->http, full)) {
+    /* A dump may name any URL: only the FHIR server's origin, and those the
+     * user trusts, are read (no cloud metadata, no intranet service). */
+    char origin[512];
+    if(dpi_http_origin(full, origin, sizeof(origin)))
+      snprintf(origin, sizeof(origin), "ORIGIN");
+    dpi_record_hint(r, "docpipe reads attachments from the FHIR server's origin only; if %s "
+                       "is to be trusted, give --allow-origin %s (no credentials go there)",
+                    origin, origin);
+    return dpi_record_fail(r, DP_KIND_UNTRUSTED_ORIGIN, "attachment url %s is not on the FHIR "
+                           "server's origin (%s): not fetched", shown, net->base);
+  }
   const char *mode = dpi_opt(st, "accept");
   int raw = mode && !strcmp(mode, "raw");
   struct dp_http_request req = {.url = full,
@@ -807,6 +820,16 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   return rc;
 }
 
+/* Binaries the dump or the search does not hold are read from the server. */
+static void resolve_access(const struct dp_stage *st, const char *const *args, size_t nargs,
+                           struct dp_buf *access)
+{
+  (void)st;
+  (void)args;
+  (void)nargs;
+  dpi_access_add(access, "Binary", "r");
+}
+
 const struct dp_stage_ops dp_stage_resolve = {
   .name = "resolve",
   .summary = "FHIR DocumentReference/DiagnosticReport/Binary/Bundle to one record per attachment",
@@ -815,4 +838,5 @@ const struct dp_stage_ops dp_stage_resolve = {
   .open = resolve_open,
   .process = process,
   .close = resolve_close,
+  .access = resolve_access,
 };

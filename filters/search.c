@@ -21,6 +21,7 @@
 #include "registry.h"
 #include "date.h"
 #include "runstate.h"
+#include "scopes.h"
 
 #define MAX_PAGES 100000
 
@@ -229,6 +230,15 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   return DP_OK;
 }
 
+static void search_access(const struct dp_stage *st, const char *const *args, size_t nargs,
+                          struct dp_buf *access)
+{
+  (void)args;
+  (void)nargs;
+  const char *type = dpi_opt(st, "resource");
+  dpi_access_add(access, type ? type : "DocumentReference", "rs");
+}
+
 const struct dp_stage_ops dp_stage_search = {
   .name = "search",
   .summary = "search a FHIR server for DocumentReferences (by patient or query), every page",
@@ -237,4 +247,5 @@ const struct dp_stage_ops dp_stage_search = {
   .open = search_open,
   .process = process,
   .close = search_close,
+  .access = search_access,
 };

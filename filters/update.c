@@ -21,6 +21,7 @@
 #include "fhir.h"
 #include "ndjson.h"
 #include "registry.h"
+#include "scopes.h"
 
 #define REAPPLY_TRIES 3
 
@@ -179,10 +180,21 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   return dpi_emit(out, rec);
 }
 
+/* A read for the current version, then the PUT. */
+static void update_access(const struct dp_stage *st, const char *const *args, size_t nargs,
+                          struct dp_buf *access)
+{
+  (void)st;
+  (void)args;
+  (void)nargs;
+  dpi_access_add(access, "DocumentReference", "ru");
+}
+
 const struct dp_stage_ops dp_stage_update = {
   .name = "update",
   .summary = "version-aware writes: PUT with If-Match, conflicts reported with both versions",
   .flags = DP_STAGE_NETWORK,
   .options = update_options,
   .process = process,
+  .access = update_access,
 };

@@ -20,9 +20,12 @@
 
 #include "b64.h"
 #include "dplimits.h"
+#include "fhir.h"
 #include "http.h"
+#include "interrupt.h"
 #include "ndjson.h"
 #include "record.h"
+#include "scopes.h"
 
 #define ASSERTION_LIFETIME 240 /* seconds; SMART allows at most 300 */
 #define TOKEN_TRIES 3
@@ -45,6 +48,20 @@ struct dp_auth {
   unsigned long requests;
   int from_cache;
   int cache_checked;
+  int token_url_given; /* --token-url: the user's, any address */
+  /* Scopes: an explicit --scope is sent as it is; otherwise they are made
+   * from the access words (scopes.h) once the SMART configuration is read.
+   * scope_key is what they were before any refused type was dropped (the
+   * token cache's key), dropped the types left out after a refusal. */
+  int scope_explicit;
+  char *access;
+  char *scope_key;
+  char dropped[256];
+  int scope_retried;
+  int smart_read;
+  struct dp_smart_scopes smart;
+  void (*warn)(void *user, const char *msg);
+  void *warn_user;
 };
 
 static double wall(void)
@@ -279,19 +296,60 @@ static json_object *get_json(struct dp_http *http, const char *url, long *status
   return obj;
 }
 
-int dpi_smart_discover(struct dp_http *http, const char *fhir_base, char *out, size_t outlen,
-                       char *why, size_t whylen)
+static char *dup_or_null(const char *s);
+
+/* The string array member name of o, copied; NULL when absent. */
+static char **string_list(json_object *o, const char *name, size_t *n)
 {
+  json_object *arr = dpi_json_member(o, name);
+  *n = 0;
+  if(!arr || !json_object_is_type(arr, json_type_array))
+    return NULL;
+  size_t len = json_object_array_length(arr);
+  char **out = calloc(len + 1, sizeof(*out));
+  for(size_t i = 0; out && i < len; i++) {
+    json_object *v = json_object_array_get_idx(arr, i);
+    if(json_object_is_type(v, json_type_string) && (out[*n] = strdup(json_object_get_string(v))))
+      (*n)++;
+  }
+  return out;
+}
+
+void dpi_smart_config_free(struct dp_smart_config *c)
+{
+  dpi_smart_scopes_free(&c->scopes);
+}
+
+int dpi_smart_configuration(struct dp_http *http, const char *fhir_base,
+                            struct dp_smart_config *out, char *why, size_t whylen)
+{
+  memset(out, 0, sizeof(*out));
   char url[2048];
   long status;
   join(fhir_base, ".well-known/smart-configuration", url, sizeof(url));
   json_object *conf = get_json(http, url, &status, why, whylen);
-  const char *ep = dpi_json_member_str(conf, "token_endpoint");
-  if(ep && snprintf(out, outlen, "%s", ep) < (int)outlen) {
+  if(conf) {
+    out->found = 1;
+    const char *ep = dpi_json_member_str(conf, "token_endpoint");
+    const char *reg = dpi_json_member_str(conf, "registration_endpoint");
+    if(ep && strlen(ep) < sizeof(out->token_url))
+      snprintf(out->token_url, sizeof(out->token_url), "%s", ep);
+    if(reg && strlen(reg) < sizeof(out->registration))
+      snprintf(out->registration, sizeof(out->registration), "%s", reg);
+    out->scopes.supported = string_list(conf, "scopes_supported", &out->scopes.nsupported);
+    size_t ncap = 0;
+    char **caps = string_list(conf, "capabilities", &ncap);
+    for(size_t i = 0; i < ncap; i++) {
+      out->scopes.v1 |= !strcmp(caps[i], "permission-v1");
+      out->scopes.v2 |= !strcmp(caps[i], "permission-v2");
+      free(caps[i]);
+    }
+    free(caps);
     json_object_put(conf);
-    return 0;
+    if(out->token_url[0])
+      return 0;
+    snprintf(why, whylen, "GET %s: no token_endpoint", url);
   }
-  json_object_put(conf);
   /* Older servers publish it in the CapabilityStatement's security
    * extension (oauth-uris). */
   char first[512];
@@ -314,16 +372,30 @@ int dpi_smart_discover(struct dp_http *http, const char *fhir_base, char *out, s
     for(size_t j = 0; j < m; j++) {
       json_object *x = json_object_array_get_idx(inner, j);
       const char *name = dpi_json_member_str(x, "url"), *v = dpi_json_member_str(x, "valueUri");
-      if(name && v && !strcmp(name, "token") && snprintf(out, outlen, "%s", v) < (int)outlen) {
-        json_object_put(cap);
-        return 0;
-      }
+      if(name && v && !strcmp(name, "register") && strlen(v) < sizeof(out->registration) &&
+         !out->registration[0])
+        snprintf(out->registration, sizeof(out->registration), "%s", v);
+      if(name && v && !strcmp(name, "token") && strlen(v) < sizeof(out->token_url))
+        snprintf(out->token_url, sizeof(out->token_url), "%s", v);
     }
   }
   json_object_put(cap);
+  if(out->token_url[0])
+    return 0;
   snprintf(why, whylen, "no token endpoint found (%s; and no oauth-uris in the "
                         "CapabilityStatement): give --token-url", first);
   return -1;
+}
+
+int dpi_smart_discover(struct dp_http *http, const char *fhir_base, char *out, size_t outlen,
+                       char *why, size_t whylen)
+{
+  struct dp_smart_config c;
+  int rc = dpi_smart_configuration(http, fhir_base, &c, why, whylen);
+  if(!rc && snprintf(out, outlen, "%s", c.token_url) >= (int)outlen)
+    rc = -1;
+  dpi_smart_config_free(&c);
+  return rc;
 }
 
 /* ---- tokens ------------------------------------------------------------------ */
@@ -376,7 +448,7 @@ static void save_cache(struct dp_auth *a)
   json_object *o = json_object_new_object();
   dpi_json_set_str(o, "tokenUrl", a->token_url);
   dpi_json_set_str(o, "clientId", a->client_id);
-  dpi_json_set_str(o, "scope", a->scope);
+  dpi_json_set_str(o, "scope", a->scope_key ? a->scope_key : a->scope);
   dpi_json_set_str(o, "scopeGranted", a->scope_granted);
   dpi_json_set_str(o, "accessToken", a->token);
   json_object_object_add(o, "expiresAt", json_object_new_double(a->expires_at));
@@ -415,7 +487,8 @@ static void load_cache(struct dp_auth *a)
     double life = json_object_get_double(dpi_json_member(o, "lifetime"));
     double margin = life / 5 > 60 ? 60 : life / 5;
     if(url && id && tok && !strcmp(url, a->token_url) && !strcmp(id, a->client_id) &&
-       !strcmp(scope ? scope : "", a->scope ? a->scope : "") && strlen(tok) < sizeof(a->token) &&
+       !strcmp(scope ? scope : "", a->scope_key ? a->scope_key : a->scope ? a->scope : "") &&
+       strlen(tok) < sizeof(a->token) &&
        wall() < exp - margin) {
       pthread_mutex_lock(&a->lock);
       snprintf(a->token, sizeof(a->token), "%s", tok);
@@ -435,13 +508,86 @@ static void load_cache(struct dp_auth *a)
   json_object_put(o);
 }
 
+/* The scopes to ask for, from the access words, the server's SMART
+ * configuration and the types dropped after a refusal. */
+static void build_scope(struct dp_auth *a)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 8192);
+  dpi_scopes_build(a->access, &a->smart, a->dropped, &b);
+  free(a->scope);
+  a->scope = dup_or_null(dpi_buf_str(&b));
+  if(!a->scope_key)
+    a->scope_key = dup_or_null(a->scope);
+  dpi_buf_free(&b);
+}
+
+/* An invalid_scope refusal that names types the server does not have (the
+ * SMART Bulk Data reference server: Resources of type "Binary" do not
+ * exist), or, when it names none, the types its scopes_supported lacks:
+ * drop them and ask once more, with a warning.  1 when worth asking again. */
+static int drop_refused_types(struct dp_auth *a, const char *desc)
+{
+  if(a->scope_explicit || a->scope_retried)
+    return 0;
+  a->scope_retried = 1;
+  struct dp_buf named;
+  dpi_buf_init(&named, 1024);
+  if(!dpi_access_named(a->access, desc, &named))
+    dpi_access_unlisted(a->access, &a->smart, &named);
+  size_t dl = strlen(a->dropped);
+  int ok = named.len && dl + named.len + 2 < sizeof(a->dropped);
+  if(ok) {
+    char *before = a->scope;
+    a->scope = NULL;
+    snprintf(a->dropped + dl, sizeof(a->dropped) - dl, "%s%s", dl ? " " : "",
+             dpi_buf_str(&named));
+    build_scope(a);
+    if(!a->scope) { /* nothing left to ask for: the refusal stands */
+      a->scope = before;
+      a->dropped[dl] = '\0';
+      ok = 0;
+    } else {
+      if(a->warn) {
+        char msg[1536];
+        snprintf(msg, sizeof(msg), "warning: the token endpoint refused the scopes for %s "
+                 "(%.300s); asking for \"%.400s\" instead: documents that need %s will fail",
+                 dpi_buf_str(&named), desc && *desc ? desc : "invalid_scope", a->scope,
+                 dpi_buf_str(&named));
+        a->warn(a->warn_user, msg);
+      }
+      free(before);
+    }
+  }
+  dpi_buf_free(&named);
+  return ok;
+}
+
 /* One token request; fills a->token.  Called with refreshing set, without
  * the lock. */
 static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
 {
-  if(!a->token_url[0] &&
-     dpi_smart_discover(a->http, a->fhir_base, a->token_url, sizeof(a->token_url), why, whylen))
+  if(!a->smart_read && a->fhir_base && (!a->token_url[0] || !a->scope_explicit)) {
+    /* The token endpoint, and how this server spells scopes. */
+    struct dp_smart_config c;
+    char dwhy[1024];
+    int rc = dpi_smart_configuration(a->http, a->fhir_base, &c, dwhy, sizeof(dwhy));
+    if(!a->token_url[0]) {
+      if(rc) {
+        snprintf(why, whylen, "%s", dwhy);
+        dpi_smart_config_free(&c);
+        return -1;
+      }
+      snprintf(a->token_url, sizeof(a->token_url), "%s", c.token_url);
+    }
+    a->smart = c.scopes; /* moved */
+    a->smart_read = 1;
+  } else if(!a->token_url[0]) {
+    snprintf(why, whylen, "--token-url or --fhir-base is needed to get a token");
     return -1;
+  }
+  if(!a->scope_explicit && !a->scope)
+    build_scope(a);
   if(!a->cache_checked) {
     /* A token left by an earlier run for the same client, scope and
      * endpoint is as good as a new one (and spares the endpoint). */
@@ -479,7 +625,8 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
                                   .body = form.mem,
                                   .body_len = form.len,
                                   .no_auth = 1,
-                                  .no_retry = 1};
+                                  .no_retry = 1,
+                                  .trusted = a->token_url_given};
     if(a->mode == DP_AUTH_SECRET) {
       req.basic_user = a->client_id;
       req.basic_password = a->secret;
@@ -490,17 +637,29 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
     explicit_bzero(form.mem, form.len);
     dpi_buf_free(&form);
     int transient = rc ? 1 : res.status == 429 || res.status >= 500;
-    if(transient && attempt < TOKEN_TRIES) {
+    if(transient && attempt < TOKEN_TRIES && !dpi_interrupted()) {
+      /* The token endpoint's own Retry-After, capped like every wait
+       * (--retry-cap); an interrupt cuts it short and ends the tries. */
       double after = dpi_retry_after_seconds(res.retry_after, (long)wall());
       dpi_http_response_free(&res);
-      struct timespec ts = {after > 0 && after < 60 ? (time_t)after : attempt, 0};
-      nanosleep(&ts, NULL);
-      continue;
+      if(!dpi_sleep(dpi_http_wait(a->http, after >= 0 ? after : attempt, attempt, 1)))
+        continue;
+      snprintf(why, whylen, "token request to %s: interrupted", shown);
+      return -1;
     }
     if(rc) {
       snprintf(why, whylen, "token request to %s failed: %s", shown, res.error);
       dpi_http_response_free(&res);
       return -1;
+    }
+    if(res.status == 429) {
+      char said[300];
+      dpi_fhir_server_says(&res, said, sizeof(said));
+      snprintf(why, whylen, "token endpoint %s answered 429 %d times%s%s. Hint: the token "
+               "endpoint limits this client: lower --rate and --concurrency, keep tokens with "
+               "--token-cache, and try again later", shown, attempt, said[0] ? ": " : "", said);
+      dpi_http_response_free(&res);
+      return -2;
     }
     json_object *o = NULL;
     char perr[256];
@@ -524,6 +683,12 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
           }
         }
         code[k] = '\0';
+      }
+      if(res.status == 400 && err && !strcmp(err, "invalid_scope") &&
+         drop_refused_types(a, desc)) {
+        json_object_put(o);
+        dpi_http_response_free(&res);
+        continue;
       }
       char reason[768];
       snprintf(reason, sizeof(reason), "%s%s%s", desc ? desc : "", desc && code[0] ? " " : "",
@@ -598,7 +763,7 @@ int dpi_auth_bearer(struct dp_auth *a, char *out, size_t outlen, char *why, size
   a->refreshing = 0;
   pthread_cond_broadcast(&a->cv);
   pthread_mutex_unlock(&a->lock);
-  return rc ? -1 : dpi_auth_bearer(a, out, outlen, why, whylen);
+  return rc ? rc : dpi_auth_bearer(a, out, outlen, why, whylen);
 }
 
 void dpi_auth_reject(struct dp_auth *a, const char *token)
@@ -621,6 +786,8 @@ void dpi_auth_info(struct dp_auth *a, struct dp_token_info *info)
   pthread_mutex_lock(&a->lock);
   snprintf(info->token_url, sizeof(info->token_url), "%s", a->token_url);
   snprintf(info->scope_granted, sizeof(info->scope_granted), "%s", a->scope_granted);
+  snprintf(info->scope_asked, sizeof(info->scope_asked), "%s", a->scope ? a->scope : "");
+  snprintf(info->scope_dropped, sizeof(info->scope_dropped), "%s", a->dropped);
   info->lifetime = a->lifetime;
   info->from_cache = a->from_cache;
   pthread_mutex_unlock(&a->lock);
@@ -630,6 +797,19 @@ void dpi_auth_info(struct dp_auth *a, struct dp_token_info *info)
 static char *dup_or_null(const char *s)
 {
   return s && *s ? strdup(s) : NULL;
+}
+
+void dpi_auth_set_access(struct dp_auth *a, const char *access)
+{
+  pthread_mutex_lock(&a->lock);
+  free(a->access);
+  a->access = dup_or_null(access);
+  if(!a->scope_explicit) {
+    free(a->scope);
+    free(a->scope_key);
+    a->scope = a->scope_key = NULL;
+  }
+  pthread_mutex_unlock(&a->lock);
 }
 
 struct dp_auth *dpi_auth_new(const struct dp_auth_config *cfg, struct dp_http *http, char *why,
@@ -646,11 +826,17 @@ struct dp_auth *dpi_auth_new(const struct dp_auth_config *cfg, struct dp_http *h
   a->client_id = dup_or_null(cfg->client_id);
   a->key_id = dup_or_null(cfg->key_id);
   a->scope = dup_or_null(cfg->scope);
+  a->scope_explicit = a->scope != NULL;
+  a->access = dup_or_null(cfg->access);
+  a->warn = cfg->warn;
+  a->warn_user = cfg->warn_user;
   a->bearer_file = dup_or_null(cfg->bearer_file);
   a->token_cache = dup_or_null(cfg->token_cache);
   a->fhir_base = dup_or_null(cfg->fhir_base);
-  if(cfg->token_url)
+  if(cfg->token_url) {
     snprintf(a->token_url, sizeof(a->token_url), "%s", cfg->token_url);
+    a->token_url_given = 1;
+  }
   if(cfg->bearer_file) {
     a->mode = DP_AUTH_BEARER;
   } else if(cfg->private_key) {
@@ -697,6 +883,9 @@ void dpi_auth_free(struct dp_auth *a)
   free(a->client_id);
   free(a->key_id);
   free(a->scope);
+  free(a->scope_key);
+  free(a->access);
+  dpi_smart_scopes_free(&a->smart);
   free(a->bearer_file);
   free(a->token_cache);
   free(a->fhir_base);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "scopes.h"
 
 struct dp_http;
 
@@ -31,8 +32,13 @@ struct dp_auth_config {
   const char *key_id;             /* kid of that key in the registered JWKS */
   const char *client_secret_file; /* client_secret_basic */
   const char *bearer_file;        /* a token obtained elsewhere */
-  const char *scope;
+  const char *scope;              /* explicit --scope, sent as it is; NULL: from access */
+  const char *access;             /* what the run does on the server (scopes.h) */
   const char *token_cache;        /* file, or NULL */
+  /* Warnings for the person running docpipe (a scope dropped after a
+   * refusal); NULL: none.  Library code never prints. */
+  void (*warn)(void *user, const char *msg);
+  void *warn_user;
 };
 
 enum dp_auth_mode { DP_AUTH_NONE, DP_AUTH_BEARER, DP_AUTH_SECRET, DP_AUTH_JWT };
@@ -47,7 +53,8 @@ void dpi_auth_free(struct dp_auth *a);
 enum dp_auth_mode dpi_auth_mode(const struct dp_auth *a);
 
 /* A valid access token in out; refreshes when needed.  -1 with a reason a
- * person can act on when none can be had. */
+ * person can act on when none can be had, -2 when the token endpoint kept
+ * answering 429. */
 int dpi_auth_bearer(struct dp_auth *a, char *out, size_t outlen, char *why, size_t whylen);
 /* The server refused this token: the next dpi_auth_bearer gets a new one
  * (unless another thread already did). */
@@ -56,12 +63,32 @@ void dpi_auth_reject(struct dp_auth *a, const char *token);
 struct dp_token_info {
   char token_url[2048];
   char scope_granted[2048];
+  char scope_asked[2048];
+  char scope_dropped[256];   /* types left out after an invalid_scope refusal */
   double lifetime;           /* seconds */
   unsigned long requests;    /* token requests made */
   int from_cache;
 };
 void dpi_auth_info(struct dp_auth *a, struct dp_token_info *info);
 
+/* What the run does on the server (scopes.h), before the first token: the
+ * scopes asked for follow it unless --scope was given. */
+void dpi_auth_set_access(struct dp_auth *a, const char *access);
+
+/* A server's SMART configuration: /.well-known/smart-configuration, and
+ * for the token endpoint (and the registration endpoint) the
+ * CapabilityStatement's oauth-uris when it has none. */
+struct dp_smart_config {
+  char token_url[2048];    /* "" when none was found */
+  char registration[2048]; /* registration_endpoint, "" when none */
+  struct dp_smart_scopes scopes;
+  int found;               /* .well-known/smart-configuration answered JSON */
+};
+/* 0 when a token endpoint was found; -1 with a reason (out is filled as far
+ * as it could be, and must be freed either way). */
+int dpi_smart_configuration(struct dp_http *http, const char *fhir_base,
+                            struct dp_smart_config *out, char *why, size_t whylen);
+void dpi_smart_config_free(struct dp_smart_config *c);
 /* Find the token endpoint of a FHIR server; 0 or -1 with a reason. */
 int dpi_smart_discover(struct dp_http *http, const char *fhir_base, char *out, size_t outlen,
                        char *why, size_t whylen);

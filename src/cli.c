@@ -114,10 +114,20 @@ static FILE *open_sink(const char *path, FILE *dflt)
   return f;
 }
 
+/* Warnings of the network code (a scope dropped after a refusal), on the
+ * status path: above the live progress line when there is one. */
+static void net_warning(void *user, const char *msg)
+{
+  const struct dp_context *ctx = user;
+  dpi_progress_say(ctx->progress, "%s", msg);
+}
+
 /* The FHIR server connection, when the run talks to one. */
 static int open_network(struct dp_settings *s, int needed)
 {
   char why[1024];
+  s->net.warn = net_warning;
+  s->net.warn_user = &s->ctx;
   int rc = dpi_settings_open_network(s, needed, why, sizeof(why));
   if(rc < 0) {
     fprintf(stderr, "docpipe: %s\n", why);
@@ -229,6 +239,7 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
                      const char **inputs, size_t ninputs)
 {
   char why[1024];
+  dpi_settings_access(s, chain, inputs, ninputs);
   if(open_network(s, dpi_chain_needs_network(chain)))
     return DP_EXIT_FATAL;
   struct checkpointer cp = {0};
@@ -433,6 +444,11 @@ int dpi_cli_main(int argc, char **argv)
   }
   const char *cmd = argv[i++];
   if(!strcmp(cmd, "help")) {
+    if(i < argc && !strcmp(argv[i], "check")) {
+      dpi_manual_check_help(stdout);
+      status = DP_EXIT_OK;
+      goto done;
+    }
     const struct dp_stage_ops *ops = i < argc ? dpi_stage_find(argv[i]) : NULL;
     if(i < argc && !ops) {
       usage_error("no stage named %s", argv[i]);
@@ -486,10 +502,21 @@ int dpi_cli_main(int argc, char **argv)
   int want_help = 0;
   struct dp_check_options check = {0};
   if(special) {
-    /* check takes --patient; everything else is a global option. */
+    /* check takes --patient, --pipeline and a level; everything else is a
+     * global option. */
     for(; i < argc; i++) {
-      if(!strcmp(cmd, "check") && !strcmp(argv[i], "--patient") && i + 1 < argc) {
-        check.patient = argv[++i];
+      int is_check = !strcmp(cmd, "check");
+      if(is_check && (!strcmp(argv[i], "--patient") || !strcmp(argv[i], "--pipeline"))) {
+        if(i + 1 >= argc) {
+          usage_error("option %s needs a value", argv[i]);
+          goto done;
+        }
+        *(!strcmp(argv[i], "--patient") ? &check.patient : &check.pipeline) = argv[i + 1];
+        i++;
+        continue;
+      }
+      if(is_check && argv[i][0] != '-' && !check.level) {
+        check.level = argv[i];
         continue;
       }
       if(!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -508,6 +535,8 @@ int dpi_cli_main(int argc, char **argv)
   if(want_help) {
     if(single)
       dpi_manual_stage_help(stdout, single);
+    else if(!strcmp(cmd, "check"))
+      dpi_manual_check_help(stdout);
     else
       dpi_manual_help(stdout);
     status = DP_EXIT_OK;
@@ -524,6 +553,7 @@ int dpi_cli_main(int argc, char **argv)
   if(!strcmp(cmd, "jwks")) {
     status = print_jwks(&s);
   } else if(!strcmp(cmd, "check")) {
+    dpi_settings_access(&s, NULL, NULL, 0); /* check sets what its pipeline needs */
     status = open_network(&s, 1) ? DP_EXIT_FATAL : dpi_check(&s.ctx, &s.net, &check, stdout);
   } else if(!strcmp(cmd, "convert") && ninputs == 0) {
     usage_error("convert needs at least one file or folder");

@@ -256,13 +256,16 @@ static int start(struct docpipe *p)
     rc = fail(p, DOCPIPE_ERR_OPTION, "%s", why);
   else if(dpi_settings_format_chain(&p->s, &p->chain))
     rc = fail(p, DOCPIPE_ERR_NOMEM, "out of memory");
-  else if(dpi_settings_open_network(&p->s, dpi_chain_needs_network(&p->chain), why,
-                                    sizeof(why)) < 0)
-    rc = fail(p, DOCPIPE_ERR_OPTION, "%s", why);
-  else if(dpi_chain_open(&p->chain, why, sizeof(why)))
-    rc = fail(p, DOCPIPE_ERR_PIPELINE, "%s", why);
-  else
-    rc = start_runner(p);
+  else {
+    /* A library run has no arguments to look at: its inputs are pushed. */
+    dpi_settings_access(&p->s, &p->chain, NULL, 0);
+    if(dpi_settings_open_network(&p->s, dpi_chain_needs_network(&p->chain), why, sizeof(why)) < 0)
+      rc = fail(p, DOCPIPE_ERR_OPTION, "%s", why);
+    else if(dpi_chain_open(&p->chain, why, sizeof(why)))
+      rc = fail(p, DOCPIPE_ERR_PIPELINE, "%s", why);
+    else
+      rc = start_runner(p);
+  }
   p->phase = rc ? PHASE_BROKEN : PHASE_RUNNING;
   p->broken = rc;
   return rc;

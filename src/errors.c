@@ -28,6 +28,7 @@ static const struct {
   [DP_KIND_SERVER_ERROR] = {"server-error", "5xx after every retry, or an answer that is not FHIR"},
   [DP_KIND_NETWORK] = {"network", "no answer: DNS, TLS, proxy, connection or timeout"},
   [DP_KIND_EXPIRED] = {"expired", "a Bulk export file or job the server no longer keeps (410 Gone): run the export again"},
+  [DP_KIND_UNTRUSTED_ORIGIN] = {"untrusted-origin", "not fetched: a URL on an origin other than the FHIR server's (--allow-origin trusts one), or an address such as cloud metadata, link-local or the intranet"},
   [DP_KIND_IO] = {"io", "a local file could not be read or written"},
   [DP_KIND_INTERNAL] = {"internal", "a docpipe bug: a stage lost a record (please report it)"},
 };

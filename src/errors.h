@@ -35,6 +35,8 @@ enum dp_kind {
   DP_KIND_SERVER_ERROR,
   DP_KIND_NETWORK,
   DP_KIND_EXPIRED,         /* a Bulk export's file or job is gone (410): export again */
+  DP_KIND_UNTRUSTED_ORIGIN, /* a URL docpipe will not fetch: another origin, or an
+                               address such as cloud metadata or the intranet */
   DP_KIND_IO,              /* a local file could not be read */
   DP_KIND_INTERNAL,        /* a docpipe bug: a stage lost a record */
   DP_KIND_COUNT

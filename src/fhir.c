@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "ndjson.h"
 
@@ -43,6 +44,7 @@ int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t ma
   net->concurrency = hc.concurrency;
   hc.timeout = cfg->timeout;
   hc.headers = cfg->headers;
+  hc.allow_origins = cfg->allow_origins;
   char origin[512];
   if(net->base[0] && !dpi_http_origin(net->base, origin, sizeof(origin)))
     hc.origin = net->base;
@@ -50,9 +52,18 @@ int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t ma
     free(net);
     return -1;
   }
-  struct dp_auth_config ac = {net->base[0] ? net->base : NULL, cfg->token_url, cfg->client_id,
-                              cfg->private_key, cfg->key_id, cfg->client_secret_file,
-                              cfg->bearer_file, cfg->scope, cfg->token_cache};
+  struct dp_auth_config ac = {.fhir_base = net->base[0] ? net->base : NULL,
+                              .token_url = cfg->token_url,
+                              .client_id = cfg->client_id,
+                              .private_key = cfg->private_key,
+                              .key_id = cfg->key_id,
+                              .client_secret_file = cfg->client_secret_file,
+                              .bearer_file = cfg->bearer_file,
+                              .scope = cfg->scope,
+                              .access = cfg->access,
+                              .token_cache = cfg->token_cache,
+                              .warn = cfg->warn,
+                              .warn_user = cfg->warn_user};
   if(!(net->auth = dpi_auth_new(&ac, net->http, why, whylen))) {
     dpi_net_close(net);
     return -1;
@@ -130,6 +141,45 @@ void dpi_fhir_outcome(const struct dp_buf *body, char *out, size_t outlen)
   json_object_put(o);
 }
 
+void dpi_fhir_server_says(const struct dp_http_response *res, char *out, size_t outlen)
+{
+  out[0] = '\0';
+  if(res->status < 400 || !res->body.len || !outlen)
+    return;
+  dpi_fhir_outcome(&res->body, out, outlen);
+  if(out[0])
+    return;
+  const char *body = dpi_buf_str(&res->body);
+  json_object *o = NULL;
+  char why[64];
+  if(!dpi_json_parse(body, res->body.len, &o, why, sizeof(why))) {
+    /* OAuth errors, object storage ({"code","message"}), other JSON. */
+    static const char *const keys[] = {"error_description", "message", "error", "diagnostics"};
+    for(size_t i = 0; i < sizeof(keys) / sizeof(*keys) && !out[0]; i++) {
+      const char *v = dpi_json_member_str(o, keys[i]);
+      if(v)
+        snprintf(out, outlen, "%.200s", v);
+    }
+    json_object_put(o);
+  } else if(!res->content_type[0] || !strncasecmp(res->content_type, "text/", 5)) {
+    /* A throttling proxy or a small server: "Too Many Requests. Try again
+     * later." (Express sends it as text/html).  The first line only, and
+     * only if it is text, not markup. */
+    size_t n = strcspn(body, "\r\n");
+    if(n > 200)
+      n = 200;
+    if(memchr(body, '\0', n) || memchr(body, '<', n))
+      return;
+    snprintf(out, outlen, "%.*s", (int)n, body);
+  }
+  for(unsigned char *p = (unsigned char *)out; *p; p++)
+    if(*p < ' ' || *p == 0x7f)
+      *p = ' ';
+  size_t len = strlen(out);
+  while(len && out[len - 1] == ' ')
+    out[--len] = '\0';
+}
+
 static const char *find_ci(const char *hay, const char *needle)
 {
   size_t n = strlen(needle);
@@ -175,7 +225,7 @@ enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_respons
                              enum dp_fhir_origin origin)
 {
   char diag[600];
-  dpi_fhir_outcome(&res->body, diag, sizeof(diag));
+  dpi_fhir_server_says(res, diag, sizeof(diag));
   const char *sep = diag[0] ? ": " : "";
   long st = res->status;
   rec->err_status = (int)st;
@@ -188,8 +238,23 @@ enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_respons
     const char *hint = strstr(res->error, ". Hint: ");
     if(hint)
       dpi_record_hint(rec, "%s", hint + 8);
-    return dpi_record_fail(rec, DP_KIND_UNAUTHORIZED, "%s: no access token: %.*s", what,
+    return dpi_record_fail(rec, res->auth_failed == 2 ? DP_KIND_RATE_LIMITED
+                                                      : DP_KIND_UNAUTHORIZED,
+                           "%s: no access token: %.*s", what,
                            hint ? (int)(hint - res->error) : (int)strlen(res->error), res->error);
+  }
+  if(res->refused) {
+    char where[512], shown[512];
+    if(dpi_http_origin(res->url, where, sizeof(where)))
+      snprintf(where, sizeof(where), "ORIGIN");
+    dpi_http_safe_url(res->url, shown, sizeof(shown));
+    dpi_record_hint(rec, "docpipe follows the FHIR server's redirects and Bulk file URLs to "
+                         "public addresses only; if %s is to be trusted, give --allow-origin %s",
+                    where, where);
+    int moved = !strstr(what, shown); /* a redirect led there */
+    return dpi_record_fail(rec, DP_KIND_UNTRUSTED_ORIGIN, "%s: %s%s%s%s", what,
+                           moved ? "redirected to " : "", moved ? shown : "", moved ? ", " : "",
+                           res->error);
   }
   if(res->too_large)
     return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "%s: response over the size cap "
@@ -239,9 +304,14 @@ enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_respons
   if(st == 409 || st == 412)
     return dpi_record_fail(rec, DP_KIND_VERSION_CONFLICT, "%s: HTTP %ld%s%s", what, st, sep, diag);
   if(st == 429) {
-    dpi_record_hint(rec, "the server kept answering 429 after %u tries: lower --rate or "
-                         "--concurrency",
-                    res->tries);
+    double after = dpi_retry_after_seconds(res->retry_after, (long)time(NULL));
+    char asked[160] = "";
+    if(after >= 0)
+      snprintf(asked, sizeof(asked), "; it asked to wait %.0f s (Retry-After: %.40s), and each "
+               "wait was cut to --retry-cap", after, res->retry_after);
+    dpi_record_hint(rec, "the server kept answering 429 after %u tries%s: lower --rate or "
+                         "--concurrency, or try again later",
+                    res->tries, asked);
     return dpi_record_fail(rec, DP_KIND_RATE_LIMITED, "%s: HTTP 429%s%s", what, sep, diag);
   }
   if(st >= 500) {

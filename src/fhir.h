@@ -12,9 +12,14 @@
 
 struct dp_net_config {
   const char *fhir_base;
-  const char *client_id, *private_key, *key_id, *scope, *token_url;
+  const char *client_id, *private_key, *key_id, *token_url;
+  const char *scope;  /* --scope when given; NULL: made from access */
+  const char *access; /* what the run does on the server (scopes.h, dpi_settings_access) */
+  void (*warn)(void *user, const char *msg); /* see dp_auth_config */
+  void *warn_user;
   const char *client_secret_file, *bearer_file, *token_cache;
   struct curl_slist *headers; /* "Name: value", for the FHIR server only */
+  struct curl_slist *allow_origins; /* --allow-origin, as "scheme://host:port" */
   int insecure;
   unsigned concurrency;
   double rate, burst;
@@ -56,6 +61,13 @@ int dpi_fhir_add_param(CURLU *u, const char *name, size_t name_len, const char *
 /* "diagnostics" of an OperationOutcome body (issues joined), one line, or
  * "" when the body is not one. */
 void dpi_fhir_outcome(const struct dp_buf *body, char *out, size_t outlen);
+
+/* What the server said about a failure, one line fit for a message: the
+ * OperationOutcome's diagnostics, else the "error_description"/"message"
+ * of a JSON body (OAuth, object storage), else the first line of a text
+ * body that is no markup ("Too Many Requests. Try again later."); "" for a body
+ * that is none of these, and for answers below 400 (they may be documents). */
+void dpi_fhir_server_says(const struct dp_http_response *res, char *out, size_t outlen);
 
 /* Where the request came from decides what a 404 means. */
 enum dp_fhir_origin {

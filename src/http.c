@@ -1,14 +1,17 @@
 /* http.c - see http.h */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +21,11 @@
 
 #define MAX_REDIRECTS 5
 #define HANDLE_POOL 64
+/* A Retry-After number this large is no delay but a Unix time: 10^9 s is
+ * 31 years, and 10^9 as a time is 2001.  10^12 and more is milliseconds
+ * (10^12 s would be the year 33658). */
+#define DP_RETRY_AFTER_EPOCH 1e9
+#define DP_RETRY_AFTER_EPOCH_MS 1e12
 
 void dpi_http_config_defaults(struct dp_http_config *cfg)
 {
@@ -43,9 +51,9 @@ static double now_mono(void)
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_for(double seconds)
+static int sleep_for(double seconds)
 {
-  dpi_sleep(seconds);
+  return dpi_sleep(seconds);
 }
 
 /* ---- pacing ------------------------------------------------------------- */
@@ -72,6 +80,7 @@ struct pacer {
   double last_raise;
   double ok[OK_RING]; /* completion times of recent answers that were not 429 */
   unsigned nok;
+  double cap; /* no single wait is longer (--retry-cap) */
 };
 
 static double accepted_rate(struct pacer *p, double now)
@@ -86,6 +95,7 @@ static double accepted_rate(struct pacer *p, double now)
 static void pacer_wait(struct pacer *p)
 {
   pthread_mutex_lock(&p->lock);
+  double start = now_mono();
   for(;;) {
     double now = now_mono();
     double wait = 0;
@@ -103,13 +113,22 @@ static void pacer_wait(struct pacer *p)
       if(p->tokens < 1)
         wait = (1 - p->tokens) / p->rate;
     }
-    if(wait <= 0) {
+    /* No request waits longer than --retry-cap for its turn either: past
+     * it, it goes and leaves the debt to the next ones. */
+    if(wait <= 0 || now - start >= p->cap) {
       if(p->rate > 0)
         p->tokens -= 1;
       break;
     }
+    if(wait > p->cap - (now - start))
+      wait = p->cap - (now - start);
     pthread_mutex_unlock(&p->lock);
-    sleep_for(wait);
+    /* Interrupted: go on unpaced (the few requests left, such as deleting
+     * an export job, must not spin here). */
+    if(sleep_for(wait)) {
+      pthread_mutex_lock(&p->lock);
+      break;
+    }
     pthread_mutex_lock(&p->lock);
   }
   pthread_mutex_unlock(&p->lock);
@@ -143,6 +162,140 @@ static void pacer_429(struct pacer *p)
   pthread_mutex_unlock(&p->lock);
 }
 
+/* ---- addresses ------------------------------------------------------------- */
+
+static enum dp_addr_class class_v4(uint32_t a, const char **what)
+{
+  static const struct {
+    uint32_t net, mask;
+    enum dp_addr_class cls;
+    const char *what;
+  } nets[] = {
+    {0xA9FEA9FE, 0xFFFFFFFF, DP_ADDR_METADATA, "cloud metadata"},   /* 169.254.169.254 */
+    {0xA9FEAA02, 0xFFFFFFFF, DP_ADDR_METADATA, "cloud metadata"},   /* 169.254.170.2 (ECS) */
+    {0x646464C8, 0xFFFFFFFF, DP_ADDR_METADATA, "cloud metadata"},   /* 100.100.100.200 */
+    {0x00000000, 0xFF000000, DP_ADDR_NEVER, "unspecified"},         /* 0/8 */
+    {0x7F000000, 0xFF000000, DP_ADDR_LOOPBACK, "loopback"},         /* 127/8 */
+    {0x0A000000, 0xFF000000, DP_ADDR_PRIVATE, "private"},           /* 10/8 */
+    {0xAC100000, 0xFFF00000, DP_ADDR_PRIVATE, "private"},           /* 172.16/12 */
+    {0xC0A80000, 0xFFFF0000, DP_ADDR_PRIVATE, "private"},           /* 192.168/16 */
+    {0x64400000, 0xFFC00000, DP_ADDR_PRIVATE, "shared (carrier-grade NAT)"}, /* 100.64/10 */
+    {0xC6120000, 0xFFFE0000, DP_ADDR_PRIVATE, "benchmarking"},      /* 198.18/15 */
+    {0xA9FE0000, 0xFFFF0000, DP_ADDR_LINK_LOCAL, "link-local"},     /* 169.254/16 */
+    {0xE0000000, 0xF0000000, DP_ADDR_NEVER, "multicast"},           /* 224/4 */
+    {0xF0000000, 0xF0000000, DP_ADDR_NEVER, "reserved"},            /* 240/4 */
+  };
+  for(size_t i = 0; i < sizeof(nets) / sizeof(*nets); i++)
+    if((a & nets[i].mask) == nets[i].net) {
+      *what = nets[i].what;
+      return nets[i].cls;
+    }
+  *what = "public";
+  return DP_ADDR_PUBLIC;
+}
+
+enum dp_addr_class dpi_addr_class(const struct sockaddr *sa, const char **what)
+{
+  const char *dummy;
+  if(!what)
+    what = &dummy;
+  if(sa->sa_family == AF_INET)
+    return class_v4(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr), what);
+  if(sa->sa_family != AF_INET6) {
+    *what = "not an internet address";
+    return DP_ADDR_NEVER;
+  }
+  const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+  static const unsigned char imds[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0,  /* fd00:ec2::254 */
+                                         0,    0,    0,    0,    0, 0, 0x02, 0x54};
+  if(!memcmp(b, mapped, 12) || !memcmp(b, nat64, 12)) /* an IPv4 address inside */
+    return class_v4((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15],
+                    what);
+  static const unsigned char zero[16] = {0};
+  if(!memcmp(b, zero, 15) && (b[15] == 0 || b[15] == 1)) {
+    *what = b[15] ? "loopback" : "unspecified";
+    return b[15] ? DP_ADDR_LOOPBACK : DP_ADDR_NEVER;
+  }
+  if(!memcmp(b, imds, 16)) {
+    *what = "cloud metadata";
+    return DP_ADDR_METADATA;
+  }
+  if(b[0] == 0xff) {
+    *what = "multicast";
+    return DP_ADDR_NEVER;
+  }
+  if(b[0] == 0xfe && (b[1] & 0xc0) == 0x80) {
+    *what = "link-local";
+    return DP_ADDR_LINK_LOCAL;
+  }
+  if((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)) {
+    *what = "private";
+    return DP_ADDR_PRIVATE;
+  }
+  *what = "public";
+  return DP_ADDR_PUBLIC;
+}
+
+int dpi_addr_allowed(enum dp_addr_class cls, int same_host, int base_class)
+{
+  switch(cls) {
+  case DP_ADDR_PUBLIC:
+    return 1;
+  case DP_ADDR_LOOPBACK:
+    return same_host;
+  case DP_ADDR_PRIVATE:
+    return same_host || base_class == DP_ADDR_PRIVATE || base_class == DP_ADDR_LOOPBACK;
+  default:
+    return 0;
+  }
+}
+
+/* The class of a host that is an address literal ("10.0.0.1", "[fe80::1]"),
+ * -1 for a name. */
+static int literal_class(const char *host, const char **what)
+{
+  char buf[64];
+  size_t n = strlen(host);
+  if(n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(buf)) {
+    memcpy(buf, host + 1, n - 2);
+    buf[n - 2] = '\0';
+    char *zone = strchr(buf, '%');
+    if(zone)
+      *zone = '\0';
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+    if(inet_pton(AF_INET6, buf, &s6.sin6_addr) == 1)
+      return (int)dpi_addr_class((struct sockaddr *)&s6, what);
+    return -1;
+  }
+  struct sockaddr_in s4 = {.sin_family = AF_INET};
+  if(inet_pton(AF_INET, host, &s4.sin_addr) == 1)
+    return (int)dpi_addr_class((struct sockaddr *)&s4, what);
+  return -1;
+}
+
+/* The host of url, lower case, as curl normalises it (IPv4 in dotted quads,
+ * IPv6 in brackets, a trailing dot dropped); "" when unparsable. */
+static void url_host(const char *url, char *out, size_t outlen)
+{
+  out[0] = '\0';
+  CURLU *u = curl_url();
+  char *host = NULL;
+  if(u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+     curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+    snprintf(out, outlen, "%s", host);
+    for(char *p = out; *p; p++)
+      if(*p >= 'A' && *p <= 'Z')
+        *p = (char)(*p - 'A' + 'a');
+    size_t n = strlen(out);
+    if(n > 1 && out[n - 1] == '.')
+      out[n - 1] = '\0';
+  }
+  curl_free(host);
+  curl_url_cleanup(u);
+}
+
 /* ---- the client ----------------------------------------------------------- */
 
 struct dp_http {
@@ -158,6 +311,9 @@ struct dp_http {
   struct dp_auth *auth;
   unsigned long requests, rate_limited, retries;
   unsigned seed;
+  char base_host[256]; /* host of cfg.origin, lower case, "" when none */
+  int base_class;      /* dp_addr_class of the FHIR server's address; -1 until known */
+  int proxied;         /* a proxy is set: it resolves names, not docpipe */
 };
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
@@ -211,7 +367,17 @@ struct dp_http *dpi_http_new(const struct dp_http_config *cfg, char *why, size_t
   h->pacer.tokens = h->pacer.burst;
   h->pacer.last_refill = h->pacer.last_raise = now_mono();
   h->pacer.last_cut = -1e9;
+  h->pacer.cap = h->cfg.retry_cap > 0 ? h->cfg.retry_cap : 60;
   h->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)h;
+  h->base_class = -1;
+  if(h->cfg.origin)
+    url_host(h->cfg.origin, h->base_host, sizeof(h->base_host));
+  h->base_class = literal_class(h->base_host, NULL);
+  static const char *const proxy_vars[] = {"https_proxy", "HTTPS_PROXY", "http_proxy",
+                                           "ALL_PROXY", "all_proxy"};
+  for(size_t i = 0; i < sizeof(proxy_vars) / sizeof(*proxy_vars); i++)
+    if(getenv(proxy_vars[i]) && *getenv(proxy_vars[i]))
+      h->proxied = 1;
   h->share = curl_share_init();
   if(!h->share) {
     snprintf(why, whylen, "libcurl share handle unavailable");
@@ -341,25 +507,107 @@ void dpi_http_safe_url(const char *url, char *out, size_t outlen)
     strcpy(out + 197, "...");
 }
 
+/* ---- the guard ---------------------------------------------------------- */
+
+/* Guards one exchange: a URL that is not on a trusted origin may only
+ * reach the addresses dpi_addr_allowed lets through.  Names are checked as
+ * they resolve, when curl opens the socket, so DNS cannot lead around it. */
+struct guard {
+  struct dp_http *h;
+  int checked;     /* 0: the FHIR server's origin, an --allow-origin, a URL the user gave */
+  int base;        /* the FHIR server's origin: learn its address class */
+  int same_host;   /* same host as the FHIR server (another port) */
+  int refused;
+  char host[256];
+  char addr[INET6_ADDRSTRLEN];
+  const char *what;
+};
+
+static int refuse(struct guard *g, const struct sockaddr *sa, int cls, const char *what)
+{
+  if(!g->checked || (sa && g->h->proxied) || dpi_addr_allowed((enum dp_addr_class)cls, g->same_host,
+                                                      __atomic_load_n(&g->h->base_class,
+                                                                      __ATOMIC_RELAXED)))
+    return 0;
+  g->refused = 1;
+  g->what = what;
+  g->addr[0] = '\0';
+  if(sa && sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, g->addr, sizeof(g->addr));
+  else if(sa && sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, g->addr, sizeof(g->addr));
+  return 1;
+}
+
+static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_sockaddr *a)
+{
+  struct guard *g = user;
+  if(purpose == CURLSOCKTYPE_IPCXN && (a->family == AF_INET || a->family == AF_INET6)) {
+    const char *what;
+    enum dp_addr_class cls = dpi_addr_class(&a->addr, &what);
+    if(g->base && !g->h->proxied)
+      __atomic_store_n(&g->h->base_class, (int)cls, __ATOMIC_RELAXED);
+    if(refuse(g, &a->addr, (int)cls, what))
+      return CURL_SOCKET_BAD;
+  }
+  return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+int dpi_http_trusted_origin(const struct dp_http *h, const char *url)
+{
+  char o[512];
+  if(dpi_http_origin(url, o, sizeof(o)))
+    return 0;
+  if(h->cfg.origin && dpi_http_same_origin(url, h->cfg.origin))
+    return 1;
+  for(const struct curl_slist *x = h->cfg.allow_origins; x; x = x->next)
+    if(!strcmp(o, x->data))
+      return 1;
+  return 0;
+}
+
 /* ---- schedule ------------------------------------------------------------------ */
 
 double dpi_retry_after_seconds(const char *value, long now)
 {
-  if(!value || !*value)
+  if(!value)
     return -1;
-  char *end;
-  errno = 0;
-  double secs = strtod(value, &end);
-  if(end != value && !errno) {
-    while(*end == ' ' || *end == '\t')
-      end++;
-    if(!*end && secs >= 0 && isfinite(secs))
-      return secs;
+  const char *p = value + strspn(value, " \t");
+  if(*p >= '0' && *p <= '9') {
+    /* Digits: delta-seconds, or a Unix time (see http.h).  Digits with one
+     * fraction only: "0x10", "1e3" and "5 min" are garbage. */
+    const char *q = p + strspn(p, "0123456789");
+    if(*q == '.')
+      q += 1 + strspn(q + 1, "0123456789");
+    if(q[strspn(q, " \t")])
+      return -1;
+    double v = strtod(p, NULL);
+    if(!isfinite(v))
+      return -1;
+    if(v < DP_RETRY_AFTER_EPOCH)
+      return v;
+    double when = v >= DP_RETRY_AFTER_EPOCH_MS ? v / 1000 : v;
+    return when > (double)now ? when - (double)now : 0;
   }
-  time_t when = curl_getdate(value, NULL);
+  if(!*p)
+    return -1;
+  time_t when = curl_getdate(p, NULL);
   if(when == (time_t)-1)
     return -1;
   return when > now ? (double)(when - now) : 0;
+}
+
+double dpi_http_wait(const struct dp_http *h, double after, unsigned retry, double u)
+{
+  double cap = h->cfg.retry_cap > 0 ? h->cfg.retry_cap : 60;
+  if(after >= 0)
+    return after < cap ? after : cap;
+  return dpi_backoff_delay(retry, h->cfg.retry_base, cap, u);
+}
+
+double dpi_http_wait_cap(const struct dp_http *h)
+{
+  return h->cfg.retry_cap > 0 ? h->cfg.retry_cap : 60;
 }
 
 double dpi_backoff_delay(unsigned retry, double base, double cap, double u)
@@ -480,6 +728,21 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
   }
   res->too_large = 0;
   res->status = 0;
+  struct guard g = {.h = h, .base = same_origin};
+  g.checked = !req->trusted && !dpi_http_trusted_origin(h, url);
+  url_host(url, g.host, sizeof(g.host));
+  g.same_host = h->base_host[0] && !strcmp(g.host, h->base_host);
+  const char *what = NULL;
+  int lit = g.checked ? literal_class(g.host, &what) : -1;
+  if(lit >= 0 && refuse(&g, NULL, lit, what)) {
+    res->refused = 1;
+    snprintf(res->error, sizeof(res->error), "refused: %.200s is %s %s address, and only the "
+             "FHIR server's origin or an --allow-origin may lead there", g.host,
+             strchr("aeiou", what[0]) ? "an" : "a", what);
+    snprintf(res->url, sizeof(res->url), "%s", url);
+    give_handle(h, c);
+    return CURLE_COULDNT_CONNECT;
+  }
   char errbuf[CURL_ERROR_SIZE] = "";
   struct curl_slist *hdrs = NULL;
   char line[DP_MAX_SHORT + 64];
@@ -525,6 +788,8 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->cfg.insecure ? 0L : 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->cfg.insecure ? 0L : 2L);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &g);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, res);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -551,7 +816,13 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   res->status = rc == CURLE_OK ? status : 0;
   snprintf(res->url, sizeof(res->url), "%s", url);
-  if(rc != CURLE_OK) {
+  if(rc != CURLE_OK && g.refused) {
+    res->transport_error = (int)rc;
+    res->refused = 1;
+    snprintf(res->error, sizeof(res->error), "refused: %.200s resolves to %s, %s %s address, and "
+             "only the FHIR server's origin or an --allow-origin may lead there", g.host, g.addr,
+             strchr("aeiou", g.what[0]) ? "an" : "a", g.what);
+  } else if(rc != CURLE_OK) {
     res->transport_error = (int)rc;
     snprintf(res->error, sizeof(res->error), "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
     /* curl's message may quote the URL: keep queries out. */
@@ -599,6 +870,16 @@ static void count(struct dp_http *h, unsigned long *counter)
   pthread_mutex_unlock(&h->lock);
 }
 
+/* Wait before a retry; 0 when the run was interrupted (before or during the
+ * wait): then the last answer stands and nothing is retried any more. */
+static int wait_to_retry(struct dp_http *h, double seconds)
+{
+  if(dpi_interrupted() || sleep_for(seconds))
+    return 0;
+  count(h, &h->retries);
+  return 1;
+}
+
 int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
                 struct dp_http_response *res)
 {
@@ -609,6 +890,11 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
   snprintf(url, sizeof(url), "%s", req->url);
   struct dp_http_request cur = *req;
   int redirects = 0, reauthed = 0;
+  /* A Bulk file URL whose manifest says requiresAccessToken gets the token
+   * on its own origin too (not on where that redirects). */
+  char token_origin[512] = "";
+  if(req->send_token && dpi_http_origin(req->url, token_origin, sizeof(token_origin)))
+    token_origin[0] = '\0';
   unsigned max_redirects = req->max_redirects ? (unsigned)req->max_redirects : MAX_REDIRECTS;
   unsigned max_tries = req->no_retry ? 1 : h->cfg.max_tries;
   for(;;) {
@@ -616,10 +902,12 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
     int same = h->cfg.origin && dpi_http_same_origin(url, h->cfg.origin);
     char token[DP_MAX_SHORT];
     const char *bearer = NULL;
-    if(h->auth && same && !cur.no_auth) {
+    if(h->auth && !cur.no_auth &&
+       (same || (token_origin[0] && dpi_http_same_origin(url, token_origin)))) {
       char why[512];
-      if(dpi_auth_bearer(h->auth, token, sizeof(token), why, sizeof(why))) {
-        res->auth_failed = 1;
+      int arc = dpi_auth_bearer(h->auth, token, sizeof(token), why, sizeof(why));
+      if(arc) {
+        res->auth_failed = arc == -2 ? 2 : 1;
         snprintf(res->error, sizeof(res->error), "%s", why);
         return -1;
       }
@@ -630,13 +918,11 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
     if(rc != CURLE_OK) {
       if(bearer)
         explicit_bzero(token, sizeof(token));
-      if(res->too_large)
+      if(res->too_large || res->refused)
         return -1;
-      if(retryable_transport(rc) && idempotent(cur.method) && res->tries < max_tries) {
-        count(h, &h->retries);
-        sleep_for(dpi_backoff_delay(res->tries, h->cfg.retry_base, h->cfg.retry_cap, jitter(h)));
+      if(retryable_transport(rc) && idempotent(cur.method) && res->tries < max_tries &&
+         wait_to_retry(h, dpi_http_wait(h, -1, res->tries, jitter(h))))
         continue;
-      }
       return -1;
     }
     long st = res->status;
@@ -674,24 +960,12 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
     if(st == 429) {
       count(h, &h->rate_limited);
       pacer_429(&h->pacer);
-      if(res->tries < max_tries) {
-        count(h, &h->retries);
-        sleep_for(after >= 0 ? after
-                             : dpi_backoff_delay(res->tries, h->cfg.retry_base, h->cfg.retry_cap,
-                                                 jitter(h)));
-        continue;
-      }
-      return 0;
     }
-    if((st == 500 || st == 502 || st == 503 || st == 504) && idempotent(cur.method) &&
-       res->tries < max_tries) {
-      count(h, &h->retries);
-      sleep_for(after >= 0 && after < h->cfg.retry_cap
-                    ? after
-                    : dpi_backoff_delay(res->tries, h->cfg.retry_base, h->cfg.retry_cap,
-                                        jitter(h)));
+    int transient = st == 429 || ((st == 500 || st == 502 || st == 503 || st == 504) &&
+                                  idempotent(cur.method));
+    if(transient && res->tries < max_tries &&
+       wait_to_retry(h, dpi_http_wait(h, after, res->tries, jitter(h))))
       continue;
-    }
     return 0;
   }
 }

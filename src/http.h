@@ -35,6 +35,7 @@ struct dp_http_config {
   struct curl_slist *headers; /* extra headers for the FHIR server (tenant...) */
   const char *origin;    /* scheme://host:port of the FHIR server: credentials
                             and extra headers go there only */
+  struct curl_slist *allow_origins; /* "scheme://host:port" also trusted (--allow-origin) */
 };
 
 void dpi_http_config_defaults(struct dp_http_config *cfg);
@@ -49,6 +50,9 @@ struct dp_http_request {
   const char *if_match;      /* W/"3" */
   const char *prefer;        /* respond-async */
   int no_auth;               /* never send the bearer token */
+  int send_token;            /* send it to this URL's origin too, not only the FHIR
+                                server's (a Bulk manifest's requiresAccessToken) */
+  int trusted;               /* the user gave this URL (--token-url): any address */
   const char *basic_user;    /* HTTP Basic credentials (token endpoint) */
   const char *basic_password;
   int no_retry;              /* one attempt only */
@@ -74,11 +78,15 @@ struct dp_http_response {
   char error[512];          /* transport error text */
   unsigned tries;           /* attempts made */
   int too_large;            /* the body passed max_response */
-  int auth_failed;          /* no token could be obtained (error says why) */
+  int refused;              /* not sent: an address the URL may not reach (error says
+                               which); never retried */
+  int auth_failed;          /* no token could be obtained (error says why);
+                               2: the token endpoint kept answering 429 */
   FILE *sink;               /* from the request */
 };
 
 struct dp_http;
+struct sockaddr;
 
 struct dp_http *dpi_http_new(const struct dp_http_config *cfg, char *why, size_t whylen);
 void dpi_http_free(struct dp_http *h);
@@ -102,13 +110,51 @@ int dpi_http_resolve_url(const char *base, const char *ref, char *out, size_t ou
  * carry credentials in the query). */
 void dpi_http_safe_url(const char *url, char *out, size_t outlen);
 
-/* Retry-After as seconds from now: delta-seconds or an HTTP-date; -1 when
- * absent or unreadable.  now is the current Unix time. */
+/* Retry-After as seconds from now (now is the current Unix time), not yet
+ * capped.  RFC 9110 allows delta-seconds or an HTTP-date; servers also send
+ * an absolute Unix time (the SMART Bulk Data reference server sends epoch
+ * seconds, and epoch milliseconds when a block starts): a number of 10^9 or
+ * more is read as a Unix time, 10^12 or more as one in milliseconds, and a
+ * time already past means 0.  -1 when absent or garbage ("soon", "-5",
+ * "1e3"): the caller then uses its backoff. */
 double dpi_retry_after_seconds(const char *value, long now);
+/* How long to wait before retry number `retry`: the server's Retry-After
+ * (`after`, from dpi_retry_after_seconds) when it gave one, else the
+ * backoff with jitter u; never more than the client's retry cap
+ * (--retry-cap).  Every wait of the network stages is bounded by it. */
+double dpi_http_wait(const struct dp_http *h, double after, unsigned retry, double u);
+/* The retry cap in seconds (--retry-cap, default 60). */
+double dpi_http_wait_cap(const struct dp_http *h);
 /* Backoff before retry number `retry` (1 for the first retry): an
  * exponential delay base * 2^(retry-1), capped, with jitter u in [0, 1)
  * spreading it over [delay/2, delay]. */
 double dpi_backoff_delay(unsigned retry, double base, double cap, double u);
+
+/* Where an address leads.  URLs on the FHIR server's origin, on an
+ * --allow-origin, or given by the user go anywhere; the others (redirect
+ * targets, Bulk file URLs, a token endpoint found by discovery) may reach
+ * public addresses, loopback only on the FHIR server's own host, private
+ * ones only when the FHIR server is private (or loopback) itself, and never
+ * link-local, cloud metadata (169.254.169.254, fd00:ec2::254, 100.100.100.200),
+ * unspecified, multicast or reserved addresses.  IPv4 inside IPv6 (mapped,
+ * NAT64) counts as IPv4.  Behind a proxy (https_proxy...) the proxy resolves
+ * names: only address literals are checked then. */
+enum dp_addr_class {
+  DP_ADDR_PUBLIC,
+  DP_ADDR_LOOPBACK,
+  DP_ADDR_PRIVATE,    /* RFC 1918, carrier-grade NAT, IPv6 unique local */
+  DP_ADDR_LINK_LOCAL,
+  DP_ADDR_METADATA,
+  DP_ADDR_NEVER       /* unspecified, multicast, reserved */
+};
+/* The class of an address; *what (may be NULL) names it for messages. */
+enum dp_addr_class dpi_addr_class(const struct sockaddr *sa, const char **what);
+/* May a URL that is not on a trusted origin reach this address?  same_host:
+ * its host is the FHIR server's; base_class: the FHIR server's address
+ * class, -1 when not known yet. */
+int dpi_addr_allowed(enum dp_addr_class cls, int same_host, int base_class);
+/* Is url on the FHIR server's origin or on an --allow-origin? */
+int dpi_http_trusted_origin(const struct dp_http *h, const char *url);
 
 /* Total requests, 429s seen and retries made so far (for the summary). */
 void dpi_http_stats(struct dp_http *h, unsigned long *requests, unsigned long *rate_limited,

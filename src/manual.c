@@ -133,7 +133,9 @@ static const char help_head[] =
   "                                     (docpipe pipelines lists them)\n"
   "  convert [OPTIONS] PATH...          convert raw files and folders (raw-files)\n"
   "  STAGE [OPTIONS] [INPUT...]         run one stage as an NDJSON filter\n"
-  "  check [--patient ID]               preflight against the FHIR server\n"
+  "  check [--pipeline NAME] [--patient ID] [LEVEL]\n"
+  "                                     preflight against the FHIR server for a\n"
+  "                                     pipeline (docpipe check --help)\n"
   "  jwks                               print the public JWKS of --private-key to\n"
   "                                     register the client with the EHR\n"
   "  pipelines                          list the ready pipelines\n"
@@ -166,6 +168,50 @@ static const char help_tail[] =
   "  docpipe -e retry.ndjson convert errors.ndjson  # retry only the failures\n"
   "\n"
   "More: docpipe STAGE --help, man docpipe, man docpipe-pipeline.\n";
+
+/* ---- docpipe check ------------------------------------------------------ */
+
+static const char check_about[] =
+  "Preflight against the FHIR server given by --fhir-base: each step prints OK, "
+  "SKIP or FAIL with the fix, and the exit status is 1 when something blocks "
+  "the job. The CapabilityStatement (/metadata) and "
+  ".well-known/smart-configuration are read before any token; then what the "
+  "pipeline needs of the server is judged (a DocumentReference search for "
+  "fhir-documents; $export at the level, and the --type resources, for "
+  "bulk-export), a token is asked for with that pipeline's scopes and the "
+  "granted ones compared, and one real request is made: a search and a Binary "
+  "read in both Accept modes (with --patient), or a Bulk Data kick-off that is "
+  "cancelled at once.";
+
+static const struct dp_doc_opt check_options[] = {
+  {0, "pipeline", "NAME", "the pipeline to judge the server for (a name or a file)",
+   "bulk-export when the server has $export but no DocumentReference search, else "
+   "fhir-documents", NULL, 0},
+  {0, "patient", "ID", "a patient for the search and Binary read steps", NULL, NULL, 0},
+};
+
+static const char check_level[] =
+  "LEVEL is the export level that bulk-export is judged at: system (the default), "
+  "Patient, or Group/ID. Stage options such as export --type come from the "
+  "pipeline file (or a copy of it given to --pipeline).";
+
+static void check_text(FILE *f, enum dp_doc_style style)
+{
+  for(size_t i = 0; i < sizeof(check_options) / sizeof(*check_options); i++)
+    dpi_doc_option(f, style, &check_options[i]);
+}
+
+void dpi_manual_check_help(FILE *f)
+{
+  fprintf(f, "Usage: docpipe [OPTIONS] check [--pipeline NAME] [--patient ID] [LEVEL]\n");
+  wrap(f, check_about, 0, 0);
+  fputc('\n', f);
+  dpi_doc_heading(f, DP_DOC_TEXT, "Options");
+  check_text(f, DP_DOC_TEXT);
+  fputc('\n', f);
+  wrap(f, check_level, 0, 0);
+  fprintf(f, "\n\nThe options for every command (see docpipe --help) apply too.\n");
+}
 
 struct help_walk {
   FILE *f;
@@ -408,6 +454,13 @@ int dpi_manual_main(int argc, char **argv)
       man_environment(out);
     } else if(n == 11 && !memcmp(at + 1, "ERROR_KINDS", n)) {
       man_error_kinds(out);
+    } else if(n == 5 && !memcmp(at + 1, "CHECK", n)) {
+      roff(out, check_about);
+      fputc(' ', out);
+      roff(out, check_level);
+      fputs("\n.RS\n", out);
+      check_text(out, DP_DOC_ROFF);
+      fputs(".RE\n", out);
     } else {
       fputc('@', out); /* not a placeholder (an address in the text) */
       p = at + 1;

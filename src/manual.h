@@ -33,12 +33,15 @@ void dpi_doc_heading(FILE *f, enum dp_doc_style style, const char *title);
 void dpi_manual_help(FILE *f);
 /* docpipe STAGE --help */
 void dpi_manual_stage_help(FILE *f, const struct dp_stage_ops *ops);
+/* docpipe check --help, docpipe help check */
+void dpi_manual_check_help(FILE *f);
 /* docpipe pipelines: the pipelines found, with what each is for */
 void dpi_manual_list_pipelines(FILE *f);
 /* docpipe stages */
 void dpi_manual_list_stages(FILE *f);
 /* docpipe __man TEMPLATE [OUTPUT]: the template with @VERSION@, @OPTIONS@,
- * @STAGES@ and @ENVIRONMENT@ filled in.  Returns an exit status. */
+ * @STAGES@, @ENVIRONMENT@, @ERROR_KINDS@ and @CHECK@ filled in.  Returns an
+ * exit status. */
 int dpi_manual_main(int argc, char **argv);
 
 #endif

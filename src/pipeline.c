@@ -228,6 +228,14 @@ int dpi_chain_single(const struct dp_stage_ops *ops, const struct dp_context *ct
   return add_stage(chain, ops, ctx);
 }
 
+void dpi_chain_access(const struct dp_chain *chain, const char *const *args, size_t nargs,
+                      struct dp_buf *access)
+{
+  for(size_t i = 0; i < chain->n; i++)
+    if(chain->stages[i].ops->access)
+      chain->stages[i].ops->access(&chain->stages[i], args, nargs, access);
+}
+
 int dpi_chain_needs_network(const struct dp_chain *chain)
 {
   for(size_t i = 0; i < chain->n; i++)

@@ -60,5 +60,9 @@ int dpi_pipeline_find(const char *file, const char *alt, char *path, size_t len,
                       size_t lookedlen);
 /* Does any stage of the chain talk to the FHIR server? */
 int dpi_chain_needs_network(const struct dp_chain *chain);
+/* What the chain does on the FHIR server, as access words (scopes.h), for
+ * the run's arguments (NULL when they come on stdin). */
+void dpi_chain_access(const struct dp_chain *chain, const char *const *args, size_t nargs,
+                      struct dp_buf *access);
 
 #endif

@@ -18,7 +18,7 @@ enum opt_id {
   O_UNORDERED, O_JOBS, O_SHARD, O_MAX_BYTES, O_MAX_TEXT, O_MAX_PAGES,
   O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_STATE, O_CONFIG,
   O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
-  O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
+  O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_ALLOW_ORIGIN, O_INSECURE, O_CONCURRENCY, O_RATE, O_BURST,
   O_RETRIES, O_RETRY_BASE, O_RETRY_CAP, O_TIMEOUT,
   O_COUNT
 };
@@ -78,9 +78,10 @@ static const struct gopt gopts[] = {
   {O_PRIVATE_KEY, "private-key", 0, "FILE", "DOCPIPE_PRIVATE_KEY", NULL,
    "PEM key for SMART Backend Services (RSA: RS384, EC P-384: ES384)"},
   {O_KEY_ID, "key-id", 0, "KID", "DOCPIPE_KEY_ID", NULL, "kid of that key in the registered JWKS"},
-  {O_SCOPE, "scope", 0, "SCOPES", "DOCPIPE_SCOPE",
-   "system/DocumentReference.read system/Binary.read",
-   "scopes to request (SMART v1 .read or v2 .rs forms)"},
+  {O_SCOPE, "scope", 0, "SCOPES", "DOCPIPE_SCOPE", "what the pipeline reads",
+   "scopes to request, sent as given (SMART v1 .read or v2 .rs forms); by default made from "
+   "the stages that run and export --type, in the SMART version the server's "
+   "smart-configuration offers, e.g. system/DocumentReference.read system/Binary.read"},
   {O_TOKEN_URL, "token-url", 0, "URL", "DOCPIPE_TOKEN_URL", "discovered",
    "token endpoint (else from /.well-known/smart-configuration)"},
   {O_CLIENT_SECRET_FILE, "client-secret-file", 0, "FILE", "DOCPIPE_CLIENT_SECRET_FILE", NULL,
@@ -92,6 +93,11 @@ static const struct gopt gopts[] = {
   {O_HEADER, "header", 'H', "'NAME: VALUE'", "DOCPIPE_HEADERS", NULL,
    "extra header for the FHIR server, e.g. a tenant header (repeatable; the variable takes "
    "one per line)"},
+  {O_ALLOW_ORIGIN, "allow-origin", 0, "ORIGIN", "DOCPIPE_ALLOW_ORIGINS", NULL,
+   "also fetch attachment URLs from this origin (scheme://host[:port]), with no credentials; "
+   "without it only the FHIR server's origin is read, and redirects and Bulk files go nowhere "
+   "near cloud metadata, link-local or intranet addresses (repeatable; the variable takes one "
+   "per line)"},
   {O_INSECURE, "insecure", 0, NULL, "DOCPIPE_INSECURE", NULL, "do not verify TLS certificates (never in production)"},
   {O_CONCURRENCY, "concurrency", 0, "N", "DOCPIPE_CONCURRENCY", "8", "requests in flight at most"},
   {O_RATE, "rate", 0, "N[/s]", "DOCPIPE_RATE", "no limit until a 429",
@@ -117,7 +123,6 @@ void dpi_settings_init(struct dp_settings *s)
   s->progress = -1;
   s->net.concurrency = 8;
   s->net.retries = 5;
-  s->net.scope = "system/DocumentReference.read system/Binary.read";
 }
 
 void dpi_settings_free(struct dp_settings *s)
@@ -126,6 +131,8 @@ void dpi_settings_free(struct dp_settings *s)
     free(s->owned[i]);
   free(s->owned);
   curl_slist_free_all(s->net.headers);
+  curl_slist_free_all(s->net.allow_origins);
+  s->net.allow_origins = NULL;
   s->owned = NULL;
   s->nowned = 0;
   s->net.headers = NULL;
@@ -243,6 +250,23 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
       p += n + (p[n] == '\n');
     }
     break;
+  case O_ALLOW_ORIGIN:
+    /* Kept as "scheme://host:port", the form dpi_http_origin compares. */
+    for(const char *p = v; *p && !bad;) {
+      size_t n = strcspn(p, "\n");
+      const char *u = keep(s, p, n);
+      char origin[512];
+      if(n && (!u || dpi_http_origin(u, origin, sizeof(origin))))
+        bad = 1;
+      else if(n) {
+        struct curl_slist *l2 = curl_slist_append(s->net.allow_origins, origin);
+        bad = !l2;
+        if(l2)
+          s->net.allow_origins = l2;
+      }
+      p += n + (p[n] == '\n');
+    }
+    break;
   case O_INSECURE: s->net.insecure = 1; break;
   case O_CONCURRENCY: bad = dpi_parse_uint(v, &s->net.concurrency) || !s->net.concurrency; break;
   case O_RATE: bad = parse_double(v, &s->net.rate); break;
@@ -351,6 +375,19 @@ int dpi_settings_format_chain(const struct dp_settings *s, struct dp_chain *chai
   return s->index && dpi_chain_set_option(chain, "index", s->index) < 0 ? -1 : 0;
 }
 
+void dpi_settings_access(struct dp_settings *s, const struct dp_chain *chain,
+                         const char *const *args, size_t nargs)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 8192);
+  if(chain)
+    dpi_chain_access(chain, nargs ? args : NULL, nargs, &b);
+  if(!b.len) /* a chain that names nothing (check before it knows): the documents */
+    dpi_buf_adds(&b, "DocumentReference.rs Binary.r");
+  s->net.access = keep(s, dpi_buf_str(&b), b.len);
+  dpi_buf_free(&b);
+}
+
 int dpi_settings_open_network(struct dp_settings *s, int needed, char *why, size_t whylen)
 {
   if(!needed && !dpi_settings_network(s))
@@ -453,7 +490,7 @@ void dpi_settings_each(void (*fn)(const struct dp_doc_opt *o, const char *group,
   for(size_t k = 0; k < NGOPTS; k++) {
     const struct gopt *g = &gopts[k];
     struct dp_doc_opt o = {g->shrt, g->name, g->arg, g->help, g->def, g->env,
-                           g->id == O_HEADER};
+                           g->id == O_HEADER || g->id == O_ALLOW_ORIGIN};
     fn(&o, g->id < O_FHIR_BASE ? "general" : "FHIR server", user);
   }
 }

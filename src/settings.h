@@ -63,6 +63,11 @@ unsigned dpi_settings_jobs(const struct dp_settings *s);
 /* Put the output format (--format, with its --index) at the end of the
  * chain; nothing for an empty chain.  0, or -1 when out of memory. */
 int dpi_settings_format_chain(const struct dp_settings *s, struct dp_chain *chain);
+/* What the chain does on the FHIR server, for the default --scope
+ * (scopes.h): the arguments of the run (NULL when they come on stdin) name
+ * export levels.  Call before dpi_settings_open_network. */
+void dpi_settings_access(struct dp_settings *s, const struct dp_chain *chain,
+                         const char *const *args, size_t nargs);
 /* Connect s->ctx.net to the FHIR server when the run talks to one (needed:
  * a stage of the chain does).  1 when connected, 0 when not needed, -1 with
  * a message in why. */

@@ -79,6 +79,7 @@ struct dp_optval {
   char *value; /* "1" for flags */
 };
 
+struct dp_buf;
 struct dp_emitter;
 struct dp_stage;
 
@@ -103,6 +104,12 @@ struct dp_stage_ops {
    * DP_FAIL, leaving it to the caller. */
   enum dp_status (*process)(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out);
   void (*close)(struct dp_stage *st);
+  /* What the stage does on the FHIR server, for the default --scope
+   * (scopes.h): append "Type.perms" words with dpi_access_add, from its
+   * options and the run's arguments (args NULL when they come on stdin).
+   * NULL: nothing. */
+  void (*access)(const struct dp_stage *st, const char *const *args, size_t nargs,
+                 struct dp_buf *access);
 };
 
 enum dp_stage_flags {

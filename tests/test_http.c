@@ -1,6 +1,8 @@
 /* test_http.c - the network building blocks without a network: the JWT
  * client assertion (verified with OpenSSL), Retry-After, the backoff
  * schedule, paging links, URL origins, failure diagnosis, merge patch. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -146,6 +148,125 @@ static void test_retry_after(void)
   CU_ASSERT(dpi_retry_after_seconds(NULL, now) < 0);
   CU_ASSERT(dpi_retry_after_seconds("soon", now) < 0);
   CU_ASSERT(dpi_retry_after_seconds("-5", now) < 0);
+  /* What servers really send: a Unix time (the Bulk Data reference server
+   * sends epoch seconds, and milliseconds when a block starts), in the
+   * future or already past. */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1700000300", now), 300, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1700000300000", now), 300, 1e-6);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1700000000", now), 0, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1600000000", now), 0, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1796154259", now), 96154259, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("999999999", now), 999999999, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_retry_after_seconds("1.5", now), 1.5, 1e-9);
+  /* Garbage is no delay at all: the caller's backoff decides. */
+  CU_ASSERT(dpi_retry_after_seconds("1e3", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("0x10", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("5 min", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("12abc", now) < 0);
+  CU_ASSERT(dpi_retry_after_seconds("  ", now) < 0);
+}
+
+static enum dp_addr_class addr(const char *text)
+{
+  struct sockaddr_in s4 = {.sin_family = AF_INET};
+  struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+  if(inet_pton(AF_INET, text, &s4.sin_addr) == 1)
+    return dpi_addr_class((struct sockaddr *)&s4, NULL);
+  CU_ASSERT_EQUAL_FATAL(inet_pton(AF_INET6, text, &s6.sin6_addr), 1);
+  return dpi_addr_class((struct sockaddr *)&s6, NULL);
+}
+
+static void test_address_classes(void)
+{
+  CU_ASSERT_EQUAL(addr("93.184.216.34"), DP_ADDR_PUBLIC);
+  CU_ASSERT_EQUAL(addr("2606:2800:220:1::248"), DP_ADDR_PUBLIC);
+  CU_ASSERT_EQUAL(addr("169.254.169.254"), DP_ADDR_METADATA);
+  CU_ASSERT_EQUAL(addr("::ffff:169.254.169.254"), DP_ADDR_METADATA);
+  CU_ASSERT_EQUAL(addr("64:ff9b::a9fe:a9fe"), DP_ADDR_METADATA);
+  CU_ASSERT_EQUAL(addr("fd00:ec2::254"), DP_ADDR_METADATA);
+  CU_ASSERT_EQUAL(addr("100.100.100.200"), DP_ADDR_METADATA);
+  CU_ASSERT_EQUAL(addr("169.254.10.1"), DP_ADDR_LINK_LOCAL);
+  CU_ASSERT_EQUAL(addr("fe80::1"), DP_ADDR_LINK_LOCAL);
+  CU_ASSERT_EQUAL(addr("127.0.0.1"), DP_ADDR_LOOPBACK);
+  CU_ASSERT_EQUAL(addr("127.9.9.9"), DP_ADDR_LOOPBACK);
+  CU_ASSERT_EQUAL(addr("::1"), DP_ADDR_LOOPBACK);
+  CU_ASSERT_EQUAL(addr("::ffff:127.0.0.1"), DP_ADDR_LOOPBACK);
+  CU_ASSERT_EQUAL(addr("10.1.2.3"), DP_ADDR_PRIVATE);
+  CU_ASSERT_EQUAL(addr("172.31.255.255"), DP_ADDR_PRIVATE);
+  CU_ASSERT_EQUAL(addr("172.32.0.1"), DP_ADDR_PUBLIC);
+  CU_ASSERT_EQUAL(addr("192.168.0.1"), DP_ADDR_PRIVATE);
+  CU_ASSERT_EQUAL(addr("100.64.0.1"), DP_ADDR_PRIVATE);
+  CU_ASSERT_EQUAL(addr("fc00::5"), DP_ADDR_PRIVATE);
+  CU_ASSERT_EQUAL(addr("0.0.0.0"), DP_ADDR_NEVER);
+  CU_ASSERT_EQUAL(addr("::"), DP_ADDR_NEVER);
+  CU_ASSERT_EQUAL(addr("224.0.0.1"), DP_ADDR_NEVER);
+  CU_ASSERT_EQUAL(addr("ff02::1"), DP_ADDR_NEVER);
+  CU_ASSERT_EQUAL(addr("255.255.255.255"), DP_ADDR_NEVER);
+  /* Who may go where: metadata and link-local never; loopback only on the
+   * FHIR server's own host; the intranet only from an intranet server. */
+  CU_ASSERT(dpi_addr_allowed(DP_ADDR_PUBLIC, 0, DP_ADDR_PUBLIC));
+  CU_ASSERT(!dpi_addr_allowed(DP_ADDR_METADATA, 1, DP_ADDR_LOOPBACK));
+  CU_ASSERT(!dpi_addr_allowed(DP_ADDR_LINK_LOCAL, 1, DP_ADDR_PRIVATE));
+  CU_ASSERT(!dpi_addr_allowed(DP_ADDR_NEVER, 1, DP_ADDR_LOOPBACK));
+  CU_ASSERT(dpi_addr_allowed(DP_ADDR_LOOPBACK, 1, DP_ADDR_LOOPBACK));
+  CU_ASSERT(!dpi_addr_allowed(DP_ADDR_LOOPBACK, 0, DP_ADDR_LOOPBACK));
+  CU_ASSERT(!dpi_addr_allowed(DP_ADDR_LOOPBACK, 0, DP_ADDR_PRIVATE));
+  CU_ASSERT(dpi_addr_allowed(DP_ADDR_PRIVATE, 0, DP_ADDR_PRIVATE));
+  CU_ASSERT(dpi_addr_allowed(DP_ADDR_PRIVATE, 0, DP_ADDR_LOOPBACK));
+  CU_ASSERT(!dpi_addr_allowed(DP_ADDR_PRIVATE, 0, DP_ADDR_PUBLIC));
+  CU_ASSERT(!dpi_addr_allowed(DP_ADDR_PRIVATE, 0, -1));
+}
+
+/* A URL literal that leads nowhere allowed is refused before any
+ * connection: no socket is ever opened to these addresses. */
+static void test_literal_addresses_refused(void)
+{
+  struct dp_http_config cfg;
+  dpi_http_config_defaults(&cfg);
+  cfg.origin = "https://fhir.example/r4/t";
+  cfg.max_tries = 3;
+  cfg.connect_timeout = 1; /* were the guard broken: not a long wait */
+  char why[256];
+  struct dp_http *h = dpi_http_new(&cfg, why, sizeof(why));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+  static const char *const urls[] = {
+    "http://169.254.169.254/latest/meta-data/", "http://2852039166/latest/meta-data/",
+    "http://[::ffff:169.254.169.254]/", "http://[fd00:ec2::254]/latest/", "http://10.0.0.7/x",
+    "http://127.0.0.1:8080/admin", "http://0.0.0.0:22/", "http://[fe80::1%25eth0]/"};
+  for(size_t i = 0; i < sizeof(urls) / sizeof(*urls); i++) {
+    struct dp_http_request req = {.url = urls[i]};
+    struct dp_http_response res;
+    CU_ASSERT_EQUAL(dpi_http_do(h, &req, &res), -1);
+    CU_ASSERT(res.refused);
+    CU_ASSERT_EQUAL(res.tries, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(res.error, "refused: "));
+    dpi_http_response_free(&res);
+  }
+  CU_ASSERT(dpi_http_trusted_origin(h, "https://FHIR.example:443/r4/t/Binary/1"));
+  CU_ASSERT(!dpi_http_trusted_origin(h, "https://fhir.example:8443/r4/t/Binary/1"));
+  CU_ASSERT(!dpi_http_trusted_origin(h, "http://169.254.169.254/"));
+  unsigned long requests, limited, retries;
+  dpi_http_stats(h, &requests, &limited, &retries);
+  CU_ASSERT_EQUAL(retries, 0);
+  dpi_http_free(h);
+}
+
+static void test_waits_are_capped(void)
+{
+  struct dp_http_config cfg;
+  dpi_http_config_defaults(&cfg);
+  cfg.retry_base = 1;
+  cfg.retry_cap = 5;
+  char why[256];
+  struct dp_http *h = dpi_http_new(&cfg, why, sizeof(why));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait_cap(h), 5, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, 2, 1, 0.5), 2, 1e-9);       /* Retry-After wins */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, 96154259, 1, 0.5), 5, 1e-9); /* ... up to the cap */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, 0, 3, 0.5), 0, 1e-9);
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, -1, 1, 0.999999), 1, 1e-5); /* none: backoff */
+  CU_ASSERT_DOUBLE_EQUAL(dpi_http_wait(h, -1, 9, 0.999999), 5, 1e-5);
+  dpi_http_free(h);
 }
 
 static void test_backoff_schedule(void)
@@ -242,6 +363,22 @@ static void test_diagnosis(void)
   CU_ASSERT_EQUAL(diagnose(409, NULL, NULL, DP_FHIR_ASKED, m, sizeof(m)),
                   DP_KIND_VERSION_CONFLICT);
   CU_ASSERT_EQUAL(diagnose(429, NULL, NULL, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_RATE_LIMITED);
+  /* The server's own words, whatever the body: a plain-text 429 (the Bulk
+   * Data reference server), OAuth or object-storage JSON. */
+  CU_ASSERT_EQUAL(diagnose(429, NULL, "Too Many Requests. Try again later.\nmore", DP_FHIR_LISTED,
+                           m, sizeof(m)), DP_KIND_RATE_LIMITED);
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "HTTP 429: Too Many Requests. Try again later. |"));
+  CU_ASSERT_EQUAL(diagnose(500, NULL, "<html><body>Stack trace</body></html>", DP_FHIR_LISTED, m,
+                           sizeof(m)), DP_KIND_SERVER_ERROR);
+  CU_ASSERT_PTR_NULL(strstr(m, "Stack trace")); /* markup is not a message */
+  CU_ASSERT_EQUAL(diagnose(404, NULL, "{\"code\":\"NotAuthorizedOrNotFound\",\"message\":"
+                                      "\"Authorization failed\"}", DP_FHIR_LISTED, m, sizeof(m)),
+                  DP_KIND_NOT_VISIBLE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "HTTP 404: Authorization failed"));
+  CU_ASSERT_EQUAL(diagnose(503, NULL, "{\"resourceType\":\"OperationOutcome\",\"issue\":[{"
+                                      "\"diagnostics\":\"down for maintenance\"}]}",
+                           DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_SERVER_ERROR);
+  CU_ASSERT_PTR_NOT_NULL(strstr(m, "HTTP 503: down for maintenance"));
   CU_ASSERT_EQUAL(diagnose(503, NULL, NULL, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_SERVER_ERROR);
   CU_ASSERT_EQUAL(diagnose(0, NULL, NULL, DP_FHIR_LISTED, m, sizeof(m)), DP_KIND_NETWORK);
 }
@@ -276,6 +413,9 @@ DPT_SUITE(http)
   CU_add_test(s, "weak or wrong keys are refused", test_weak_keys_refused);
   CU_add_test(s, "Retry-After: seconds and HTTP dates", test_retry_after);
   CU_add_test(s, "backoff schedule", test_backoff_schedule);
+  CU_add_test(s, "every wait is capped by --retry-cap", test_waits_are_capped);
+  CU_add_test(s, "address classes and where they may be reached", test_address_classes);
+  CU_add_test(s, "address literals refused before connecting", test_literal_addresses_refused);
   CU_add_test(s, "paging links and URL origins", test_paging_and_urls);
   CU_add_test(s, "failure diagnosis", test_diagnosis);
   CU_add_test(s, "JSON merge patch (RFC 7386)", test_merge_patch);

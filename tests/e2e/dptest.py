@@ -19,7 +19,7 @@ FORMATS = {"pdf", "cda", "xml", "hl7v2", "text", "html", "rtf", "image", "unknow
 KINDS = {"bad-json", "invalid-input", "bad-base64", "empty", "unsupported", "damaged",
          "encrypted", "too-large", "timeout", "extractor-crash", "not-visible", "not-found",
          "unauthorized", "forbidden", "version-conflict", "rate-limited", "server-error",
-         "network", "expired", "io", "internal"}
+         "network", "expired", "untrusted-origin", "io", "internal"}
 SOURCE_KEYS = ["documentReference", "attachment", "binary", "declaredContentType",
                "contentType", "patient", "title", "url", "file"]
 RECORD_KEYS = ["id", "documentType", "format", "content", "createdDate", "source", "bytes",

@@ -19,7 +19,10 @@ from fhirserver import FhirTestServer  # noqa: E402
 
 ALL_IDS = sorted("DocumentReference/%d" % i for i in range(21000101, 21000111))
 LAB_IDS = ["DocumentReference/%d" % i for i in (21000106, 21000107, 21000108, 21000109)]
-EPOCH = "1796154259"  # what the SMART reference server sends as Retry-After
+# What the SMART reference server sends as Retry-After: the Unix time its
+# rate window ends (such as 1796154259), here a day ahead so that it stays in
+# the future whenever the test runs.
+EPOCH = "%d" % (time.time() + 86400)
 TOO_MANY = "Too Many Requests. Try again later."
 
 
@@ -83,7 +86,7 @@ class Waiting(BulkCase):
 
     def test_epoch_date_and_nonsense_retry_after_on_status_polls(self):
         date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 3600))
-        for value in (EPOCH, "1796154259000", date, "soon"):
+        for value in (EPOCH, EPOCH + "000", date, "soon"):
             self.srv.configure(export_polls=2, export_retry_after_header=value)
             run, took = self.run_timed("--retry-cap", "0.2", "export")
             self.assertEqual(run.status, 0, run.stderr)

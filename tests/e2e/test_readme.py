@@ -77,6 +77,23 @@ class Readme(TempDirTest):
             self.assertEqual(r["content"], want[r["id"]]["content"], r["id"])
             self.assertTrue(r["source"]["url"].startswith("http://127.0.0.1:"))
 
+    def test_bulk_register(self):
+        self.run_block("bulk-register")
+        with open(os.path.join(self.tmp, "bulk-check.txt"), encoding="utf-8") as f:
+            check = f.read()
+        self.assertIn("judged for pipeline bulk-export", check)
+        self.assertIn("Nothing blocks the job.", check)
+        fetched = self.records("bulk-records.ndjson")
+        self.assertEqual(len(fetched), 7)
+        offline = subprocess.run([DOCPIPE, "-q", "run", "fhir-dump", "--binaries",
+                                  "samples/fhir/Binary.ndjson",
+                                  "samples/fhir/DocumentReference.ndjson"],
+                                 cwd=self.tmp, stdout=subprocess.PIPE, check=True).stdout
+        want = {r["id"]: r for r in map(json.loads, offline.decode().splitlines())}
+        for r in fetched:
+            self.assertEqual(r["content"], want[r["id"]]["content"], r["id"])
+            self.assertIn("/attachments/", r["source"]["url"])
+
     def test_try_fts5(self):
         out = self.run_block("try-fts5")
         self.assertEqual(out.split(), ["samples/files/discharge-summary.pdf"])

@@ -114,6 +114,24 @@ FAULT_DEFAULTS = {
     "export_post_only": False,    # GET kick-offs answer 405 (Allow: POST)
     "export_file_delay_ms": 0,    # delay before answering each export file
     "export_slow_file": None,     # ["DocumentReference.1.", ms]: more delay for the files so named
+    "fail_429_every": 0,          # every k-th request of the kinds below -> 429 (1 = always)
+    "fail_429_only": None,        # those kinds ("token", "search", "read:Binary", "export",
+                                  # "bulkstatus", ...); None = every resource and token request
+    "retry_after": None,          # Retry-After of every 429: "N" as is, "epoch+N" (Unix time
+                                  # N s ahead), "epoch-ms+N", "date+N" (HTTP-date); None: "1"
+    "throttle_text": None,        # 429 bodies as this line (text/html, as Express sends it)
+    "redirect_binaries_to": None,  # with redirect_binaries: this origin instead of the storage
+                                  # listener's ("http://localhost:PORT", "http://0.0.0.0:PORT")
+    "export_files_on_storage": False,  # manifest file URLs on the storage listener even when
+                                  # requiresAccessToken (it then wants the Bearer token)
+    "missing_types": frozenset(),  # resource types the server has none of: scopes naming them
+                                  # are refused (invalid_scope), as the Bulk Data reference server does
+    "scope_refusal": "named",     # "named": that refusal names the type; "vague": "Invalid scope"
+    "smart_scopes": None,         # scopes_supported: None = the default list, "omit", or a list
+    "smart_capabilities": None,   # capabilities of the SMART configuration (None = default)
+    "bulk_only": False,           # a search-less Bulk Data server like the SMART reference
+                                  # server: $export only, no Binary, attachments as absolute
+                                  # URLs under {base}/attachments/, a registration endpoint
 }
 
 # Answers an export_script may give: {"status": 429, "retry_after": "1796154259", "text": "..."}
@@ -121,6 +139,9 @@ FAULT_DEFAULTS = {
 # OperationOutcome, the default), {"status": 404, "json": {...}} (any JSON body);
 # "content_type" overrides the type; a "file" entry may name the file it is for ("match").
 _SCRIPT_KEYS = ("kickoff", "status", "file")
+
+
+_RETRY_AFTER_TEMPLATE = r"^(epoch|epoch-ms|date)([+-][0-9]+(?:\.[0-9]*)?)$"
 
 
 def _norm_fault(name, value):
@@ -168,8 +189,28 @@ def _norm_fault(name, value):
         if value < 0:
             raise ValueError("%s must be >= 0" % name)
         return value
+    if name == "missing_types":
+        if isinstance(value, str):
+            value = [value]
+        return frozenset(str(v) for v in value)
+    if name == "scope_refusal":
+        if value not in ("named", "vague"):
+            raise ValueError('scope_refusal is "named" or "vague"')
+        return value
+    if name in ("smart_scopes", "smart_capabilities"):
+        if value == "omit" and name == "smart_scopes":
+            return value
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("%s is a list of strings%s" % (name, ' or "omit"' if name == "smart_scopes" else ""))
+        return tuple(str(v) for v in value)
+    if name == "bulk_only":
+        return bool(value)
+    if name == "redirect_binaries_to":
+        if not re.match(r"^https?://[^/?#]+$", str(value)):
+            raise ValueError("redirect_binaries_to is an origin: scheme://host[:port]")
+        return str(value)
     if name in ("retry_after_date", "no_binary_scope", "redirect_binaries", "export_requires_token",
-                "export_post_only"):
+                "export_post_only", "export_files_on_storage"):
         return bool(value)
     if name in ("fail_503_every", "cut_body_every", "export_polls"):
         value = int(value)
@@ -183,6 +224,22 @@ def _norm_fault(name, value):
         return int(value) if value == int(value) else value
     if name == "clock_skew_s":
         return float(value)
+    if name == "fail_429_every":
+        value = int(value)
+        if value < 0:
+            raise ValueError("fail_429_every must be >= 0")
+        return value
+    if name == "fail_429_only":
+        if isinstance(value, str):
+            value = [value]
+        return frozenset(str(v) for v in value)
+    if name in ("retry_after", "throttle_text"):
+        if not isinstance(value, str):
+            raise ValueError("%s is a string" % name)
+        if (name == "retry_after" and re.match(r"^(epoch|date)", value)
+                and not re.match(_RETRY_AFTER_TEMPLATE, value)):
+            raise ValueError("retry_after templates are epoch+N, epoch-ms+N, date+N")
+        return value
     if name == "conflict_status":
         value = int(value)
         if value not in (409, 412):
@@ -211,6 +268,8 @@ def _new_stats():
         "last_scope_granted": None, "export_kickoffs": [], "last_export_params": None,
         "export_status_polls": 0, "export_files_served": 0, "export_files_in_flight": 0,
         "export_files_peak": 0,
+        "scopes_requested": [], "registrations": 0,
+        "path_log": [],  # the kinds of the first 1000 requests, in order
     }
 
 
@@ -227,6 +286,10 @@ def _json_bytes(obj):
 def _iso(ts):
     dt = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def b64url_text(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _http_date(ts):
@@ -539,6 +602,7 @@ class FhirTestServer:
         self._stats = _new_stats()
         self._rate_window = collections.deque()
         self._seq_503 = 0
+        self._seq_429 = 0
         self._seq_cut = 0
         self._script = {k: collections.deque() for k in _SCRIPT_KEYS}
         self._pages = collections.OrderedDict()
@@ -548,7 +612,7 @@ class FhirTestServer:
         self._threads = []
         self._conns = set()
         self.port = self.storage_port = None
-        self.origin = self.base_url = self.token_url = self.storage_url = None
+        self.origin = self.base_url = self.token_url = self.storage_url = self.register_url = None
         self.configure(**faults)
 
     # ---- data
@@ -729,6 +793,8 @@ class FhirTestServer:
             self._faults.update(norm)
             if "fail_503_every" in norm:
                 self._seq_503 = 0
+            if "fail_429_every" in norm:
+                self._seq_429 = 0
             if "cut_body_every" in norm:
                 self._seq_cut = 0
             if "rate_limit" in norm:
@@ -756,6 +822,8 @@ class FhirTestServer:
             s = dict(self._stats)
             s["status_counts"] = dict(s["status_counts"])
             s["paths"] = dict(s["paths"])
+            s["path_log"] = list(s["path_log"])
+            s["scopes_requested"] = list(s["scopes_requested"])
             s["user_agents"] = set(s["user_agents"])
             s["export_kickoffs"] = list(s["export_kickoffs"])
         return s
@@ -794,6 +862,8 @@ class FhirTestServer:
         with self._lock:
             paths = self._stats["paths"]
             paths[kind] = paths.get(kind, 0) + 1
+            if len(self._stats["path_log"]) < 1000:
+                self._stats["path_log"].append(kind)
 
     def _count_status(self, status, cut):
         with self._lock:
@@ -827,6 +897,15 @@ class FhirTestServer:
         with self._lock:
             self._seq_503 += 1
             return self._seq_503 % k == 0
+
+    def _take_429(self, faults, kind):
+        k = faults["fail_429_every"]
+        only = faults["fail_429_only"]
+        if not k or (only is not None and kind not in only):
+            return False
+        with self._lock:
+            self._seq_429 += 1
+            return self._seq_429 % k == 0
 
     def _take_cut(self, faults):
         k = faults["cut_body_every"]
@@ -895,9 +974,12 @@ class FhirTestServer:
 
     # ---- export
 
-    def _export_files(self, types, since, patients, hidden, type_filters=None):
+    def _export_files(self, types, since, patients, hidden, type_filters=None, attachments=False):
         """{type: (ndjson bytes, count)} for an export; patients: list of ids or None (all);
-        type_filters: {type: [query dict, ...]} from _typeFilter (a resource passes one)."""
+        type_filters: {type: [query dict, ...]} from _typeFilter (a resource passes one).
+
+        attachments: DocumentReference attachment urls "Binary/ID" become absolute
+        {base}/attachments/ID urls (the reference server's form)."""
         pset = None if patients is None else set(patients)
         doc_filters = (type_filters or {}).get("DocumentReference")
         with self._lock:
@@ -918,7 +1000,17 @@ class FhirTestServer:
             sel.append(d)
         files = {}
         for t in types:
-            if t == "DocumentReference":
+            if t == "DocumentReference" and attachments:
+                lines = []
+                for d in sel:
+                    d = json.loads(json.dumps(d))
+                    for c in d.get("content") or []:
+                        att = (c or {}).get("attachment") or {}
+                        bid = _ref_id(att.get("url"), "Binary")
+                        if bid:
+                            att["url"] = "%s/attachments/%s" % (self.base_url, urllib.parse.quote(bid))
+                    lines.append(_json_bytes(d))
+            elif t == "DocumentReference":
                 lines = [_json_bytes(d) for d in sel]
             elif t == "Binary":
                 ids = dict.fromkeys(b for d in sel for b in _binary_ids(d))
@@ -965,7 +1057,30 @@ class FhirTestServer:
 
     # ---- capability documents
 
+    def missing_types(self):
+        with self._lock:
+            f = self._faults
+            return set(f["missing_types"]) | ({"Binary"} if f["bulk_only"] else set())
+
     def capability_statement(self):
+        doc = self._capability_statement()
+        with self._lock:
+            bulk_only = self._faults["bulk_only"]
+        missing = self.missing_types()
+        rest = doc["rest"][0]
+        rest["resource"] = [r for r in rest["resource"] if r["type"] not in missing]
+        if bulk_only:
+            # The SMART reference server: resources can be read, none searched.
+            for r in rest["resource"]:
+                if r["type"] == "DocumentReference":
+                    r["interaction"] = [{"code": "read"}]
+                    r.pop("versioning", None)
+                    r.pop("updateCreate", None)
+            rest["security"]["extension"][0]["extension"].append(
+                {"url": "register", "valueUri": self.register_url})
+        return doc
+
+    def _capability_statement(self):
         return {
             "resourceType": "CapabilityStatement", "id": "docpipe-fhirserver", "status": "active",
             "date": "2024-01-15T12:00:00Z", "publisher": "docpipe tests", "kind": "instance",
@@ -1001,6 +1116,24 @@ class FhirTestServer:
         }
 
     def smart_configuration(self):
+        doc = self._smart_configuration()
+        with self._lock:
+            f = dict(self._faults)
+        missing = self.missing_types()
+        if f["smart_scopes"] == "omit":
+            del doc["scopes_supported"]
+        elif f["smart_scopes"] is not None:
+            doc["scopes_supported"] = list(f["smart_scopes"])
+        else:
+            doc["scopes_supported"] = [s for s in doc["scopes_supported"]
+                                       if (_parse_scope(s) or ("",))[0] not in missing]
+        if f["smart_capabilities"] is not None:
+            doc["capabilities"] = list(f["smart_capabilities"])
+        if f["bulk_only"]:
+            doc["registration_endpoint"] = self.register_url
+        return doc
+
+    def _smart_configuration(self):
         return {
             "token_endpoint": self.token_url,
             "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_basic"],
@@ -1029,6 +1162,7 @@ class FhirTestServer:
         self.origin = "http://%s:%d" % (HOST, self.port)
         self.base_url = "%s/r4/%s" % (self.origin, self.tenant)
         self.token_url = "%s/tenants/%s/protocols/oauth2/profiles/smart-v1/token" % (self.origin, self.tenant)
+        self.register_url = "%s/auth/register" % self.origin
         self.storage_url = "http://%s:%d" % (HOST, self.storage_port)
         for s in self._servers:
             t = threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1},
@@ -1309,6 +1443,9 @@ class _FhirHandler(_Handler):
         app = self.app
         if parts[:1] == ["_admin"]:
             return self._admin(method, parts[1:])
+        if parts == ["auth", "register"]:
+            app._count_path("register")
+            return self._dispatch_table(method, {"POST": self._register})
         if parts == ["tenants", app.tenant, "protocols", "oauth2", "profiles", "smart-v1", "token"]:
             app._count_path("token")
             return self._dispatch_table(method, {"POST": self._token})
@@ -1323,6 +1460,11 @@ class _FhirHandler(_Handler):
                                                 "application/json")}
         elif rest == ["metadata"]:
             table = {"GET": lambda: self._plain("metadata", app.capability_statement(), FHIR_JSON)}
+        elif self._faults["bulk_only"] and (rest[0] == "Binary" or rest == ["DocumentReference"]
+                                            or rest == ["DocumentReference", "_search"]):
+            table = None  # no search, no Binary on a Bulk Data server like the reference one
+        elif n == 2 and rest[0] == "attachments" and self._faults["bulk_only"]:
+            table = {"GET": lambda: r("attachment", lambda t: self._attachment(rest[1]))}
         elif rest == ["DocumentReference"]:
             table = {"GET": lambda: r("search", self._search)}
         elif rest == ["DocumentReference", "_search"]:
@@ -1395,7 +1537,7 @@ class _FhirHandler(_Handler):
         app, faults = self.app, self._faults
         app._count("resource_requests")
         app._count_path(kind)
-        if not app._rate_ok(faults):
+        if not app._rate_ok(faults) or app._take_429(faults, kind):
             return self._send_429()
         if faults["slow_ms"]:
             time.sleep(faults["slow_ms"] / 1000.0)
@@ -1412,10 +1554,24 @@ class _FhirHandler(_Handler):
         return fn(tok)
 
     def _send_429(self):
-        if self._faults["retry_after_date"]:
+        faults = self._faults
+        tmpl = faults["retry_after"]
+        m = re.match(_RETRY_AFTER_TEMPLATE, tmpl or "")
+        if m:
+            when = time.time() + float(m.group(2))
+            ra = {"epoch": lambda: "%d" % math.ceil(when),
+                  "epoch-ms": lambda: "%d" % math.ceil(when * 1000),
+                  "date": lambda: _http_date(when)}[m.group(1)]()
+        elif tmpl is not None:
+            ra = tmpl
+        elif faults["retry_after_date"]:
             ra = _http_date(time.time() + 1)
         else:
             ra = "1"
+        if faults["throttle_text"] is not None:
+            # As the reference server's Express sends a string: text/html.
+            return self._send(429, faults["throttle_text"].encode(), "text/html; charset=utf-8",
+                              [("Retry-After", ra)])
         self._send_oo(429, "Too many requests: rate limit exceeded", headers=[("Retry-After", ra)])
 
     def _bearer(self):
@@ -1451,7 +1607,7 @@ class _FhirHandler(_Handler):
     def _token(self):
         app, faults = self.app, self._faults
         app._count("token_requests")
-        if not app._rate_ok(faults):
+        if not app._rate_ok(faults) or app._take_429(faults, "token"):
             return self._send_429()
         ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype != "application/x-www-form-urlencoded":
@@ -1487,8 +1643,19 @@ class _FhirHandler(_Handler):
         with app._lock:
             client = app._clients[cid]
         requested = f.get("scope", "").split()
+        with app._lock:
+            app._stats["scopes_requested"].append(f.get("scope", ""))
         if not requested:
             return self._oauth_error(400, "invalid_scope", "scope is required")
+        missing = app.missing_types()
+        for sc in requested:
+            parsed = _parse_scope(sc)
+            if parsed and parsed[0] in missing:
+                if faults["scope_refusal"] == "vague":
+                    return self._oauth_error(400, "invalid_scope", "Invalid scope")
+                return self._oauth_error(400, "invalid_scope",
+                                         'Resources of type "%s" do not exist on this server '
+                                         '(requested by scope "%s")' % (parsed[0], sc))
         granted = app._grant(client, requested, faults["no_binary_scope"])
         if not granted:
             return self._oauth_error(400, "invalid_scope", "none of the requested scopes is allowed")
@@ -1502,6 +1669,41 @@ class _FhirHandler(_Handler):
                               "expires_in": int(math.ceil(lifetime)), "scope": scope},
                         "application/json;charset=UTF-8",
                         headers=[("Cache-Control", "no-store"), ("Pragma", "no-cache")])
+
+    def _register(self):
+        """The SMART Bulk Data reference server's /auth/register: a form with the
+        client's JWKS (jwks=<JSON>); the answer, as text, is the client id."""
+        app = self.app
+        ctype = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            return self._oauth_error(400, "invalid_request", "Invalid request content-type header "
+                                     "(must be 'application/x-www-form-urlencoded')")
+        try:
+            form = {k: v[0] for k, v in urllib.parse.parse_qs(self._body.decode("utf-8"),
+                                                               keep_blank_values=True).items()}
+        except UnicodeDecodeError:
+            return self._oauth_error(400, "invalid_request", "form body is not UTF-8")
+        dur = form.get("dur", "15")
+        if not re.match(r"^[0-9]+$", dur):
+            return self._oauth_error(400, "invalid_request", "Invalid dur parameter")
+        if form.get("jwks_url") and not form.get("jwks"):
+            return self._oauth_error(400, "invalid_request", "jwks_url is not supported here")
+        try:
+            jwks = json.loads(form.get("jwks") or "")
+            app_client = "reg-" + b64url_text(_json_bytes({"jwks": jwks, "n": secrets.token_hex(8)}))
+            app.register_client(app_client, jwks=jwks)
+        except (ValueError, TypeError, KeyError, jose.JoseError) as e:
+            return self._oauth_error(400, "invalid_request", "Either 'jwks' or 'jwks_url' is "
+                                     "required, as a JWK Set (%s)" % e)
+        app._count("registrations")
+        self._send(200, app_client.encode(), "text/plain; charset=utf-8")
+
+    def _attachment(self, bid):
+        """A bulk-only server's attachment file: the raw bytes, any token."""
+        if bid not in self.app._bins:
+            return self._send_oo(404, "Cannot find attachment %s" % bid)
+        b = self.app._bins[bid]
+        self._send(200, b["bytes"], b["contentType"], cuttable=True, compressible=False)
 
     def _check_basic(self, header, form):
         scheme, _, cred = header.strip().partition(" ")
@@ -1676,7 +1878,8 @@ class _FhirHandler(_Handler):
         as_json = self._wants_json()
         if self._faults["redirect_binaries"]:
             sig = app._new_sig(("blob", bid))
-            loc = "%s/blob/%s?sig=%s&accept=%s" % (app.storage_url, urllib.parse.quote(bid, safe=""), sig,
+            loc = "%s/blob/%s?sig=%s&accept=%s" % (self._faults["redirect_binaries_to"] or app.storage_url,
+                                                   urllib.parse.quote(bid, safe=""), sig,
                                                    "json" if as_json else "raw")
             return self._send(307, b"", None, [("Location", loc)])
         self._send_binary(bid, as_json)
@@ -1736,7 +1939,8 @@ class _FhirHandler(_Handler):
             if level == "system":
                 return self._send_oo(400, "The patient parameter is not available in system-level export requests")
             patients = [p for p in patients if p in set(want)]
-        files = app._export_files(types, since, patients, faults["hidden"], type_filters)
+        files = app._export_files(types, since, patients, faults["hidden"], type_filters,
+                                  faults["bulk_only"])
         partial = q.get("allowPartialManifests", ["false"])[0].lower() == "true"
         job = {"id": uuid.uuid4().hex, "client": tok["client"], "types": types, "files": files,
                "parts": app._export_parts(files, faults, since is not None),
@@ -1794,7 +1998,9 @@ class _FhirHandler(_Handler):
                                                   ("X-Progress", "page %d in progress" % page)])
         entries = []
         for lst, fname, t, data, count in job["parts"]:
-            if job["requires_token"] or self._faults["redirect_binaries"]:
+            if self._faults["export_files_on_storage"]:
+                url = "%s/export/%s/%s?sig=%s" % (app.storage_url, job["id"], fname, job["sig"])
+            elif job["requires_token"] or self._faults["redirect_binaries"]:
                 url = "%s/bulkfiles/%s/%s" % (app.base_url, job["id"], fname)
             else:
                 url = "%s/export/%s/%s?sig=%s" % (app.storage_url, job["id"], fname, job["sig"])
@@ -1869,6 +2075,13 @@ class _StorageHandler(_Handler):
                     or not hmac.compare_digest(sig.encode(), job["sig"].encode())):
                 return self._storage_error(404, "NotAuthorizedOrNotFound",
                                            "Authorization failed or requested resource not found")
+            if job["requires_token"] and self._faults["export_files_on_storage"]:
+                # A file server apart from the FHIR server that wants the token
+                # the manifest's requiresAccessToken announces.
+                scheme, _, tok = (self.headers.get("Authorization") or "").partition(" ")
+                rec = app._lookup_token(tok.strip())[0] if scheme.lower() == "bearer" else None
+                if rec is None or rec["client"] != job["client"]:
+                    return self._storage_error(401, "NotAuthenticated", "a valid Bearer token is required")
             return self._send_part(job, part, parts[2])
         app._count_path("storage:unknown")
         return self._storage_error(404, "NotAuthorizedOrNotFound",

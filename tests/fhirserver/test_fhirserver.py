@@ -311,6 +311,51 @@ class DiscoveryTests(ServerCase):
         self.assertIn("Group", res)
         self.assertEqual(cs["rest"][0]["operation"][0]["name"], "export")
 
+    def test_bulk_only_like_the_reference_server(self):
+        """A search-less Bulk Data server: no Binary, absolute attachment URLs,
+        scopes naming a missing type refused, and /auth/register."""
+        self.srv.configure(bulk_only=True, export_polls=0)
+        j = self.get("/.well-known/smart-configuration").json()
+        self.assertEqual(j["registration_endpoint"], self.srv.register_url)
+        self.assertNotIn("system/Binary.read", j["scopes_supported"])
+        self.assertIn("system/DocumentReference.read", j["scopes_supported"])
+        res = {x["type"]: x for x in self.get("/metadata").json()["rest"][0]["resource"]}
+        self.assertNotIn("Binary", res)
+        self.assertEqual(res["DocumentReference"]["interaction"], [{"code": "read"}])
+        r = self.token_request({"grant_type": "client_credentials",
+                                "scope": "system/DocumentReference.read system/Binary.read"},
+                               basic="basic:s3cret")
+        self.assertEqual((r.status, r.json()["error"]), (400, "invalid_scope"))
+        self.assertEqual(r.json()["error_description"], 'Resources of type "Binary" do not exist '
+                         'on this server (requested by scope "system/Binary.read")')
+        self.srv.configure(scope_refusal="vague")
+        r = self.token_request({"grant_type": "client_credentials", "scope": "system/Binary.read"},
+                               basic="basic:s3cret")
+        self.assertEqual(r.json()["error_description"], "Invalid scope")
+        h = self.auth("system/DocumentReference.read")
+        self.assertEqual(self.get("/DocumentReference?patient=4300201", h).status, 404)
+        self.assertEqual(self.get("/Binary/XR-21000101", h).status, 404)
+        kick = request("GET", self.base + "/$export", None, dict(h, Prefer="respond-async"))
+        self.assertEqual(kick.status, 202)
+        manifest = self.get(kick.headers["Content-Location"], h).json()
+        url = [o["url"] for o in manifest["output"] if o["type"] == "DocumentReference"][0]
+        first = json.loads(self.get(url, h).body.split(b"\n")[0])
+        att = first["content"][0]["attachment"]["url"]
+        self.assertEqual(att, self.base + "/attachments/XR-" + first["id"])
+        self.assertEqual(self.get(att, h).body, corpus_bytes("XR-" + first["id"]))
+        self.assertEqual(self.get(att).status, 401)
+        # Registration: the JWKS in a form, the client id back as text.
+        jwks = json.dumps({"keys": [make_jwk(KEYS["ec_pub"], "ec1")]}) if OPENSSL else '{"keys":[]}'
+        r = request("POST", self.srv.register_url, urllib.parse.urlencode({"jwks": jwks}),
+                    {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertTrue(r.headers["Content-Type"].startswith("text/plain"))
+        self.assertIn(r.body.decode(), self.srv._clients)
+        r = request("POST", self.srv.register_url, "jwks=nope",
+                    {"Content-Type": "application/x-www-form-urlencoded"})
+        self.assertEqual((r.status, r.json()["error"]), (400, "invalid_request"))
+        self.assertEqual(self.srv.stats()["registrations"], 1)
+
     def test_errors_and_ids(self):
         r = self.get("/DocumentReference/21000101")
         self.assertOO(r, 401)
@@ -496,6 +541,34 @@ class FaultTests(ServerCase):
         r = self.token_request({"grant_type": "client_credentials", "scope": "system/*.read"}, basic="basic:s3cret")
         r = self.token_request({"grant_type": "client_credentials", "scope": "system/*.read"}, basic="basic:s3cret")
         self.assertEqual(r.status, 429)  # the token endpoint is limited too
+
+    def test_429_every_and_retry_after_forms(self):
+        h = self.auth()
+        self.srv.configure(fail_429_every=1, fail_429_only=["read:Binary"], retry_after="epoch+300")
+        self.assertEqual(self.get("/DocumentReference/21000101", h).status, 200)  # not that kind
+        r = self.get("/Binary/XR-21000101", h)
+        self.assertOO(r, 429, "throttled")
+        self.assertAlmostEqual(int(r.headers["Retry-After"]), time.time() + 300, delta=5)
+        self.srv.configure(retry_after="epoch-ms+300")
+        ms = int(self.get("/Binary/XR-21000101", h).headers["Retry-After"])
+        self.assertAlmostEqual(ms / 1000, time.time() + 300, delta=5)
+        self.srv.configure(retry_after="date-60")
+        when = email.utils.parsedate_to_datetime(self.get("/Binary/XR-21000101", h).headers["Retry-After"])
+        self.assertAlmostEqual(when.timestamp(), time.time() - 60, delta=5)
+        self.srv.configure(retry_after="soon", throttle_text="Too Many Requests. Try again later.")
+        r = self.get("/Binary/XR-21000101", h)
+        self.assertEqual((r.status, r.headers["Retry-After"], r.body),
+                         (429, "soon", b"Too Many Requests. Try again later."))
+        self.assertTrue(r.headers["Content-Type"].startswith("text/html"))
+        self.srv.configure(fail_429_every=2, fail_429_only=None, retry_after=None, throttle_text=None)
+        self.assertEqual([self.get("/DocumentReference/21000101", h).status for _ in range(4)],
+                         [200, 429, 200, 429])
+        self.srv.configure(fail_429_only=["token"], fail_429_every=1)
+        r = self.token_request({"grant_type": "client_credentials", "scope": "system/*.read"},
+                               basic="basic:s3cret")
+        self.assertEqual((r.status, r.headers["Retry-After"]), (429, "1"))
+        with self.assertRaises(ValueError):
+            self.srv.configure(retry_after="epoch+soon")
 
     def test_503_every(self):
         h = self.auth()
