@@ -423,8 +423,9 @@ class Interrupts(BulkCase):
         s = self.srv.stats()
         self.assertEqual(s["export_jobs_deleted"], 1)
         self.assertLess(s["export_files_served"], 10)
+        # What was written before the signal is a prefix, in manifest order
+        # (how much depends on the machine's speed: none at all under ASan).
         records = [json.loads(l) for l in out.decode().splitlines()]
-        self.assertTrue(records)
         self.assertEqual([r["id"] for r in records], ALL_IDS[:len(records)])
         self.assertEqual(errors[-1]["kind"], "timeout")
         self.assertIn("interrupted during the download", errors[-1]["message"])
