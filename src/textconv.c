@@ -192,9 +192,29 @@ static int is_space_byte(unsigned char c)
 static size_t controls_pass(char *text, size_t n, int lines)
 {
   unsigned char *s = (unsigned char *)text;
+  /* Bytes that may need work: every C0 but tab and newline (CR and FF are
+   * kept without lines), DEL, and the C1 lead byte C2.  Most text has none
+   * but its line ends: it is scanned with one table look-up a byte and left
+   * as it is, unwritten. */
+  static const unsigned char suspect[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x0B] = 1, [0x0C] = 1, [0x0D] = 1, [0x0E] = 1, [0x0F] = 1,
+    [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1,
+    [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1A] = 1, [0x1B] = 1, [0x1C] = 1, [0x1D] = 1,
+    [0x1E] = 1, [0x1F] = 1, [0x7F] = 1, [0xC2] = 1,
+  };
   size_t w = 0;
+  for(; w < n; w++) {
+    if(!suspect[s[w]])
+      continue;
+    if(!lines && (s[w] == '\r' || s[w] == '\f'))
+      continue;
+    if(s[w] == 0xC2 && (w + 1 >= n || s[w + 1] > 0x9F))
+      continue;
+    break;
+  }
   int gap = 0;
-  for(size_t i = 0; i < n; i++) {
+  for(size_t i = w; i < n; i++) {
     size_t k = control_at(s + i, n - i);
     if(k && !(lines && s[i] == '\v')) {
       gap = 1;
