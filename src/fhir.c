@@ -259,6 +259,13 @@ enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_respons
   if(res->too_large)
     return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "%s: response over the size cap "
                                                    "(--max-bytes)", what);
+  if(st == 0 && res->transport_error == CURLE_PARTIAL_FILE) {
+    /* The server said how long the answer is and sent less, every try. */
+    dpi_record_hint(rec, "the transfer was cut short %u times; try again later",
+                    res->tries ? res->tries : 1);
+    return dpi_record_fail(rec, DP_KIND_DAMAGED, "%s: the answer was cut short (%s)", what,
+                           res->error);
+  }
   if(st == 0) {
     dpi_record_hint(rec, "check the network path to the server, proxy settings (https_proxy, "
                          "no_proxy) and TLS trust; the request was retried %u times",

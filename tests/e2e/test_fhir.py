@@ -90,6 +90,17 @@ class Documents(LiveServer):
         self.assertTrue(any("docpipe/" in ua for ua in s["user_agents"]))
         self.assertTrue(s["accept_encoding_seen"])
 
+    def test_a_body_cut_on_every_try_is_damaged(self):
+        """The server sends less than its Content-Length every time: after
+        the retries each document is damaged, never converted from half."""
+        self.srv.configure(cut_body_every=1)
+        run = docpipe(*self.auth(), "--retries", "1", "--retry-base", "0.01", "run",
+                      "fhir-documents", stdin=PATIENTS.encode())
+        self.assertEqual(run.status, 1)
+        self.assertEqual(run.records, [])
+        self.assertEqual({e["kind"] for e in run.errors}, {"damaged"})
+        self.assertIn("cut short", run.errors[0]["message"])
+
     def test_persona_hidden_documents_are_reported_not_lost(self):
         self.srv.configure(hidden={"Binary/XR-21000103", "Binary/XR-21000107"})
         run = docpipe(*self.auth(), "run", "fhir-documents", stdin=PATIENTS.encode())
