@@ -738,6 +738,7 @@ static int word_cmp(const void *key, const void *elem)
 
 static void control_word(struct rtf_parser *r, const char *word, int has_param, long param)
 {
+  /* checksrc: long, a flat switch on the word's action */
   const struct rtf_word *w =
       bsearch(word, rtf_words, sizeof(rtf_words) / sizeof(rtf_words[0]), sizeof(rtf_words[0]),
               word_cmp);
@@ -964,6 +965,66 @@ static int hex_value(unsigned char c)
   return -1;
 }
 
+/* A control word and its parameter, at r->p (a letter after a backslash). */
+static void control_word_at(struct rtf_parser *r)
+{
+  char word[RTF_MAX_WORD + 1];
+  size_t wl = 0;
+  while(r->p < r->end && is_alpha(*r->p)) {
+    if(wl < RTF_MAX_WORD)
+      word[wl] = (char)*r->p;
+    wl++;
+    r->p++;
+  }
+  long param = 0;
+  int has_param = 0, negative = 0, digits = 0;
+  if(r->end - r->p >= 2 && r->p[0] == '-' && is_digit(r->p[1])) {
+    negative = 1;
+    r->p++;
+  }
+  while(r->p < r->end && is_digit(*r->p)) {
+    /* Parameters are 16 or 32 bits; more digits saturate. */
+    if(param < 100000000000L)
+      param = param * 10 + (*r->p - '0');
+    digits++;
+    r->p++;
+  }
+  if(digits) {
+    has_param = 1;
+    if(param > INT32_MAX)
+      param = INT32_MAX;
+    if(negative)
+      param = -param;
+  }
+  if(r->p < r->end && *r->p == ' ')
+    r->p++;
+  int skipped = r->skip > 0;
+  if(skipped)
+    r->skip--;
+  if(wl > RTF_MAX_WORD)
+    return; /* no such word */
+  word[wl] = '\0';
+  /* \bin's data is skipped even as a fallback character. */
+  if(skipped && strcmp(word, "bin"))
+    return;
+  control_word(r, word, has_param, param);
+}
+
+/* \'hh, after the quote: one code-page byte. */
+static void hex_byte_at(struct rtf_parser *r)
+{
+  int v = 0, n = 0;
+  while(n < 2 && r->p < r->end && hex_value(*r->p) >= 0) {
+    v = v * 16 + hex_value(*r->p);
+    r->p++;
+    n++;
+  }
+  if(r->skip > 0)
+    r->skip--;
+  else if(n == 2) /* one digit is a broken escape, not a byte */
+    put_byte(r, (unsigned char)v);
+}
+
 /* After a backslash. */
 static void control(struct rtf_parser *r)
 {
@@ -979,60 +1040,12 @@ static void control(struct rtf_parser *r)
   if(c != '\'')
     run_flush(r);
   if(is_alpha(c)) {
-    char word[RTF_MAX_WORD + 1];
-    size_t wl = 0;
-    while(r->p < r->end && is_alpha(*r->p)) {
-      if(wl < RTF_MAX_WORD)
-        word[wl] = (char)*r->p;
-      wl++;
-      r->p++;
-    }
-    long param = 0;
-    int has_param = 0, negative = 0, digits = 0;
-    if(r->end - r->p >= 2 && r->p[0] == '-' && is_digit(r->p[1])) {
-      negative = 1;
-      r->p++;
-    }
-    while(r->p < r->end && is_digit(*r->p)) {
-      /* Parameters are 16 or 32 bits; more digits saturate. */
-      if(param < 100000000000L)
-        param = param * 10 + (*r->p - '0');
-      digits++;
-      r->p++;
-    }
-    if(digits) {
-      has_param = 1;
-      if(param > INT32_MAX)
-        param = INT32_MAX;
-      if(negative)
-        param = -param;
-    }
-    if(r->p < r->end && *r->p == ' ')
-      r->p++;
-    int skipped = r->skip > 0;
-    if(skipped)
-      r->skip--;
-    if(wl > RTF_MAX_WORD)
-      return; /* no such word */
-    word[wl] = '\0';
-    /* \bin's data is skipped even as a fallback character. */
-    if(skipped && strcmp(word, "bin"))
-      return;
-    control_word(r, word, has_param, param);
+    control_word_at(r);
     return;
   }
   r->p++;
   if(c == '\'') {
-    int v = 0, n = 0;
-    while(n < 2 && r->p < r->end && hex_value(*r->p) >= 0) {
-      v = v * 16 + hex_value(*r->p);
-      r->p++;
-      n++;
-    }
-    if(r->skip > 0)
-      r->skip--;
-    else if(n == 2) /* one digit is a broken escape, not a byte */
-      put_byte(r, (unsigned char)v);
+    hex_byte_at(r);
     return;
   }
   if(r->skip > 0) {
