@@ -36,6 +36,44 @@ static unsigned char classify(unsigned char c)
   return table[c];
 }
 
+/* The fast path: whole groups of four symbols from p[*i], while there is
+ * room for three bytes at *w.  Stops at anything else. */
+static inline void whole_groups(const unsigned char *p, size_t len, size_t *i, unsigned char **w,
+                                const unsigned char *limit, size_t *symbols)
+{
+  while(*i + 4 <= len && limit - *w >= 3) {
+    const unsigned char *q = p + *i;
+    unsigned a = table[q[0]], b = table[q[1]], c = table[q[2]], d = table[q[3]];
+    if((a | b | c | d) & 0xc0)
+      break;
+    uint32_t v = a << 18 | b << 12 | c << 6 | d;
+    (*w)[0] = (unsigned char)(v >> 16);
+    (*w)[1] = (unsigned char)(v >> 8);
+    (*w)[2] = (unsigned char)v;
+    *w += 3;
+    *i += 4;
+    *symbols += 4;
+  }
+}
+
+/* The last group of nacc (2 or 3) symbols: 1 or 2 bytes. */
+static enum dp_b64_result last_group(struct dp_buf *out, uint32_t acc, unsigned nacc,
+                                     unsigned char **w, const unsigned char *limit)
+{
+  size_t extra = nacc - 1;
+  if((size_t)(limit - *w) < extra) {
+    dpi_buf_free(out);
+    out->state = DP_BUF_TOO_BIG;
+    return DP_B64_TOO_BIG;
+  }
+  acc <<= 6 * (4 - nacc);
+  (*w)[0] = (unsigned char)(acc >> 16);
+  if(extra == 2)
+    (*w)[1] = (unsigned char)(acc >> 8);
+  *w += extra;
+  return DP_B64_OK;
+}
+
 enum dp_b64_result dpi_b64_decode(const char *text, size_t len, struct dp_buf *out,
                                   size_t *bad_at)
 {
@@ -54,20 +92,8 @@ enum dp_b64_result dpi_b64_decode(const char *text, size_t len, struct dp_buf *o
   uint32_t acc = 0;
   unsigned nacc = 0;
   while(i < len) {
-    /* Fast path: whole groups of four symbols. */
     if(nacc == 0 && !pads) {
-      while(i + 4 <= len && limit - w >= 3) {
-        unsigned a = table[p[i]], b = table[p[i + 1]], c = table[p[i + 2]], d = table[p[i + 3]];
-        if((a | b | c | d) & 0xc0)
-          break;
-        uint32_t v = a << 18 | b << 12 | c << 6 | d;
-        w[0] = (unsigned char)(v >> 16);
-        w[1] = (unsigned char)(v >> 8);
-        w[2] = (unsigned char)v;
-        w += 3;
-        i += 4;
-        symbols += 4;
-      }
+      whole_groups(p, len, &i, &w, limit, &symbols);
       if(i >= len)
         break;
     }
@@ -114,19 +140,8 @@ enum dp_b64_result dpi_b64_decode(const char *text, size_t len, struct dp_buf *o
       *bad_at = len;
     return DP_B64_INVALID;
   }
-  if(nacc) {
-    size_t extra = nacc - 1; /* 2 symbols: 1 byte, 3 symbols: 2 bytes */
-    if((size_t)(limit - w) < extra) {
-      dpi_buf_free(out);
-      out->state = DP_BUF_TOO_BIG;
-      return DP_B64_TOO_BIG;
-    }
-    acc <<= 6 * (4 - nacc);
-    w[0] = (unsigned char)(acc >> 16);
-    if(extra == 2)
-      w[1] = (unsigned char)(acc >> 8);
-    w += extra;
-  }
+  if(nacc && last_group(out, acc, nacc, &w, limit) != DP_B64_OK)
+    return DP_B64_TOO_BIG;
   if(start)
     dpi_buf_commit(out, (size_t)(w - start));
   return DP_B64_OK;
