@@ -217,7 +217,8 @@ const char *dpi_xml_charset(const void *data, size_t len, const xmlDoc *doc, cha
 {
   /* The code unit width comes from the bytes (BOM or "<?xml" in UTF-16/32):
    * a declaration can only say "UTF-16", not the byte order. */
-  xmlCharEncoding enc = len >= 4 ? xmlDetectCharEncoding((const unsigned char *)data, 4) : XML_CHAR_ENCODING_NONE;
+  xmlCharEncoding enc = len >= 4 ? xmlDetectCharEncoding((const unsigned char *)data, 4)
+                                 : XML_CHAR_ENCODING_NONE;
   const char *label;
   switch(enc) {
   case XML_CHAR_ENCODING_UTF16LE: label = "UTF-16LE"; break;
@@ -278,6 +279,51 @@ static int ascii_prefix_ci(const char *s, size_t len, const char *lit)
   return 1;
 }
 
+/* The root start tag's attributes from s[i]: the xmlns or xmlns:prefix
+ * that binds the root's prefix sets root->ns.  A value cut off by the end
+ * of the text leaves the namespace unknown. */
+static void root_namespace(const char *s, size_t len, size_t i, struct dp_xml_root *root)
+{
+  while(i < len && s[i] != '>') {
+    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n' || s[i] == '/'))
+      i++;
+    size_t a0 = i;
+    while(i < len && name_char((unsigned char)s[i]))
+      i++;
+    size_t alen = i - a0;
+    if(alen == 0) {
+      if(i < len && s[i] != '>')
+        i++;
+      continue;
+    }
+    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+      i++;
+    if(i >= len || s[i] != '=')
+      continue;
+    i++;
+    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
+      i++;
+    if(i >= len || (s[i] != '"' && s[i] != '\''))
+      continue;
+    char q = s[i++];
+    size_t v0 = i;
+    while(i < len && s[i] != q)
+      i++;
+    if(i >= len)
+      return;
+    size_t vlen = i - v0;
+    i++;
+    const char *an = s + a0;
+    int match = 0;
+    if(alen == 5 && !memcmp(an, "xmlns", 5))
+      match = root->prefix[0] == '\0';
+    else if(alen > 6 && !memcmp(an, "xmlns:", 6))
+      match = alen - 6 == strlen(root->prefix) && !memcmp(an + 6, root->prefix, alen - 6);
+    if(match)
+      copy_name(root->ns, sizeof(root->ns), s + v0, vlen);
+  }
+}
+
 int dpi_xml_peek_root(const char *s, size_t len, struct dp_xml_root *root)
 {
   memset(root, 0, sizeof(*root));
@@ -331,45 +377,7 @@ int dpi_xml_peek_root(const char *s, size_t len, struct dp_xml_root *root)
   } else if(!copy_name(root->name, sizeof(root->name), qname, qlen)) {
     return 0;
   }
-  /* Attributes: look for xmlns or xmlns:prefix matching the root's prefix. */
-  while(i < len && s[i] != '>') {
-    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n' || s[i] == '/'))
-      i++;
-    size_t a0 = i;
-    while(i < len && name_char((unsigned char)s[i]))
-      i++;
-    size_t alen = i - a0;
-    if(alen == 0) {
-      if(i < len && s[i] != '>')
-        i++;
-      continue;
-    }
-    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
-      i++;
-    if(i >= len || s[i] != '=')
-      continue;
-    i++;
-    while(i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n'))
-      i++;
-    if(i >= len || (s[i] != '"' && s[i] != '\''))
-      continue;
-    char q = s[i++];
-    size_t v0 = i;
-    while(i < len && s[i] != q)
-      i++;
-    if(i >= len)
-      return 1; /* the root was found; the namespace stays unknown */
-    size_t vlen = i - v0;
-    i++;
-    const char *an = s + a0;
-    int match = 0;
-    if(alen == 5 && !memcmp(an, "xmlns", 5))
-      match = root->prefix[0] == '\0';
-    else if(alen > 6 && !memcmp(an, "xmlns:", 6))
-      match = alen - 6 == strlen(root->prefix) && !memcmp(an + 6, root->prefix, alen - 6);
-    if(match)
-      copy_name(root->ns, sizeof(root->ns), s + v0, vlen);
-  }
+  root_namespace(s, len, i, root);
   return 1;
 }
 
