@@ -41,7 +41,8 @@ static enum dp_status verify(struct dp_record *rec, const struct dp_buf *bytes)
     if(size_differs) {
       dpi_record_hint(rec, "the transfer may have been cut short; --no-verify accepts it");
       return dpi_record_fail(rec, DP_KIND_DAMAGED, "decoded %zu bytes but attachment.size is "
-                             "%lld, and their SHA-1 differs from attachment.hash", bytes->len, said);
+                             "%lld, and their SHA-1 differs from attachment.hash",
+                             bytes->len, said);
     }
     dpi_record_hint(rec, "the document differs from the one the server described; "
                          "--no-verify accepts it");

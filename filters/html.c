@@ -22,8 +22,9 @@
  *
  * Charset: decided by charset.h, with the charset a <meta> declares as the
  * page's declaration (a BOM and UTF-8 bytes overrule it; pages without one
- * go to the detectors).  The page is converted to UTF-8 here (see process() for why libxml2 must not do
- * it) and the parser is told "UTF-8", so the <meta> no longer matters to it.
+ * go to the detectors).  The page is converted to UTF-8 here (see process()
+ * for why libxml2 must not do it) and the parser is told "UTF-8", so the
+ * <meta> no longer matters to it.
  *
  * The tree is walked iteratively (parent pointers), so nesting depth costs no
  * stack; libxml2's own limits bound the tree. */

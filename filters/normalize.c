@@ -29,7 +29,8 @@
 #define MAX_SLUG 64
 
 static const struct dp_option_spec normalize_options[] = {
-  {"loinc", "FILE", DP_OPT_PATH, "DOCPIPE_LOINC_MAP", "loinc-document-types.tsv in the pipelines folder",
+  {"loinc", "FILE", DP_OPT_PATH, "DOCPIPE_LOINC_MAP",
+   "loinc-document-types.tsv in the pipelines folder",
    "LOINC code to documentType table (TSV: code, documentType)"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };
@@ -143,7 +144,8 @@ static const char *document_type(struct lh_table *map, json_object *fhir, json_o
     json_object *c = json_object_array_get_idx(codings, i);
     const char *system = dpi_json_member_str(c, "system");
     const char *mapped;
-    if(system && !strcmp(system, LOINC_SYSTEM) && (mapped = map_loinc(map, dpi_json_member_str(c, "code"))))
+    if(system && !strcmp(system, LOINC_SYSTEM) &&
+       (mapped = map_loinc(map, dpi_json_member_str(c, "code"))))
       return mapped;
   }
   const char *text = dpi_json_member_str(type, "text");
@@ -162,7 +164,8 @@ static const char *document_type(struct lh_table *map, json_object *fhir, json_o
     json_object *cc = dpi_json_member(cat, "coding");
     json_object *first = cc && json_object_is_type(cc, json_type_array)
                              ? json_object_array_get_idx(cc, 0) : NULL;
-    const char *candidates[] = {dpi_json_member_str(cat, "text"), dpi_json_member_str(first, "display"),
+    const char *candidates[] = {dpi_json_member_str(cat, "text"),
+                                dpi_json_member_str(first, "display"),
                                 dpi_json_member_str(first, "code")};
     for(size_t k = 0; k < 3; k++)
       if(candidates[k] && slug(candidates[k], buf))
@@ -179,7 +182,8 @@ static const char *document_type(struct lh_table *map, json_object *fhir, json_o
 
 static const char *created_date(json_object *fhir, json_object *doc, char out[11])
 {
-  const char *candidates[] = {dpi_json_member_str(fhir, "date"), dpi_json_member_str(fhir, "creation"),
+  const char *candidates[] = {dpi_json_member_str(fhir, "date"),
+                              dpi_json_member_str(fhir, "creation"),
                               dpi_json_member_str(doc, "date")};
   for(size_t i = 0; i < 3; i++)
     if(candidates[i] && !dpi_date_normalize(candidates[i], out))

@@ -112,7 +112,8 @@ static int is_truncated(const unsigned char *p, size_t len)
 #define STARTXREF_WINDOW 16384
 static int restate_startxref(const unsigned char *p, size_t len, struct dp_buf *out)
 {
-  if(len <= STARTXREF_WINDOW || memmem(p + len - STARTXREF_WINDOW, STARTXREF_WINDOW, "startxref", 9))
+  if(len <= STARTXREF_WINDOW ||
+     memmem(p + len - STARTXREF_WINDOW, STARTXREF_WINDOW, "startxref", 9))
     return 0;
   const unsigned char *last = NULL;
   for(const unsigned char *q = p; (q = memmem(q, len - (size_t)(q - p), "startxref", 9)); q += 9)

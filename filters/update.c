@@ -63,8 +63,8 @@ static long put_resource(struct dp_net *net, const char *ref, json_object *body,
     return 0;
   snprintf(match, sizeof(match), "W/\"%s\"", version);
   size_t n = 0;
-  const char *text = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+  const char *text = json_object_to_json_string_length(
+      body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
   struct dp_http_request req = {.method = "PUT", .url = url, .accept = "application/fhir+json",
                                 .content_type = "application/fhir+json", .body = text,
                                 .body_len = n, .if_match = match};
