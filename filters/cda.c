@@ -721,7 +721,8 @@ static enum dp_status render_b64(struct cda *c, const struct dp_buf *data,
   size_t bad_at = 0;
   int layers = 0;
   dpi_buf_init(&bytes, c->st->ctx->max_document);
-  enum dp_b64_result rc = dpi_decode_payload(data->mem, data->len, &bytes, &bad_at, &layers);
+  enum dp_b64_result rc = dpi_decode_payload(c->st->ctx->stages, data->mem, data->len, &bytes,
+                                            &bad_at, &layers);
   enum dp_status status = DP_OK;
   if(rc == DP_B64_INVALID)
     status = dpi_record_fail(c->rec, DP_KIND_BAD_BASE64,

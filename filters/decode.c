@@ -69,7 +69,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   dpi_buf_init(&bytes, st->ctx->max_document);
   size_t bad = 0;
   int layers = 0;
-  enum dp_b64_result rc = dpi_decode_payload(json_object_get_string(data),
+  enum dp_b64_result rc = dpi_decode_payload(st->ctx->stages, json_object_get_string(data),
                                              (size_t)json_object_get_string_len(data), &bytes,
                                              &bad, &layers);
   if(rc != DP_B64_OK) {

@@ -68,7 +68,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 const struct dp_stage_ops dp_stage_es_bulk = {
   .name = "es-bulk",
   .summary = "records as an Elasticsearch/OpenSearch _bulk body (action and source lines)",
-  .flags = DP_STAGE_DELETIONS,
+  .flags = DP_STAGE_DELETIONS | DP_STAGE_FORMAT,
   .options = esbulk_options,
   .process = process,
 };

@@ -524,8 +524,8 @@ static enum dp_status put_document(struct render *r, const struct dp_stage *st,
   int layers;
   enum dp_status rc = DP_OK;
   if(base64) {
-    enum dp_b64_result b = dpi_decode_payload(dpi_buf_str(r->leaf), r->leaf->len, &bytes, &bad_at,
-                                              &layers);
+    enum dp_b64_result b = dpi_decode_payload(st->ctx->stages, dpi_buf_str(r->leaf),
+                                              r->leaf->len, &bytes, &bad_at, &layers);
     if(b == DP_B64_INVALID)
       rc = dpi_record_fail(m, DP_KIND_BAD_BASE64,
                            "OBX segment %zu: ED data is not valid Base64 (offset %zu)", where,

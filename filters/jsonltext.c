@@ -34,6 +34,6 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 const struct dp_stage_ops dp_stage_jsonl_text = {
   .name = "jsonl-text",
   .summary = "records reduced to {\"id\", \"text\"} for indexers that want only those",
-  .flags = DP_STAGE_DELETIONS,
+  .flags = DP_STAGE_DELETIONS | DP_STAGE_FORMAT,
   .process = process,
 };

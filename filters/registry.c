@@ -4,10 +4,9 @@
  * (and one in CMakeLists.txt).  Order matters for extractors: when two bid
  * the same, the one listed first wins, so specific formats come before the
  * general ones and plain text comes last (file(1)'s cascade ends the same
- * way). */
+ * way).  The front ends hand this table to the run (struct dp_context
+ * stages); the core knows no stage but through it. */
 #include "registry.h"
-
-#include <string.h>
 
 const struct dp_stage_ops *const dp_stage_registry[] = {
   /* pipeline stages, in the order a pipeline uses them */
@@ -36,19 +35,3 @@ const struct dp_stage_ops *const dp_stage_registry[] = {
   &dp_stage_text,
   NULL
 };
-
-const struct dp_stage_ops *dpi_stage_find(const char *name)
-{
-  for(const struct dp_stage_ops *const *s = dp_stage_registry; *s; s++)
-    if(!strcmp((*s)->name, name))
-      return *s;
-  return NULL;
-}
-
-const struct dp_stage_ops *dpi_extractor_for(const char *format)
-{
-  for(const struct dp_stage_ops *const *s = dp_stage_registry; *s; s++)
-    if((*s)->format && !strcmp((*s)->format, format))
-      return *s;
-  return NULL;
-}

@@ -1,4 +1,4 @@
-/* registry.h - the one list of stages (filters/registry.c). */
+/* registry.h - the one list of stages (filters/registry.c), for the front ends. */
 #ifndef DP_REGISTRY_H
 #define DP_REGISTRY_H
 
@@ -24,11 +24,8 @@ extern const struct dp_stage_ops dp_stage_html;
 extern const struct dp_stage_ops dp_stage_xml;
 extern const struct dp_stage_ops dp_stage_text;
 
-/* NULL-terminated, in bidding order. */
+/* NULL-terminated, in bidding order: what a front end puts in ctx->stages
+ * (pipeline.h dpi_stage_find and sniff.h dpi_extractor_for look in it). */
 extern const struct dp_stage_ops *const dp_stage_registry[];
-
-const struct dp_stage_ops *dpi_stage_find(const char *name);
-/* The extractor that produces `format`, or NULL. */
-const struct dp_stage_ops *dpi_extractor_for(const char *format);
 
 #endif

@@ -8,11 +8,10 @@
 
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
 {
-  (void)st;
   if(!rec->has_body)
     return dpi_record_fail(rec, DP_KIND_INVALID_INPUT,
                            "record has no document bytes (run decode or files first)");
-  dpi_sniff_record(rec);
+  dpi_sniff_record(st->ctx->stages, rec);
   return dpi_emit(out, rec);
 }
 

@@ -404,11 +404,11 @@ static int print_jwks(const struct dp_settings *s)
 int dpi_cli_main(int argc, char **argv)
 {
   if(argc > 1 && !strcmp(argv[1], "__extract-worker"))
-    return dpi_isolate_worker_main(argc, argv);
+    return dpi_isolate_worker_main(argc, argv, dp_stage_registry);
   if(argc > 1 && !strcmp(argv[1], "__man"))
     return dpi_manual_main(argc, argv);
   struct dp_settings s;
-  dpi_settings_init(&s);
+  dpi_settings_init(&s, dp_stage_registry);
   xmlInitParser();
   int status = DP_EXIT_FATAL;
   struct dp_chain chain = {0};
@@ -449,7 +449,7 @@ int dpi_cli_main(int argc, char **argv)
       status = DP_EXIT_OK;
       goto done;
     }
-    const struct dp_stage_ops *ops = i < argc ? dpi_stage_find(argv[i]) : NULL;
+    const struct dp_stage_ops *ops = i < argc ? dpi_stage_find(dp_stage_registry, argv[i]) : NULL;
     if(i < argc && !ops) {
       usage_error("no stage named %s", argv[i]);
       goto done;
@@ -489,7 +489,7 @@ int dpi_cli_main(int argc, char **argv)
       fprintf(stderr, "docpipe: %s\n", why);
       goto done;
     }
-  } else if((single = dpi_stage_find(cmd))) {
+  } else if((single = dpi_stage_find(dp_stage_registry, cmd))) {
     if(dpi_chain_single(single, &s.ctx, &chain)) {
       fprintf(stderr, "docpipe: out of memory\n");
       goto done;

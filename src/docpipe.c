@@ -15,6 +15,7 @@
 #include "isolate.h"
 #include "paths.h"
 #include "pipeline.h"
+#include "registry.h"
 #include "runner.h"
 #include "settings.h"
 
@@ -82,7 +83,7 @@ struct docpipe *docpipe_new(void)
   if(!p)
     return NULL;
   xmlInitParser(); /* before any worker thread parses XML */
-  dpi_settings_init(&p->s);
+  dpi_settings_init(&p->s, dp_stage_registry);
   p->s.ctx.quiet = 1; /* the library never prints: no export status lines */
   atomic_init(&p->stopped, 0);
   /* Extraction helpers re-run docpipe, which this program is not. */

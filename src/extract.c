@@ -6,7 +6,6 @@
 
 #include "dplimits.h"
 #include "isolate.h"
-#include "registry.h"
 #include "sniff.h"
 #include "textconv.h"
 
@@ -18,12 +17,12 @@ enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record
                            "record has no document bytes (run decode or files first)");
   const char *format = dpi_record_str(rec, "format");
   if(!format) {
-    dpi_sniff_record(rec);
+    dpi_sniff_record(ctx->stages, rec);
     format = dpi_record_str(rec, "format");
   }
   if(dpi_isolate_wants(ctx, format))
     return dpi_isolate_extract(ctx->iso, rec, out);
-  const struct dp_stage_ops *ops = dpi_extractor_for(format);
+  const struct dp_stage_ops *ops = dpi_extractor_for(ctx->stages, format);
   if(!ops) {
     if(rec->body.len == 0)
       return dpi_record_fail(rec, DP_KIND_EMPTY, "document is empty (0 bytes)");
@@ -85,8 +84,8 @@ static json_object *embedded_list(struct dp_record *parent)
   return list;
 }
 
-enum dp_b64_result dpi_decode_payload(const char *text, size_t len, struct dp_buf *out,
-                                      size_t *bad_at, int *layers)
+enum dp_b64_result dpi_decode_payload(const struct dp_stage_ops *const *stages, const char *text,
+                                      size_t len, struct dp_buf *out, size_t *bad_at, int *layers)
 {
   *layers = 0;
   enum dp_b64_result rc = dpi_b64_decode(text, len, out, bad_at);
@@ -98,7 +97,7 @@ enum dp_b64_result dpi_decode_payload(const char *text, size_t len, struct dp_bu
     dpi_buf_init(&inner, out->max);
     struct dp_sniff s;
     if(dpi_b64_decode(out->mem, out->len, &inner, NULL) != DP_B64_OK ||
-       (dpi_sniff(inner.mem, inner.len, &s), !s.ops)) {
+       (dpi_sniff(stages, inner.mem, inner.len, &s), !s.ops)) {
       dpi_buf_free(&inner);
       break;
     }
@@ -117,12 +116,13 @@ enum dp_status dpi_extract_embedded(const struct dp_stage *st, struct dp_record 
 
 /* The sniff found no markup (nothing, or only the text fallback): take the
  * declared format when there is an extractor for it. */
-static void apply_declared(struct dp_record *child, const char *declared)
+static void apply_declared(const struct dp_stage_ops *const *stages, struct dp_record *child,
+                           const char *declared)
 {
   const char *sniffed = dpi_record_str(child, "format");
   if(!declared || (sniffed && strcmp(sniffed, "unknown") && strcmp(sniffed, "text")))
     return;
-  const struct dp_stage_ops *ops = dpi_extractor_for(declared);
+  const struct dp_stage_ops *ops = dpi_extractor_for(stages, declared);
   if(!ops)
     return;
   dpi_record_set_str(child, "format", ops->format);
@@ -150,8 +150,8 @@ enum dp_status dpi_extract_embedded_as(const struct dp_stage *st, struct dp_reco
                            st->ctx->max_document);
   }
   child->has_body = 1;
-  dpi_sniff_record(child);
-  apply_declared(child, declared);
+  dpi_sniff_record(st->ctx->stages, child);
+  apply_declared(st->ctx->stages, child, declared);
 
   struct collector c = {{collect, collect_fail}, NULL, 0, 0, NULL};
   /* On DP_OK the extractor has already handed child to the collector (or

@@ -53,10 +53,10 @@ enum dp_status dpi_extract_finish(const struct dp_stage *st, struct dp_record *r
                                   struct dp_buf *text, struct dp_emitter *out);
 
 /* Decode FHIR Base64 text (see b64.h) into out, then unwrap Base64 of
- * Base64: while the result is itself Base64 whose decoding sniffs as a known
- * format, decode again (at most DP_MAX_EMBED_DEPTH times).  *layers gets
+ * Base64: while the result is itself Base64 whose decoding sniffs as a
+ * format of `stages` (ctx->stages), decode again (at most DP_MAX_EMBED_DEPTH times).  *layers gets
  * the number of decodings done. */
-enum dp_b64_result dpi_decode_payload(const char *text, size_t len, struct dp_buf *out,
-                                      size_t *bad_at, int *layers);
+enum dp_b64_result dpi_decode_payload(const struct dp_stage_ops *const *stages, const char *text,
+                                      size_t len, struct dp_buf *out, size_t *bad_at, int *layers);
 
 #endif

@@ -461,7 +461,7 @@ static void test_hooks(const struct dp_record *rec)
       pause();
 }
 
-int dpi_isolate_worker_main(int argc, char **argv)
+int dpi_isolate_worker_main(int argc, char **argv, const struct dp_stage_ops *const *stages)
 {
   if(argc < 7)
     return 2;
@@ -472,7 +472,7 @@ int dpi_isolate_worker_main(int argc, char **argv)
   struct rlimit core = {0, 0};
   setrlimit(RLIMIT_CORE, &core);
   struct dp_context ctx;
-  dpi_context_defaults(&ctx);
+  dpi_context_defaults(&ctx, stages);
   size_t mem = 0;
   if(dpi_parse_size(argv[2], &ctx.max_text) || dpi_parse_uint(argv[3], &ctx.max_pages) ||
      dpi_parse_size(argv[4], &ctx.max_document) || dpi_parse_size(argv[5], &mem) ||

@@ -32,7 +32,8 @@ int dpi_isolate_wants(const struct dp_context *ctx, const char *format);
 enum dp_status dpi_isolate_extract(struct dp_isolate *iso, struct dp_record *rec,
                                    struct dp_emitter *out);
 
-/* The helper's side: `docpipe __extract-worker ...`.  Returns an exit status. */
-int dpi_isolate_worker_main(int argc, char **argv);
+/* The helper's side: `docpipe __extract-worker ...`, extracting with the
+ * extractors of `stages` (the front end's table).  Returns an exit status. */
+int dpi_isolate_worker_main(int argc, char **argv, const struct dp_stage_ops *const *stages);
 
 #endif

@@ -8,8 +8,9 @@
 #include "buf.h"
 #include "dplimits.h"
 
-void dpi_context_defaults(struct dp_context *ctx)
+void dpi_context_defaults(struct dp_context *ctx, const struct dp_stage_ops *const *stages)
 {
+  ctx->stages = stages;
   ctx->max_document = DP_MAX_DOCUMENT;
   ctx->max_text = DP_MAX_TEXT;
   ctx->max_pages = DP_MAX_PAGES;

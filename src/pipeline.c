@@ -11,7 +11,6 @@
 #include "ndjson.h"
 #include "options.h"
 #include "paths.h"
-#include "registry.h"
 
 #define MAX_PIPELINE_FILE ((size_t)1 << 20)
 #define MAX_TOKENS 64
@@ -124,7 +123,7 @@ int dpi_pipeline_parse(const char *text, const char *origin, const char *base_di
     }
     if(nt == 0)
       continue;
-    const struct dp_stage_ops *ops = dpi_stage_find(tok[0]);
+    const struct dp_stage_ops *ops = dpi_stage_find(ctx->stages, tok[0]);
     if(!ops) {
       snprintf(why, whylen, "%s:%d: unknown stage '%s' (docpipe stages lists them)", origin,
                lineno, tok[0]);
@@ -314,4 +313,13 @@ void dpi_chain_free(struct dp_chain *chain)
     dpi_stage_free_opts(&chain->stages[i]);
   free(chain->stages);
   memset(chain, 0, sizeof(*chain));
+}
+
+const struct dp_stage_ops *dpi_stage_find(const struct dp_stage_ops *const *stages,
+                                          const char *name)
+{
+  for(const struct dp_stage_ops *const *s = stages; *s; s++)
+    if(!strcmp((*s)->name, name))
+      return *s;
+  return NULL;
 }

@@ -58,6 +58,9 @@ void dpi_chain_free(struct dp_chain *chain);
  * or -1 with the folders looked in ("A, B, C") in looked. */
 int dpi_pipeline_find(const char *file, const char *alt, char *path, size_t len, char *looked,
                       size_t lookedlen);
+/* The stage of `stages` (NULL-terminated: ctx->stages) named `name`, or NULL. */
+const struct dp_stage_ops *dpi_stage_find(const struct dp_stage_ops *const *stages,
+                                          const char *name);
 /* Does any stage of the chain talk to the FHIR server? */
 int dpi_chain_needs_network(const struct dp_chain *chain);
 /* What the chain does on the FHIR server, as access words (scopes.h), for

@@ -11,7 +11,6 @@
 #include "ndjson.h"
 #include "options.h"
 #include "pipeline.h"
-#include "registry.h"
 
 enum opt_id {
   O_OUTPUT, O_ERRORS, O_FORMAT, O_INDEX, O_QUIET, O_PROGRESS, O_NO_PROGRESS, O_PROGRESS_INTERVAL, O_UNBUFFERED,
@@ -113,10 +112,10 @@ static const struct gopt gopts[] = {
 
 #define NGOPTS (sizeof(gopts) / sizeof(*gopts))
 
-void dpi_settings_init(struct dp_settings *s)
+void dpi_settings_init(struct dp_settings *s, const struct dp_stage_ops *const *stages)
 {
   memset(s, 0, sizeof(*s));
-  dpi_context_defaults(&s->ctx);
+  dpi_context_defaults(&s->ctx, stages);
   s->max_line = DP_MAX_LINE;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   s->jobs = cpus > 0 ? (unsigned)(cpus < 64 ? cpus : 64) : 1;
@@ -164,6 +163,22 @@ static int parse_double(const char *v, double *out)
   return 0;
 }
 
+/* Is `name` an output format: the records as they are (ndjson), or a stage
+ * flagged as a format?  *ops gets that stage (NULL for ndjson). */
+static int output_format(const struct dp_settings *s, const char *name,
+                         const struct dp_stage_ops **ops)
+{
+  const struct dp_stage_ops *fmt = NULL;
+  if(strcmp(name, DP_FORMAT_RECORDS)) {
+    fmt = dpi_stage_find(s->ctx.stages, name);
+    if(!fmt || !(fmt->flags & DP_STAGE_FORMAT))
+      return 0;
+  }
+  if(ops)
+    *ops = fmt;
+  return 1;
+}
+
 /* Set one option from a value that outlives the settings. */
 static int apply(struct dp_settings *s, const struct gopt *o, const char *v, char *why,
                  size_t whylen)
@@ -174,7 +189,7 @@ static int apply(struct dp_settings *s, const struct gopt *o, const char *v, cha
   case O_OUTPUT: s->output = v; break;
   case O_ERRORS: s->errors = v; break;
   case O_FORMAT:
-    bad = strcmp(v, "ndjson") && strcmp(v, "es-bulk") && strcmp(v, "jsonl-text");
+    bad = !output_format(s, v, NULL);
     s->format = v;
     break;
   case O_INDEX: s->index = v; break;
@@ -365,13 +380,13 @@ int dpi_settings_format_chain(const struct dp_settings *s, struct dp_chain *chai
 {
   if(!chain->n)
     return 0;
-  if(s->format && strcmp(s->format, "ndjson")) {
-    /* An output format is one more stage at the end of the chain. */
-    const struct dp_stage_ops *fmt = dpi_stage_find(s->format);
-    if(!fmt || (strcmp(chain->stages[chain->n - 1].ops->name, s->format) &&
-                dpi_chain_append(chain, fmt)))
-      return -1;
-  }
+  const struct dp_stage_ops *fmt = NULL;
+  if(s->format && !output_format(s, s->format, &fmt))
+    return -1;
+  /* An output format is one more stage at the end of the chain. */
+  if(fmt && strcmp(chain->stages[chain->n - 1].ops->name, s->format) &&
+     dpi_chain_append(chain, fmt))
+    return -1;
   return s->index && dpi_chain_set_option(chain, "index", s->index) < 0 ? -1 : 0;
 }
 

@@ -27,7 +27,7 @@ struct dp_settings {
   unsigned jobs;
   int jobs_given;
   const char *state;  /* --state FILE (runstate.h) */
-  const char *format; /* --format: ndjson, es-bulk, jsonl-text */
+  const char *format; /* --format: ndjson, or a DP_STAGE_FORMAT stage */
   const char *index;  /* --index: for es-bulk */
   struct dp_net_config net;
   /* private */
@@ -37,7 +37,12 @@ struct dp_settings {
   const char *config;
 };
 
-void dpi_settings_init(struct dp_settings *s);
+/* The format that writes the records as they are (--format's default). */
+#define DP_FORMAT_RECORDS "ndjson"
+
+/* Every option at its default; stages: the run's stage table (ctx.stages),
+ * where --format finds its format stages. */
+void dpi_settings_init(struct dp_settings *s, const struct dp_stage_ops *const *stages);
 void dpi_settings_free(struct dp_settings *s);
 /* If argv[*i] is a global option, take it (and its value) and return 1;
  * 0 when it is not one; -1 with a message in why for a bad value. */

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "dplimits.h"
-#include "registry.h"
 
 /* The prefix as UTF-8 when it carries a UTF-16 BOM; code points outside the
  * BMP and surrogates are not needed to find markup, so they become '?'. */
@@ -31,7 +30,8 @@ static size_t utf16_prefix(const unsigned char *p, size_t n, int big_endian, cha
   return w;
 }
 
-void dpi_sniff(const void *bytes, size_t len, struct dp_sniff *out)
+void dpi_sniff(const struct dp_stage_ops *const *stages, const void *bytes, size_t len,
+               struct dp_sniff *out)
 {
   const unsigned char *p = bytes;
   size_t n = len < DP_SNIFF_PREFIX ? len : DP_SNIFF_PREFIX;
@@ -53,7 +53,7 @@ void dpi_sniff(const void *bytes, size_t len, struct dp_sniff *out)
   out->format = "unknown";
   out->mime = "application/octet-stream";
   out->score = 0;
-  for(const struct dp_stage_ops *const *s = dp_stage_registry; *s && len; s++) {
+  for(const struct dp_stage_ops *const *s = stages; *s && len; s++) {
     if(!(*s)->bid)
       continue;
     const char *mime = NULL;
@@ -68,12 +68,21 @@ void dpi_sniff(const void *bytes, size_t len, struct dp_sniff *out)
   free(wide);
 }
 
-void dpi_sniff_record(struct dp_record *rec)
+void dpi_sniff_record(const struct dp_stage_ops *const *stages, struct dp_record *rec)
 {
   size_t len;
   const unsigned char *body = dpi_record_body(rec, &len);
   struct dp_sniff s;
-  dpi_sniff(body, len, &s);
+  dpi_sniff(stages, body, len, &s);
   dpi_record_set_str(rec, "format", s.format);
   dpi_json_set_str(dpi_record_object(rec, "source"), "contentType", s.mime);
+}
+
+const struct dp_stage_ops *dpi_extractor_for(const struct dp_stage_ops *const *stages,
+                                             const char *format)
+{
+  for(const struct dp_stage_ops *const *s = stages; *s; s++)
+    if((*s)->format && !strcmp((*s)->format, format))
+      return *s;
+  return NULL;
 }

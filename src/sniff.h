@@ -1,7 +1,7 @@
 /* sniff.h - deciding a document's format from its bytes.
  *
- * Every extractor in the registry bids on a capped prefix; the highest bid
- * wins and ties go to the one registered first.  The declared contentType is
+ * Every extractor of the run's stage table (ctx->stages) bids on a capped
+ * prefix; the highest bid wins and ties go to the one listed first.  The declared contentType is
  * never consulted: labels lie, bytes do not. */
 #ifndef DP_SNIFF_H
 #define DP_SNIFF_H
@@ -18,8 +18,13 @@ struct dp_sniff {
   int score;
 };
 
-void dpi_sniff(const void *bytes, size_t len, struct dp_sniff *out);
+/* Ask the extractors of `stages` (NULL-terminated) to bid on the bytes. */
+void dpi_sniff(const struct dp_stage_ops *const *stages, const void *bytes, size_t len,
+               struct dp_sniff *out);
 /* Sniff rec's body and record "format" and "source.contentType". */
-void dpi_sniff_record(struct dp_record *rec);
+void dpi_sniff_record(const struct dp_stage_ops *const *stages, struct dp_record *rec);
+/* The extractor of `stages` that produces `format` ("pdf"), or NULL. */
+const struct dp_stage_ops *dpi_extractor_for(const struct dp_stage_ops *const *stages,
+                                             const char *format);
 
 #endif

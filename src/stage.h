@@ -4,7 +4,7 @@
  * For each record it either emits zero or more records downstream, or fails
  * the record with an error kind.  Extractors also bid on a document's first
  * bytes; the sniff stage gives the document to the highest bid (a tie goes to
- * the stage registered first, see filters/registry.c).
+ * the stage listed first in the table the run is handed, ctx->stages).
  *
  * Stages keep no global state: everything they open lives in st->state and
  * is read-only while records flow, so a worker pool can share an instance. */
@@ -22,6 +22,10 @@ struct dp_progress;
 
 /* What every stage of a run shares (global options). */
 struct dp_context {
+  /* The stages this run may use, NULL-terminated, in bidding order: handed
+   * in by the front end (filters/registry.c), so that the core iterates what
+   * it is given and knows no stage by name. */
+  const struct dp_stage_ops *const *stages;
   size_t max_document; /* --max-bytes: decoded document size */
   size_t max_text;     /* --max-text: extracted text per document */
   unsigned max_pages;  /* --max-pages: PDF pages */
@@ -43,7 +47,8 @@ struct dp_context {
   int quiet; /* no status lines on stderr (-q; the library never prints) */
 };
 
-void dpi_context_defaults(struct dp_context *ctx);
+/* The defaults of every global option, with the stage table of the run. */
+void dpi_context_defaults(struct dp_context *ctx, const struct dp_stage_ops *const *stages);
 
 /* What a bidder sees: a capped prefix of the document's bytes; a longer view
  * of it as UTF-8 text for markup bidders, which may have to read past long
@@ -125,9 +130,11 @@ enum dp_stage_flags {
   DP_STAGE_NETWORK = 8,     /* needs the FHIR server (ctx->net) */
   DP_STAGE_NO_INPUT = 16,   /* a source that needs no input: run once with an
                                empty argument when none is given */
-  DP_STAGE_DELETIONS = 32   /* is given deletion lines (record.h) too, and may
+  DP_STAGE_DELETIONS = 32,  /* is given deletion lines (record.h) too, and may
                                drop them; every other stage has them passed on
                                untouched by the engine */
+  DP_STAGE_FORMAT = 64      /* an output format (--format NAME): put at the end
+                               of a chain, it turns records into other lines */
 };
 
 struct dp_stage {

@@ -222,7 +222,7 @@ static void check_message_cap(const char *one)
   for(size_t i = 0; i < n; i++)
     memcpy(batch + i * each, one, each);
   struct dp_context ctx;
-  dpi_context_defaults(&ctx);
+  dpi_context_defaults(&ctx, dp_stage_registry);
   struct dp_stage st = {.ops = &dp_stage_hl7v2, .ctx = &ctx};
   struct counter c = {{count_emit, count_fail}, 0, 0, DP_KIND_NONE, ""};
   CU_ASSERT_EQUAL(dp_stage_hl7v2.process(&st, dpt_body_record(batch, len), &c.base), DP_OK);
@@ -463,17 +463,17 @@ static void test_bid(void)
   }
   /* through the sniffer: a UTF-8 BOM is skipped */
   struct dp_sniff s;
-  dpi_sniff("\xEF\xBB\xBFMSH|^~\\&|A", 14, &s);
+  dpi_sniff(dp_stage_registry, "\xEF\xBB\xBFMSH|^~\\&|A", 14, &s);
   CU_ASSERT_PTR_EQUAL(s.ops, &dp_stage_hl7v2);
   CU_ASSERT_STRING_EQUAL(s.mime, "x-application/hl7-v2+er7");
-  dpi_sniff("MSHX and more text", 18, &s);
+  dpi_sniff(dp_stage_registry, "MSHX and more text", 18, &s);
   CU_ASSERT_PTR_NOT_EQUAL(s.ops, &dp_stage_hl7v2);
   /* the real MLLP-framed file, as the sniff stage sees it */
   size_t len;
   const char *real = "corpus/real/files/crafted-hl7-mllp-framed-2msgs.hl7";
   char *framed = dpt_read_file(dpt_shared(real), &len);
   CU_ASSERT_PTR_NOT_NULL_FATAL(framed);
-  dpi_sniff(framed, len, &s);
+  dpi_sniff(dp_stage_registry, framed, len, &s);
   free(framed);
   CU_ASSERT_PTR_EQUAL(s.ops, &dp_stage_hl7v2);
 }

@@ -267,7 +267,7 @@ static void test_page_cap(void)
   char *doc = dpt_read_file(dpt_data("../../samples/files/discharge-summary.pdf"), &len);
   CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
   struct dp_context ctx;
-  dpi_context_defaults(&ctx);
+  dpi_context_defaults(&ctx, dp_stage_registry);
   ctx.max_pages = 1;
   struct dp_stage st = {.ops = &dp_stage_pdf, .ctx = &ctx};
   struct dp_record *rec = dpt_body_record(doc, len);

@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "dplimits.h"
 
+#include "registry.h"
 #include "sniff.h"
 #include "testutil.h"
 
@@ -55,7 +56,7 @@ static void test_table(void)
   for(size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
     const struct sniff_case *c = &cases[i];
     struct dp_sniff s;
-    dpi_sniff(c->bytes, c->len ? c->len : strlen(c->bytes), &s);
+    dpi_sniff(dp_stage_registry, c->bytes, c->len ? c->len : strlen(c->bytes), &s);
     int ok = !strcmp(s.format, c->format) && (!c->mime || !strcmp(s.mime, c->mime));
     if(!ok)
       fprintf(stderr, "\n  %s: got %s (%s), want %s\n", c->what, s.format, s.mime, c->format);
@@ -81,7 +82,7 @@ static void test_corpus_formats(void)
     char *doc = dpt_read_file(dpt_shared(rel), &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
     struct dp_sniff s;
-    dpi_sniff(doc, len, &s);
+    dpi_sniff(dp_stage_registry, doc, len, &s);
     CU_ASSERT_STRING_EQUAL(s.format, files[i].format);
     free(doc);
   }
@@ -90,7 +91,7 @@ static void test_corpus_formats(void)
 static const char *sniffed(const void *bytes, size_t len)
 {
   struct dp_sniff s;
-  dpi_sniff(bytes, len, &s);
+  dpi_sniff(dp_stage_registry, bytes, len, &s);
   return s.format;
 }
 

@@ -8,6 +8,7 @@
 
 #include "extract.h"
 #include "options.h"
+#include "registry.h"
 #include "textconv.h"
 
 char *dpt_read_file(const char *path, size_t *len)
@@ -73,7 +74,7 @@ void dpt_set_max_document(size_t max)
 /* The defaults, with the cap a test asked for. */
 static void reset_context(void)
 {
-  dpi_context_defaults(&test_ctx);
+  dpi_context_defaults(&test_ctx, dp_stage_registry);
   if(test_max_document)
     test_ctx.max_document = test_max_document;
 }

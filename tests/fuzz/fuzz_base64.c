@@ -5,6 +5,7 @@
 #include "b64.h"
 #include "extract.h"
 #include "fuzz.h"
+#include "registry.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -13,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   dpi_buf_init(&again, 32u << 20);
   size_t bad = 0;
   int layers = 0;
-  if(dpi_decode_payload((const char *)data, size, &out, &bad, &layers) == DP_B64_INVALID &&
+  if(dpi_decode_payload(dp_stage_registry, (const char *)data, size, &out, &bad, &layers) == DP_B64_INVALID &&
      bad > size)
     __builtin_trap(); /* the offset must point into the text */
   /* Encoding any bytes and decoding them gives them back. */

@@ -4,6 +4,7 @@
 
 #include "fuzz.h"
 #include "record.h"
+#include "registry.h"
 
 static struct dp_context ctx;
 static int ready;
@@ -12,7 +13,7 @@ const struct dp_context *dpf_context(void)
 {
   if(!ready) {
     xmlInitParser();
-    dpi_context_defaults(&ctx);
+    dpi_context_defaults(&ctx, dp_stage_registry);
     ctx.max_document = 16u << 20;
     ctx.max_text = 4u << 20;
     ctx.max_pages = 64;
