@@ -59,21 +59,23 @@ static void roff(FILE *f, const char *text)
   }
 }
 
-void dpi_doc_option(FILE *f, enum dp_doc_style style, const struct dp_doc_opt *o)
+void dpi_doc_option(FILE *f, enum dp_doc_style style, const struct dp_option_spec *o)
 {
+  char shrt = dpi_opt_short(o);
+  int repeatable = (o->flags & DP_OPT_MULTI) != 0;
   struct dp_buf body;
   dpi_buf_init(&body, 4096);
   dpi_buf_adds(&body, o->help);
   if(o->def)
     dpi_buf_addf(&body, " (default: %s)", o->def);
-  if(o->repeatable)
+  if(repeatable)
     dpi_buf_adds(&body, " (repeatable)");
   if(style == DP_DOC_TEXT) {
     if(o->env)
-      dpi_buf_addf(&body, o->repeatable ? " [%s, one per line]" : " [%s]", o->env);
+      dpi_buf_addf(&body, repeatable ? " [%s, one per line]" : " [%s]", o->env);
     char left[96];
-    snprintf(left, sizeof(left), "%c%c%s--%s%s%s", o->shrt ? '-' : ' ', o->shrt ? o->shrt : ' ',
-             o->shrt ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+    snprintf(left, sizeof(left), "%c%c%s--%s%s%s", shrt ? '-' : ' ', shrt ? shrt : ' ',
+             shrt ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
     fprintf(f, "  %s", left);
     size_t col = 2 + strlen(left);
     if(col + 2 > HELP_INDENT) {
@@ -87,8 +89,8 @@ void dpi_doc_option(FILE *f, enum dp_doc_style style, const struct dp_doc_opt *o
     fputc('\n', f);
   } else {
     fputs(".TP\n", f);
-    if(o->shrt)
-      fprintf(f, "\\fB\\-%c\\fR, ", o->shrt);
+    if(shrt)
+      fprintf(f, "\\fB\\-%c\\fR, ", shrt);
     fputs("\\fB", f);
     roff(f, "--");
     roff(f, o->name);
@@ -103,7 +105,7 @@ void dpi_doc_option(FILE *f, enum dp_doc_style style, const struct dp_doc_opt *o
     if(o->env) {
       fputs("\nEnvironment: \\fB", f);
       roff(f, o->env);
-      fputs(o->repeatable ? "\\fR, one value per line." : "\\fR.", f);
+      fputs(repeatable ? "\\fR, one value per line." : "\\fR.", f);
     }
     fputc('\n', f);
   }
@@ -183,11 +185,12 @@ static const char check_about[] =
   "read in both Accept modes (with --patient), or a Bulk Data kick-off that is "
   "cancelled at once.";
 
-static const struct dp_doc_opt check_options[] = {
-  {0, "pipeline", "NAME", "the pipeline to judge the server for (a name or a file)",
+static const struct dp_option_spec check_options[] = {
+  {"pipeline", "NAME", 0, NULL,
    "bulk-export when the server has $export but no DocumentReference search, else "
-   "fhir-documents", NULL, 0},
-  {0, "patient", "ID", "a patient for the search and Binary read steps", NULL, NULL, 0},
+   "fhir-documents",
+   "the pipeline to judge the server for (a name or a file)"},
+  {"patient", "ID", 0, NULL, NULL, "a patient for the search and Binary read steps"},
 };
 
 static const char check_level[] =
@@ -219,7 +222,7 @@ struct help_walk {
   const char *group;
 };
 
-static void help_option(const struct dp_doc_opt *o, const char *group, void *user)
+static void help_option(const struct dp_option_spec *o, const char *group, void *user)
 {
   struct help_walk *w = user;
   if(!w->group || strcmp(w->group, group)) {
@@ -245,11 +248,8 @@ void dpi_manual_help(FILE *f)
 
 static void stage_options(FILE *f, enum dp_doc_style style, const struct dp_stage_ops *ops)
 {
-  for(const struct dp_option_spec *o = ops->options; o && o->name; o++) {
-    struct dp_doc_opt d = {0, o->name, o->arg, o->help, o->def, o->env,
-                           (o->flags & DP_OPT_MULTI) != 0};
-    dpi_doc_option(f, style, &d);
-  }
+  for(const struct dp_option_spec *o = ops->options; o && o->name; o++)
+    dpi_doc_option(f, style, o);
 }
 
 static const char *stage_input(const struct dp_stage_ops *ops)
@@ -372,7 +372,7 @@ static void man_stages(FILE *f)
   }
 }
 
-static void env_option(const struct dp_doc_opt *o, const char *group, void *user)
+static void env_option(const struct dp_option_spec *o, const char *group, void *user)
 {
   (void)group;
   FILE *f = user;

@@ -14,18 +14,9 @@
 
 enum dp_doc_style { DP_DOC_TEXT, DP_DOC_ROFF };
 
-/* One option as the help shows it. */
-struct dp_doc_opt {
-  char shrt;        /* short form, or 0 */
-  const char *name; /* without "--" */
-  const char *arg;  /* NULL for flags */
-  const char *help;
-  const char *def;  /* NULL: no default worth showing */
-  const char *env;  /* NULL: no variable */
-  int repeatable;
-};
-
-void dpi_doc_option(FILE *f, enum dp_doc_style style, const struct dp_doc_opt *o);
+/* One option (a general one, a stage's or check's) as the help shows it: its
+ * def and env when set, "(repeatable)" for DP_OPT_MULTI. */
+void dpi_doc_option(FILE *f, enum dp_doc_style style, const struct dp_option_spec *o);
 /* A section heading inside a list of options. */
 void dpi_doc_heading(FILE *f, enum dp_doc_style style, const char *title);
 

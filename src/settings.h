@@ -1,15 +1,15 @@
 /* settings.h - the options every command takes, from the command line, the
  * environment and a config file (in that order of precedence).
  *
- * One table describes each option once: its name, short form, environment
- * variable, default and help text; --help is printed from it. */
+ * One table describes each option once (struct dp_option_spec, stage.h): its
+ * name, short form, environment variable, default and help text; --help and
+ * the man page are printed from it (manual.h). */
 #ifndef DP_SETTINGS_H
 #define DP_SETTINGS_H
 
 #include <stdio.h>
 
 #include "fhir.h"
-#include "manual.h"
 #include "pipeline.h"
 #include "stage.h"
 
@@ -60,7 +60,7 @@ int dpi_settings_finish(struct dp_settings *s, char *why, size_t whylen);
 /* Does the run talk to a FHIR server (a base URL or credentials given)? */
 int dpi_settings_network(const struct dp_settings *s);
 /* Each option in --help order, with its group ("general", "FHIR server"). */
-void dpi_settings_each(void (*fn)(const struct dp_doc_opt *o, const char *group, void *user),
+void dpi_settings_each(void (*fn)(const struct dp_option_spec *o, const char *group, void *user),
                        void *user);
 /* Worker threads of the run: --jobs (default: the CPUs), or for a run that
  * talks to a FHIR server --concurrency when larger and --jobs not given. */

@@ -69,15 +69,26 @@ enum dp_opt_flags {
   DP_OPT_PATH = 2,   /* a file name: relative to the pipeline file when set there */
   DP_OPT_MULTI = 4   /* may be given more than once */
 };
+/* A short form (-o) among the flags, in bits 8-15 (general options only). */
+#define DP_OPT_SHORT(c) ((unsigned)(unsigned char)(c) << 8)
 
+/* One option, as everything that reads or documents options sees it: a
+ * stage's options (ops->options), the general options (settings.c) and the
+ * manual (manual.h) all use this. */
 struct dp_option_spec {
   const char *name; /* without the leading "--" */
   const char *arg;  /* argument name for --help, NULL for flags */
-  unsigned flags;
+  unsigned flags;   /* enum dp_opt_flags, and DP_OPT_SHORT */
   const char *env;  /* environment variable that supplies a default, or NULL */
   const char *def;  /* default shown in --help, or NULL */
   const char *help;
 };
+
+/* The short form of an option, or 0. */
+static inline char dpi_opt_short(const struct dp_option_spec *o)
+{
+  return (char)(o->flags >> 8 & 0xff);
+}
 
 struct dp_optval {
   const struct dp_option_spec *spec;
