@@ -304,18 +304,18 @@ static int run_chain(struct dp_settings *s, struct dp_chain *chain, const char *
     return DP_EXIT_FATAL;
   }
   cp = (struct checkpointer){s->ctx.state, fp, out, err, {0, 0}, 0};
-  struct dp_run_options ro = {.out = out,
-                              .errors = err,
+  struct dp_run_options ro = {.engine = {.out = out,
+                                         .errors = err,
+                                         .jobs = jobs,
+                                         .unbuffered = s->unbuffered,
+                                         .unordered = s->unordered,
+                                         .shard_k = s->shard_k,
+                                         .shard_n = s->shard_n,
+                                         .checkpoint = s->ctx.state ? on_checkpoint : NULL,
+                                         .checkpoint_user = &cp},
                               .max_line = s->max_line,
-                              .jobs = jobs,
-                              .unbuffered = s->unbuffered,
-                              .unordered = s->unordered,
-                              .shard_k = s->shard_k,
-                              .shard_n = s->shard_n,
                               .skip = skip,
-                              .skip_failed = skip_failed,
-                              .checkpoint = s->ctx.state ? on_checkpoint : NULL,
-                              .checkpoint_user = &cp};
+                              .skip_failed = skip_failed};
   struct dp_runner *run = dpi_runner_new(chain, &ro);
   if(!run) {
     fprintf(stderr, "docpipe: cannot start the workers\n");

@@ -228,13 +228,13 @@ static int start_runner(struct docpipe *p)
     if(!(p->s.ctx.iso = dpi_isolate_new(&p->s.ctx, jobs)))
       return fail(p, DOCPIPE_ERR_RUN, "cannot set up the extraction helpers");
   }
-  struct dp_run_options ro = {.sink = sink,
-                              .sink_user = p,
-                              .max_line = p->s.max_line,
-                              .jobs = jobs,
-                              .unordered = p->s.unordered,
-                              .shard_k = p->s.shard_k,
-                              .shard_n = p->s.shard_n};
+  struct dp_run_options ro = {.engine = {.sink = sink,
+                                         .sink_user = p,
+                                         .jobs = jobs,
+                                         .unordered = p->s.unordered,
+                                         .shard_k = p->s.shard_k,
+                                         .shard_n = p->s.shard_n},
+                              .max_line = p->s.max_line};
   if(!(p->run = dpi_runner_new(&p->chain, &ro)))
     return fail(p, DOCPIPE_ERR_RUN, "cannot start the worker threads");
   return DOCPIPE_OK;

@@ -44,8 +44,8 @@ struct dp_runner {
 static void checkpoint(void *user, unsigned long written, unsigned long failed, int final)
 {
   struct dp_runner *run = user;
-  run->opt.checkpoint(run->opt.checkpoint_user, run->opt.skip + written,
-                      run->opt.skip_failed + failed, final);
+  run->opt.engine.checkpoint(run->opt.engine.checkpoint_user, run->opt.skip + written,
+                             run->opt.skip_failed + failed, final);
 }
 
 struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_options *opt)
@@ -58,17 +58,9 @@ struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_opt
   run->opt = *opt;
   if(!run->opt.max_line)
     run->opt.max_line = DP_MAX_LINE;
-  struct dp_engine_options eo = {.out = opt->out,
-                                 .errors = opt->errors,
-                                 .sink = opt->sink,
-                                 .sink_user = opt->sink_user,
-                                 .jobs = opt->jobs,
-                                 .unbuffered = opt->unbuffered,
-                                 .unordered = opt->unordered,
-                                 .shard_k = opt->shard_k,
-                                 .shard_n = opt->shard_n,
-                                 .checkpoint = opt->checkpoint ? checkpoint : NULL,
-                                 .checkpoint_user = run};
+  struct dp_engine_options eo = opt->engine;
+  eo.checkpoint = opt->engine.checkpoint ? checkpoint : NULL;
+  eo.checkpoint_user = run;
   run->engine = dpi_engine_start(chain, &eo);
   if(!run->engine) {
     pthread_mutex_destroy(&run->lock);

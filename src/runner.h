@@ -24,22 +24,13 @@
 #include "pipeline.h"
 
 struct dp_run_options {
-  FILE *out;      /* records */
-  FILE *errors;   /* error records */
-  /* Or each line to a function instead (engine.h). */
-  int (*sink)(void *user, int is_error, const char *line, size_t len);
-  void *sink_user;
+  /* Where lines go, workers, order and shard, as the engine takes them
+   * (engine.h); but its checkpoint is told how many inputs and error
+   * records, the skipped ones included, are completely written. */
+  struct dp_engine_options engine;
   size_t max_line;
-  unsigned jobs;  /* worker threads */
-  int unbuffered; /* flush after every line */
-  int unordered;  /* lines in the order they are ready */
-  unsigned shard_k, shard_n;  /* --shard K/N (engine.h); N = 0: everything */
-  unsigned long skip;         /* inputs an interrupted earlier attempt completed */
+  unsigned long skip;        /* inputs an interrupted earlier attempt completed */
   unsigned long skip_failed; /* error records those inputs gave */
-  /* Told how many inputs and error records (the skipped ones included) are
-   * completely written; called on the writer thread (see engine.h). */
-  void (*checkpoint)(void *user, unsigned long inputs_done, unsigned long failed, int final);
-  void *checkpoint_user;
 };
 
 struct dp_runner;
