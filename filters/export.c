@@ -553,8 +553,7 @@ static enum dp_status poll_manifest(struct poller *pl, struct dp_record *rec, co
       failures = 0;
       if(res.x_progress[0] && strcmp(res.x_progress, pl->progress)) {
         snprintf(pl->progress, sizeof(pl->progress), "%s", res.x_progress);
-        if(!pl->st->ctx->quiet)
-          dpi_progress_say(pl->st->ctx->progress, "export: %s", pl->progress);
+        dpi_say(pl->st->ctx, "export: %s", pl->progress);
       }
       d = wait_for(net, &res, 2);
     } else if(transient(&res) && ++failures <= net->retries) {

@@ -1,8 +1,9 @@
 /* docpipe.c - see docpipe.h
  *
  * The library's front end, as cli.c is the program's: the same settings
- * table, pipeline loader and runner, with the engine's line sink in place of
- * stdout and stderr, and no printing. */
+ * table, pipeline loader and set-up of the run (setup.h), with the engine's
+ * line sink in place of stdout and stderr, and no printing: status lines go
+ * to the application's callback, if it sets one. */
 #include "docpipe.h"
 
 #include <libxml/parser.h>
@@ -12,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "isolate.h"
 #include "paths.h"
 #include "pipeline.h"
 #include "registry.h"
 #include "runner.h"
 #include "settings.h"
+#include "setup.h"
 
 enum phase {
   PHASE_NEW,     /* no pipeline yet */
@@ -32,9 +33,11 @@ struct docpipe {
   struct dp_chain chain;
   enum phase phase;
   int broken; /* PHASE_BROKEN: the code */
-  struct dp_runner *run;
+  struct dp_setup su; /* the run, once started */
   docpipe_line_cb on_record, on_error;
   void *record_user, *error_user;
+  docpipe_status_cb on_status;
+  void *status_user;
   atomic_int stopped;   /* a callback asked to stop (set on the writer thread) */
   unsigned long pushed; /* docpipe_push inputs: their number in error records */
   int fed;              /* any input at all */
@@ -84,7 +87,8 @@ struct docpipe *docpipe_new(void)
     return NULL;
   xmlInitParser(); /* before any worker thread parses XML */
   dpi_settings_init(&p->s, dp_stage_registry);
-  p->s.ctx.quiet = 1; /* the library never prints: no export status lines */
+  p->su.s = &p->s;
+  p->su.chain = &p->chain;
   atomic_init(&p->stopped, 0);
   /* Extraction helpers re-run docpipe, which this program is not. */
   if(!dpi_installed_program(p->helper, sizeof(p->helper)))
@@ -98,8 +102,7 @@ void docpipe_free(struct docpipe *p)
 {
   if(!p)
     return;
-  dpi_runner_free(p->run);
-  dpi_isolate_free(p->s.ctx.iso);
+  dpi_setup_free(&p->su);
   dpi_chain_free(&p->chain);
   dpi_net_close(p->s.ctx.net);
   dpi_settings_free(&p->s);
@@ -205,6 +208,25 @@ int docpipe_on_error(struct docpipe *p, docpipe_line_cb cb, void *user)
   return rc;
 }
 
+int docpipe_on_status(struct docpipe *p, docpipe_status_cb cb, void *user)
+{
+  if(!p)
+    return DOCPIPE_ERR_USAGE;
+  int rc = before_run(p, "docpipe_on_status");
+  if(!rc) {
+    p->on_status = cb;
+    p->status_user = user;
+  }
+  return rc;
+}
+
+/* ctx->say: the application's status callback. */
+static void status_line(void *user, const char *line)
+{
+  struct docpipe *p = user;
+  p->on_status(line, p->status_user);
+}
+
 /* The engine's line sink, on the writer thread. */
 static int sink(void *user, int is_error, const char *line, size_t len)
 {
@@ -216,27 +238,29 @@ static int sink(void *user, int is_error, const char *line, size_t len)
   return -1;
 }
 
-static int start_runner(struct docpipe *p)
+/* The set-up of the program's runs, with the library's sink and no status
+ * FILE (setup.h). */
+static int set_up(struct docpipe *p)
 {
-  unsigned jobs = dpi_settings_jobs(&p->s);
-  if(strcmp(p->s.ctx.isolate, "none")) {
-    if(!p->s.ctx.helper)
-      return fail(p, DOCPIPE_ERR_OPTION,
-                  "isolate %s needs the docpipe program for its helper processes and none was "
-                  "found (looked for %s); set isolate to none",
-                  p->s.ctx.isolate, p->helper);
-    if(!(p->s.ctx.iso = dpi_isolate_new(&p->s.ctx, jobs)))
-      return fail(p, DOCPIPE_ERR_RUN, "cannot set up the extraction helpers");
+  char why[1024];
+  p->su.sink = sink;
+  p->su.sink_user = p;
+  if(p->on_status) {
+    p->s.ctx.say = status_line;
+    p->s.ctx.say_user = p;
   }
-  struct dp_run_options ro = {.engine = {.sink = sink,
-                                         .sink_user = p,
-                                         .jobs = jobs,
-                                         .unordered = p->s.unordered,
-                                         .shard_k = p->s.shard_k,
-                                         .shard_n = p->s.shard_n},
-                              .max_line = p->s.max_line};
-  if(!(p->run = dpi_runner_new(&p->chain, &ro)))
-    return fail(p, DOCPIPE_ERR_RUN, "cannot start the worker threads");
+  switch(dpi_setup_open(&p->su, why, sizeof(why))) {
+  case DP_SETUP_OK: break;
+  case DP_SETUP_PIPELINE: return fail(p, DOCPIPE_ERR_PIPELINE, "%s", why);
+  default: return fail(p, DOCPIPE_ERR_OPTION, "%s", why);
+  }
+  if(strcmp(p->s.ctx.isolate, "none") && !p->s.ctx.helper)
+    return fail(p, DOCPIPE_ERR_OPTION,
+                "isolate %s needs the docpipe program for its helper processes and none was "
+                "found (looked for %s); set isolate to none",
+                p->s.ctx.isolate, p->helper);
+  if(dpi_setup_start(&p->su, why, sizeof(why)))
+    return fail(p, DOCPIPE_ERR_RUN, "%s", why);
   return DOCPIPE_OK;
 }
 
@@ -257,16 +281,8 @@ static int start(struct docpipe *p)
     rc = fail(p, DOCPIPE_ERR_OPTION, "%s", why);
   else if(dpi_settings_format_chain(&p->s, &p->chain))
     rc = fail(p, DOCPIPE_ERR_NOMEM, "out of memory");
-  else {
-    /* A library run has no arguments to look at: its inputs are pushed. */
-    dpi_settings_access(&p->s, &p->chain, NULL, 0);
-    if(dpi_settings_open_network(&p->s, dpi_chain_needs_network(&p->chain), why, sizeof(why)) < 0)
-      rc = fail(p, DOCPIPE_ERR_OPTION, "%s", why);
-    else if(dpi_chain_open(&p->chain, why, sizeof(why)))
-      rc = fail(p, DOCPIPE_ERR_PIPELINE, "%s", why);
-    else
-      rc = start_runner(p);
-  }
+  else
+    rc = set_up(p); /* no arguments to look at: a library run's inputs are pushed */
   p->phase = rc ? PHASE_BROKEN : PHASE_RUNNING;
   p->broken = rc;
   return rc;
@@ -289,7 +305,7 @@ int docpipe_push(struct docpipe *p, const char *data, size_t len)
   int rc = start(p);
   if(rc)
     return rc;
-  return fed(p, dpi_runner_feed_text(p->run, data ? data : "", len, ++p->pushed));
+  return fed(p, dpi_runner_feed_text(p->su.run, data ? data : "", len, ++p->pushed));
 }
 
 int docpipe_push_path(struct docpipe *p, const char *path)
@@ -299,7 +315,7 @@ int docpipe_push_path(struct docpipe *p, const char *path)
   int rc = start(p);
   if(rc)
     return rc;
-  return fed(p, dpi_runner_feed(p->run, path));
+  return fed(p, dpi_runner_feed(p->su.run, path));
 }
 
 int docpipe_finish(struct docpipe *p, struct docpipe_counts *counts)
@@ -313,17 +329,16 @@ int docpipe_finish(struct docpipe *p, struct docpipe_counts *counts)
     return rc;
   enum dp_status st = DP_OK;
   if(!p->fed && (p->chain.stages[0].ops->flags & DP_STAGE_NO_INPUT))
-    st = dpi_runner_feed_default(p->run); /* a source that needs no input runs once */
-  if(dpi_runner_finish(p->run) == DP_FATAL)
+    st = dpi_runner_feed_default(p->su.run); /* a source that needs no input runs once */
+  if(dpi_setup_finish(&p->su) == DP_FATAL)
     st = DP_FATAL;
   p->phase = PHASE_DONE;
-  const struct dp_counts *c = dpi_runner_counts(p->run);
+  const struct dp_counts *c = dpi_runner_counts(p->su.run);
   if(counts)
     *counts = (struct docpipe_counts){c->emitted + c->failed, c->emitted, c->failed, c->inputs,
                                       c->skipped};
   /* The run is over: stages and helpers go now, not at docpipe_free. */
   dpi_chain_close(&p->chain);
-  dpi_isolate_free(p->s.ctx.iso);
-  p->s.ctx.iso = NULL;
+  dpi_setup_stop_helpers(&p->su);
   return st == DP_FATAL ? fed(p, st) : DOCPIPE_OK;
 }

@@ -9,6 +9,7 @@
  *     docpipe_set(p, "jobs", "4");              // optional, any number
  *     docpipe_on_record(p, print_line, stdout); // optional
  *     docpipe_on_error(p, print_line, stderr);  // optional
+ *     docpipe_on_status(p, print_status, NULL); // optional
  *     docpipe_push_path(p, "scans/");           // any number of inputs
  *     struct docpipe_counts c;
  *     docpipe_finish(p, &c);                    // waits for the last record
@@ -49,7 +50,9 @@
  * $DOCPIPE_PIPELINE_DIR, share/docpipe/pipelines beside the program's bin/
  * and the library's lib/, the install prefix, the source tree.
  *
- * The library never prints, never exits and installs no signal handler.
+ * The library never prints, never exits and installs no signal handler:
+ * what the program would say on stderr as a run goes on reaches the
+ * application only through docpipe_on_status.
  * Like the program, it reads DOCPIPE_* environment variables and the config
  * file ($DOCPIPE_CONFIG, option "config") for options not set with
  * docpipe_set.
@@ -105,6 +108,11 @@ struct docpipe_counts {
  * docpipe_push_* once the stop has reached it. */
 typedef int (*docpipe_line_cb)(const char *line, size_t len, void *user);
 
+/* Called with one status line, NUL-terminated, without "docpipe: " or a
+ * newline: what the docpipe program would print on stderr about the run
+ * going on ("export: 50% complete" from a Bulk Data server). */
+typedef void (*docpipe_status_cb)(const char *line, void *user);
+
 /* The library's version, "0.1.0". */
 DOCPIPE_API const char *docpipe_version(void);
 /* A short text for a code ("no such pipeline or bad pipeline text"). */
@@ -142,6 +150,9 @@ DOCPIPE_API int docpipe_set(struct docpipe *p, const char *name, const char *val
  * the first input. */
 DOCPIPE_API int docpipe_on_record(struct docpipe *p, docpipe_line_cb cb, void *user);
 DOCPIPE_API int docpipe_on_error(struct docpipe *p, docpipe_line_cb cb, void *user);
+/* Where status lines go (NULL, the default: nowhere).  It may be called on
+ * any worker thread, and from several at once.  Before the first input. */
+DOCPIPE_API int docpipe_on_status(struct docpipe *p, docpipe_status_cb cb, void *user);
 
 /* Push one input, as a line of stdin gives it to `docpipe run`: for
  * pipelines that read JSON (fhir-dump) one JSON value, an NDJSON line or a

@@ -2,6 +2,8 @@
 #include "options.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +24,21 @@ void dpi_context_defaults(struct dp_context *ctx, const struct dp_stage_ops *con
   ctx->iso = NULL;
   ctx->helper = NULL;
   ctx->state = NULL;
-  ctx->quiet = 0;
+  ctx->progress = NULL;
+  ctx->say = NULL;
+  ctx->say_user = NULL;
+}
+
+void dpi_say(const struct dp_context *ctx, const char *fmt, ...)
+{
+  if(!ctx->say)
+    return;
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  ctx->say(ctx->say_user, line);
 }
 
 const struct dp_option_spec *dpi_opt_spec(const struct dp_option_spec *table, const char *name)

@@ -339,18 +339,16 @@ void dpi_progress_release(struct dp_progress *p)
 
 void dpi_progress_say(struct dp_progress *p, const char *fmt, ...)
 {
+  if(!p)
+    return; /* no progress line, nowhere to write: the library never prints */
   va_list ap;
   va_start(ap, fmt);
-  if(p) {
-    pthread_mutex_lock(&p->lock);
-    erase(p);
-  }
-  FILE *f = p ? p->f : stderr;
-  fputs("docpipe: ", f);
-  vfprintf(f, fmt, ap);
-  fputc('\n', f);
-  fflush(f);
-  if(p)
-    pthread_mutex_unlock(&p->lock);
+  pthread_mutex_lock(&p->lock);
+  erase(p);
+  fputs("docpipe: ", p->f);
+  vfprintf(p->f, fmt, ap);
+  fputc('\n', p->f);
+  fflush(p->f);
+  pthread_mutex_unlock(&p->lock);
   va_end(ap);
 }

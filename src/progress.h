@@ -48,7 +48,9 @@ void dpi_progress_plan_more_files(struct dp_progress *p, unsigned long long file
  * keep it from being redrawn until release. */
 void dpi_progress_hold(struct dp_progress *p);
 void dpi_progress_release(struct dp_progress *p);
-/* A message that must not be overwritten by the live line (export status). */
+/* A message that must not be overwritten by the live line (the program's
+ * status lines): "docpipe: " and the text, on the progress line's FILE.
+ * Nothing when p is NULL. */
 void dpi_progress_say(struct dp_progress *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

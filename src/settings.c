@@ -270,7 +270,7 @@ static int apply(struct dp_settings *s, const struct dp_option_spec *o, const ch
     s->format = v;
     break;
   case O_INDEX: s->index = v; break;
-  case O_QUIET: s->quiet = s->ctx.quiet = 1; break;
+  case O_QUIET: s->quiet = 1; break;
   case O_PROGRESS:
     /* From a variable or a config file the value may also turn it off. */
     s->progress = !dpi_falsy(v);

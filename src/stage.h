@@ -44,7 +44,12 @@ struct dp_context {
   const char *helper;
   struct dp_runstate *state; /* --state: marks of incremental runs (runstate.h) */
   struct dp_progress *progress; /* what was read, for the progress line (progress.h) */
-  int quiet; /* no status lines on stderr (-q; the library never prints) */
+  /* Where status lines go (export's "export: 50% complete"), through
+   * dpi_say: one line without "docpipe: " or newline, from any worker
+   * thread.  The program sets its stderr writer (none with -q); the library
+   * leaves it to the application.  NULL: no status lines. */
+  void (*say)(void *user, const char *line);
+  void *say_user;
 };
 
 /* The defaults of every global option, with the stage table of the run. */
@@ -172,6 +177,10 @@ static inline enum dp_status dpi_emit_fail(struct dp_emitter *out, struct dp_rec
 {
   return out->fail(out, rec);
 }
+
+/* A status line to ctx->say, when there is one. */
+void dpi_say(const struct dp_context *ctx, const char *fmt, ...)
+  __attribute__((format(printf, 2, 3)));
 
 /* Option values of a stage instance: the last value given, else (once the
  * chain is open) the environment variable, else NULL. */
