@@ -62,7 +62,7 @@ static int parse_args(struct dp_settings *s, struct dp_chain *chain, int argc, c
       *want_help = 1;
       continue;
     }
-    char why[256];
+    char why[8192]; /* an unknown option is quoted whole */
     int g = dpi_settings_arg(s, argc, argv, &i, why, sizeof(why));
     if(g < 0) {
       usage_error("%s", why);
@@ -70,30 +70,11 @@ static int parse_args(struct dp_settings *s, struct dp_chain *chain, int argc, c
     }
     if(g)
       continue;
-    char name[128];
-    const char *eq = strchr(a + 2, '=');
-    size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-    int takes_arg = 0;
-    if(strncmp(a, "--", 2) || nl >= sizeof(name) || !chain) {
-      usage_error("unknown option %s", a);
+    if(dpi_chain_arg(chain, argc, argv, &i, why, sizeof(why)) < 0) {
+      if(why[0])
+        usage_error("%s", why);
       return -1;
     }
-    memcpy(name, a + 2, nl);
-    name[nl] = '\0';
-    if(!dpi_chain_knows_option(chain, name, &takes_arg)) {
-      usage_error("no stage here takes option %s", a);
-      return -1;
-    }
-    const char *value = eq ? eq + 1 : NULL;
-    if(takes_arg && !value) {
-      if(i + 1 >= argc) {
-        usage_error("option %s needs a value", a);
-        return -1;
-      }
-      value = argv[++i];
-    }
-    if(dpi_chain_set_option(chain, name, value) < 0)
-      return -1;
   }
   return 0;
 }
@@ -223,36 +204,6 @@ static int leading_options(struct invocation *v, int argc, char **argv, int *i)
   return -1;
 }
 
-/* help, pipelines, stages: the exit status, or -1 for another command. */
-static int info_command(const char *cmd, int argc, char **argv, int i)
-{
-  if(!strcmp(cmd, "help")) {
-    if(i < argc && !strcmp(argv[i], "check")) {
-      dpi_manual_check_help(stdout);
-      return DP_EXIT_OK;
-    }
-    const struct dp_stage_ops *ops = i < argc ? dpi_stage_find(dp_stage_registry, argv[i]) : NULL;
-    if(i < argc && !ops) {
-      usage_error("no stage named %s", argv[i]);
-      return DP_EXIT_FATAL;
-    }
-    if(ops)
-      dpi_manual_stage_help(stdout, ops);
-    else
-      dpi_manual_help(stdout);
-    return DP_EXIT_OK;
-  }
-  if(!strcmp(cmd, "pipelines")) {
-    dpi_manual_list_pipelines(stdout);
-    return DP_EXIT_OK;
-  }
-  if(!strcmp(cmd, "stages")) {
-    dpi_manual_list_stages(stdout);
-    return DP_EXIT_OK;
-  }
-  return -1;
-}
-
 /* run PIPELINE, convert, STAGE: the chain; check and jwks have none.
  * 0, or -1 when told why. */
 static int load_chain(struct invocation *v, int argc, char **argv, int *i)
@@ -325,12 +276,7 @@ static int dispatch(struct invocation *v)
 {
   char why[1024];
   if(v->want_help) {
-    if(v->single)
-      dpi_manual_stage_help(stdout, v->single);
-    else if(!strcmp(v->cmd, "check"))
-      dpi_manual_check_help(stdout);
-    else
-      dpi_manual_help(stdout);
+    dpi_manual_command_help(stdout, v->cmd, v->single);
     return DP_EXIT_OK;
   }
   if(dpi_settings_finish(&v->s, why, sizeof(why))) {
@@ -366,7 +312,7 @@ static int cli(struct invocation *v, int argc, char **argv)
   if(status >= 0)
     return status;
   v->cmd = argv[i++];
-  if((status = info_command(v->cmd, argc, argv, i)) >= 0)
+  if((status = dpi_manual_command(v->cmd, argc, argv, i)) >= 0)
     return status;
   if(load_chain(v, argc, argv, &i))
     return DP_EXIT_FATAL;

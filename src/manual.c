@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "ndjson.h"
 #include "paths.h"
+#include "pipeline.h"
 #include "registry.h"
 #include "settings.h"
 
@@ -341,6 +342,48 @@ void dpi_manual_list_pipelines(FILE *f)
   }
   for(size_t i = 0; i < n; i++)
     free(seen[i]);
+}
+
+/* ---- the commands of the manual ----------------------------------------- */
+
+int dpi_manual_command(const char *cmd, int argc, char **argv, int i)
+{
+  if(!strcmp(cmd, "help")) {
+    if(i < argc && !strcmp(argv[i], "check")) {
+      dpi_manual_check_help(stdout);
+      return DP_EXIT_OK;
+    }
+    const struct dp_stage_ops *ops = i < argc ? dpi_stage_find(dp_stage_registry, argv[i])
+                                              : NULL;
+    if(i < argc && !ops) {
+      fprintf(stderr, "docpipe: no stage named %s\nTry 'docpipe --help'.\n", argv[i]);
+      return DP_EXIT_FATAL;
+    }
+    if(ops)
+      dpi_manual_stage_help(stdout, ops);
+    else
+      dpi_manual_help(stdout);
+    return DP_EXIT_OK;
+  }
+  if(!strcmp(cmd, "pipelines")) {
+    dpi_manual_list_pipelines(stdout);
+    return DP_EXIT_OK;
+  }
+  if(!strcmp(cmd, "stages")) {
+    dpi_manual_list_stages(stdout);
+    return DP_EXIT_OK;
+  }
+  return -1;
+}
+
+void dpi_manual_command_help(FILE *f, const char *cmd, const struct dp_stage_ops *single)
+{
+  if(single)
+    dpi_manual_stage_help(f, single);
+  else if(!strcmp(cmd, "check"))
+    dpi_manual_check_help(f);
+  else
+    dpi_manual_help(f);
 }
 
 /* ---- man pages -------------------------------------------------------- */

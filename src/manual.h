@@ -30,6 +30,11 @@ void dpi_manual_check_help(FILE *f);
 void dpi_manual_list_pipelines(FILE *f);
 /* docpipe stages */
 void dpi_manual_list_stages(FILE *f);
+/* docpipe help [STAGE|check], pipelines, stages (cmd, with the arguments
+ * from argv[i]): the exit status, or -1 when cmd is another command. */
+int dpi_manual_command(const char *cmd, int argc, char **argv, int i);
+/* docpipe COMMAND --help: single is the stage of `docpipe STAGE`, or NULL. */
+void dpi_manual_command_help(FILE *f, const char *cmd, const struct dp_stage_ops *single);
 /* docpipe __man TEMPLATE [OUTPUT]: the template with @VERSION@, @OPTIONS@,
  * @STAGES@, @ENVIRONMENT@, @ERROR_KINDS@ and @CHECK@ filled in.  Returns an
  * exit status. */

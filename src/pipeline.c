@@ -243,6 +243,39 @@ int dpi_chain_needs_network(const struct dp_chain *chain)
   return 0;
 }
 
+int dpi_chain_arg(struct dp_chain *chain, int argc, char **argv, int *i, char *why,
+                  size_t whylen)
+{
+  const char *a = argv[*i];
+  char name[128];
+  const char *eq = strchr(a + 2, '=');
+  size_t nl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+  int takes_arg = 0;
+  if(strncmp(a, "--", 2) || nl >= sizeof(name)) {
+    snprintf(why, whylen, "unknown option %s", a);
+    return -1;
+  }
+  memcpy(name, a + 2, nl);
+  name[nl] = '\0';
+  if(!dpi_chain_knows_option(chain, name, &takes_arg)) {
+    snprintf(why, whylen, "no stage here takes option %s", a);
+    return -1;
+  }
+  const char *value = eq ? eq + 1 : NULL;
+  if(takes_arg && !value) {
+    if(*i + 1 >= argc) {
+      snprintf(why, whylen, "option %s needs a value", a);
+      return -1;
+    }
+    value = argv[++*i];
+  }
+  if(dpi_chain_set_option(chain, name, value) < 0) {
+    why[0] = '\0'; /* out of memory, as ever without a word */
+    return -1;
+  }
+  return 1;
+}
+
 int dpi_chain_knows_option(const struct dp_chain *chain, const char *name, int *takes_arg)
 {
   for(size_t i = 0; i < chain->n; i++) {

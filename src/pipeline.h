@@ -42,6 +42,12 @@ int dpi_chain_single(const struct dp_stage_ops *ops, const struct dp_context *ct
 /* Give "--name value" to every stage of the chain that declares the option.
  * Returns how many stages took it (0: nobody knows it), -1 on OOM. */
 int dpi_chain_set_option(struct dp_chain *chain, const char *name, const char *value);
+/* argv[*i] as a command line gives it after a pipeline ("--name value",
+ * "--name=value"): to every stage of the chain that takes it, with the next
+ * argument as its value when it needs one (*i then moves on).  1, or -1 with
+ * a message in why (empty when out of memory). */
+int dpi_chain_arg(struct dp_chain *chain, int argc, char **argv, int *i, char *why,
+                  size_t whylen);
 /* Does any stage of the chain declare the option?  Sets *takes_arg. */
 int dpi_chain_knows_option(const struct dp_chain *chain, const char *name, int *takes_arg);
 /* Open every stage; on failure closes those opened and returns -1 with a
