@@ -6,7 +6,7 @@
  * far more than a page), so a worker pool of N threads runs N engines.
  * Tesseract's own OpenMP threads are capped through OMP_THREAD_LIMIT, which
  * the OpenMP runtime reads once when the program starts: see
- * dpi_ocr_limit_threads. */
+ * dpi_ocr_limit_threads. */ 
 #ifndef DP_OCR_H
 #define DP_OCR_H
 
@@ -45,11 +45,12 @@ const char *dpi_ocr_version(void);
  * one-line reason naming the missing one. */
 int dpi_ocr_check_languages(const char *langs, char *why, size_t whylen);
 
-/* The program's start, before any thread: a process that has no
- * OMP_THREAD_LIMIT gets 1, so that -j N means N busy cores and not N times
- * Tesseract's own threads.  Returns 1 when the variable was set here and the
- * program must execute itself again for the OpenMP runtime to read it (it
- * reads its environment when it is loaded, before main). */
+/* A process that has no OMP_THREAD_LIMIT gets 1, so that -j N means N busy
+ * cores and not N times Tesseract's own threads.  The OpenMP runtime reads
+ * it once, when it is loaded, before main (and libc's start-up resets any
+ * environment set earlier still): so it is set for the helper processes
+ * that OCR runs in, and a process that OCRs itself must execute itself
+ * again once it is set.  Returns 1 when it was set here. */
 int dpi_ocr_limit_threads(void);
 
 /* The header of an image file: 0, or -1 when Leptonica cannot read it. */
