@@ -776,6 +776,24 @@ void dpi_auth_reject(struct dp_auth *a, const char *token)
   pthread_mutex_unlock(&a->lock);
 }
 
+static int credentials_bearer(void *user, char *out, size_t outlen, char *why, size_t whylen)
+{
+  struct dp_auth *a = user;
+  if(a->mode == DP_AUTH_NONE)
+    return 1;
+  return dpi_auth_bearer(a, out, outlen, why, whylen);
+}
+
+static void credentials_reject(void *user, const char *token)
+{
+  dpi_auth_reject(user, token);
+}
+
+struct dp_http_credentials dpi_auth_credentials(struct dp_auth *a)
+{
+  return (struct dp_http_credentials){credentials_bearer, credentials_reject, a};
+}
+
 enum dp_auth_mode dpi_auth_mode(const struct dp_auth *a)
 {
   return a->mode;

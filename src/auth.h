@@ -20,9 +20,8 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "http.h"
 #include "scopes.h"
-
-struct dp_http;
 
 struct dp_auth_config {
   const char *fhir_base;
@@ -59,6 +58,9 @@ int dpi_auth_bearer(struct dp_auth *a, char *out, size_t outlen, char *why, size
 /* The server refused this token: the next dpi_auth_bearer gets a new one
  * (unless another thread already did). */
 void dpi_auth_reject(struct dp_auth *a, const char *token);
+/* The two above as the HTTP client's credentials (http.h), for
+ * dpi_http_set_credentials; in mode none they give no token. */
+struct dp_http_credentials dpi_auth_credentials(struct dp_auth *a);
 
 struct dp_token_info {
   char token_url[2048];

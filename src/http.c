@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "dplimits.h"
 #include "interrupt.h"
 
@@ -308,7 +307,7 @@ struct dp_http {
   CURL *pool[HANDLE_POOL];
   unsigned npool;
   struct pacer pacer;
-  struct dp_auth *auth;
+  struct dp_http_credentials cred;
   unsigned long requests, rate_limited, retries;
   unsigned seed;
   char base_host[256]; /* host of cfg.origin, lower case, "" when none */
@@ -409,9 +408,9 @@ void dpi_http_free(struct dp_http *h)
   free(h);
 }
 
-void dpi_http_set_auth(struct dp_http *h, struct dp_auth *auth)
+void dpi_http_set_credentials(struct dp_http *h, struct dp_http_credentials cred)
 {
-  h->auth = auth;
+  h->cred = cred;
 }
 
 void dpi_http_stats(struct dp_http *h, unsigned long *requests, unsigned long *rate_limited,
@@ -902,16 +901,17 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
     int same = h->cfg.origin && dpi_http_same_origin(url, h->cfg.origin);
     char token[DP_MAX_SHORT];
     const char *bearer = NULL;
-    if(h->auth && !cur.no_auth &&
+    if(h->cred.bearer && !cur.no_auth &&
        (same || (token_origin[0] && dpi_http_same_origin(url, token_origin)))) {
       char why[512];
-      int arc = dpi_auth_bearer(h->auth, token, sizeof(token), why, sizeof(why));
-      if(arc) {
+      int arc = h->cred.bearer(h->cred.user, token, sizeof(token), why, sizeof(why));
+      if(arc < 0) {
         res->auth_failed = arc == -2 ? 2 : 1;
         snprintf(res->error, sizeof(res->error), "%s", why);
         return -1;
       }
-      bearer = token;
+      if(arc == 0)
+        bearer = token;
     }
     pacer_wait(&h->pacer);
     CURLcode rc = exchange(h, &cur, url, bearer, same, res);
@@ -943,10 +943,10 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
       }
       continue;
     }
-    if(st == 401 && bearer && !reauthed) {
+    if(st == 401 && bearer && !reauthed && h->cred.reject) {
       /* The token was refused (expired early, revoked): one fresh token and
        * one more try, never a loop. */
-      dpi_auth_reject(h->auth, token);
+      h->cred.reject(h->cred.user, token);
       explicit_bzero(token, sizeof(token));
       reauthed = 1;
       res->tries--;
