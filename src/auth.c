@@ -1,6 +1,7 @@
 /* auth.c - see auth.h */
 #include "auth.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -226,19 +227,20 @@ int dpi_smart_discover(struct dp_http *http, const char *fhir_base, char *out, s
 
 /* ---- tokens ------------------------------------------------------------------ */
 
+/* name=value appended to a form body.  libcurl encodes the value
+ * (curl_easy_escape: all but RFC 3986's unreserved characters become %XX, a
+ * space too), as it encodes the query parameters of search and export
+ * (dpi_fhir_add_param): docpipe has no percent-encoder of its own. */
 static void form_add(struct dp_buf *b, const char *name, const char *value)
 {
+  char *enc = curl_easy_escape(NULL, value, 0);
+  if(!enc)
+    return;
   if(b->len)
     dpi_buf_addc(b, '&');
-  dpi_buf_adds(b, name);
-  dpi_buf_addc(b, '=');
-  for(const unsigned char *p = (const unsigned char *)value; *p; p++) {
-    if((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-       *p == '-' || *p == '.' || *p == '_' || *p == '~')
-      dpi_buf_addc(b, (char)*p);
-    else
-      dpi_buf_addf(b, "%%%02X", *p);
-  }
+  dpi_buf_addf(b, "%s=%s", name, enc);
+  explicit_bzero(enc, strlen(enc)); /* a client assertion is a credential */
+  curl_free(enc);
 }
 
 /* What a person should check for a refusal from the token endpoint.  desc
