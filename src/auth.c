@@ -22,7 +22,6 @@
 #include "record.h"
 #include "scopes.h"
 
-#define TOKEN_TRIES 3
 
 struct dp_auth {
   enum dp_auth_mode mode;
@@ -187,7 +186,8 @@ int dpi_smart_configuration(struct dp_http *http, const char *fhir_base,
   json_object *r0 = rest && json_object_is_type(rest, json_type_array)
                         ? json_object_array_get_idx(rest, 0) : NULL;
   json_object *exts = dpi_json_member(dpi_json_member(r0, "security"), "extension");
-  size_t n = exts && json_object_is_type(exts, json_type_array) ? json_object_array_length(exts) : 0;
+  size_t n = exts && json_object_is_type(exts, json_type_array) ? json_object_array_length(exts)
+                                                                 : 0;
   for(size_t i = 0; i < n; i++) {
     json_object *e = json_object_array_get_idx(exts, i);
     const char *u = dpi_json_member_str(e, "url");
@@ -309,8 +309,11 @@ static void load_cache(struct dp_auth *a)
   json_object *o = NULL;
   char why[256];
   if(text && !dpi_json_parse(text, len, &o, why, sizeof(why))) {
-    const char *url = dpi_json_member_str(o, "tokenUrl"), *id = dpi_json_member_str(o, "clientId");
-    const char *scope = dpi_json_member_str(o, "scope"), *tok = dpi_json_member_str(o, "accessToken");
+    const char *url = dpi_json_member_str(o, "tokenUrl");
+    const char *id = dpi_json_member_str(o, "clientId");
+    const char *scope = dpi_json_member_str(o, "scope");
+    const char *tok = dpi_json_member_str(o, "accessToken");
+    const char *granted = dpi_json_member_str(o, "scopeGranted");
     double exp = json_object_get_double(dpi_json_member(o, "expiresAt"));
     double life = json_object_get_double(dpi_json_member(o, "lifetime"));
     double margin = life / 5 > 60 ? 60 : life / 5;
@@ -320,8 +323,7 @@ static void load_cache(struct dp_auth *a)
        wall() < exp - margin) {
       pthread_mutex_lock(&a->lock);
       snprintf(a->token, sizeof(a->token), "%s", tok);
-      snprintf(a->scope_granted, sizeof(a->scope_granted), "%s",
-               dpi_json_member_str(o, "scopeGranted") ? dpi_json_member_str(o, "scopeGranted") : "");
+      snprintf(a->scope_granted, sizeof(a->scope_granted), "%s", granted ? granted : "");
       a->expires_at = exp;
       a->lifetime = life;
       a->refresh_at = exp - margin;
@@ -391,12 +393,12 @@ static int drop_refused_types(struct dp_auth *a, const char *desc)
   return ok;
 }
 
-/* One token request; fills a->token.  Called with refreshing set, without
- * the lock. */
-static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
+/* The token endpoint, and how this server spells scopes: its SMART
+ * configuration, read once (not needed with --token-url and --scope); then
+ * the scopes to ask for. */
+static int prepare(struct dp_auth *a, char *why, size_t whylen)
 {
   if(!a->smart_read && a->fhir_base && (!a->token_url[0] || !a->scope_explicit)) {
-    /* The token endpoint, and how this server spells scopes. */
     struct dp_smart_config c;
     char dwhy[1024];
     int rc = dpi_smart_configuration(a->http, a->fhir_base, &c, dwhy, sizeof(dwhy));
@@ -416,6 +418,165 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
   }
   if(!a->scope_explicit && !a->scope)
     build_scope(a);
+  return 0;
+}
+
+/* A fresh client assertion (it lives 240 s, and its jti is used once) in
+ * the form. */
+static int add_assertion(struct dp_auth *a, struct dp_buf *form, char *why, size_t whylen)
+{
+  struct dp_buf jwt;
+  dpi_buf_init(&jwt, DP_TOKEN_FORM_MAX);
+  int rc = dpi_jwt_assertion(a->key, a->key_id, a->client_id, a->token_url, (long)wall(), &jwt,
+                             why, whylen);
+  if(!rc) {
+    form_add(form, "client_assertion_type",
+             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    form_add(form, "client_assertion", dpi_buf_str(&jwt));
+  }
+  dpi_buf_free(&jwt);
+  return rc;
+}
+
+/* One POST to the token endpoint.  dpi_http_do's result (res is then the
+ * caller's to free), or 1 when no request could be made (why says why). */
+static int post_token_request(struct dp_auth *a, struct dp_http_response *res, char *why,
+                              size_t whylen)
+{
+  struct dp_buf form;
+  dpi_buf_init(&form, DP_TOKEN_FORM_MAX);
+  form_add(&form, "grant_type", "client_credentials");
+  if(a->scope)
+    form_add(&form, "scope", a->scope);
+  if(a->mode == DP_AUTH_JWT && add_assertion(a, &form, why, whylen)) {
+    dpi_buf_free(&form);
+    return 1;
+  }
+  struct dp_http_request req = {.method = "POST",
+                                .url = a->token_url,
+                                .accept = "application/json",
+                                .content_type = "application/x-www-form-urlencoded",
+                                .body = form.mem,
+                                .body_len = form.len,
+                                .no_auth = 1,
+                                .no_retry = 1,
+                                .trusted = a->token_url_given};
+  if(a->mode == DP_AUTH_SECRET) {
+    req.basic_user = a->client_id;
+    req.basic_password = a->secret;
+  }
+  int rc = dpi_http_do(a->http, &req, res);
+  __atomic_add_fetch(&a->requests, 1, __ATOMIC_RELAXED);
+  explicit_bzero(form.mem, form.len);
+  dpi_buf_free(&form);
+  return rc;
+}
+
+/* The error code of an error_uri, as Oracle Health writes it
+ * (https://.../urn%3Acerner%3Aerror%3A...%3Ainvalid-signature/INSTANCE?...):
+ * the urn with its colons, without the instance part and its query; "" when
+ * there is no urn. */
+static void error_uri_code(const char *uri, char *code, size_t cap)
+{
+  const char *urn = uri ? strstr(uri, "urn%3A") : NULL;
+  size_t k = 0;
+  for(const char *p = urn; p && *p && *p != '/' && *p != '?' && k + 1 < cap; p++) {
+    if(!strncmp(p, "%3A", 3)) {
+      code[k++] = ':';
+      p += 2;
+    } else {
+      code[k++] = *p;
+    }
+  }
+  code[k] = '\0';
+}
+
+/* A token endpoint's refusal (not 200, or no access_token in o) as a
+ * message with a hint; 1 instead when it is an invalid_scope refusal worth
+ * asking again without the refused types. */
+static int refusal(struct dp_auth *a, const struct dp_http_response *res, json_object *o,
+                   const char *shown, char *why, size_t whylen)
+{
+  const char *err = dpi_json_member_str(o, "error");
+  const char *desc = dpi_json_member_str(o, "error_description");
+  char code[256];
+  error_uri_code(dpi_json_member_str(o, "error_uri"), code, sizeof(code));
+  if(res->status == 400 && err && !strcmp(err, "invalid_scope") && drop_refused_types(a, desc))
+    return 1;
+  char reason[768];
+  snprintf(reason, sizeof(reason), "%s%s%s", desc ? desc : "", desc && code[0] ? " " : "",
+           code);
+  snprintf(why, whylen, "token endpoint %s refused: HTTP %ld%s%s%s%s. Hint: %s", shown,
+           res->status, err ? " " : "", err ? err : "", reason[0] ? ": " : "", reason,
+           token_hint(err, reason));
+  return -1;
+}
+
+/* The access token of a 200 answer (o), kept until a fifth of its lifetime
+ * (at most a minute) before it expires. */
+static void keep_token(struct dp_auth *a, json_object *o, const char *tok)
+{
+  double life = 0;
+  json_object *exp = dpi_json_member(o, "expires_in");
+  if(exp)
+    life = json_object_get_double(exp);
+  if(life <= 0)
+    life = 300; /* no lifetime given: assume a short one */
+  double margin = life / 5 > 60 ? 60 : life / 5;
+  pthread_mutex_lock(&a->lock);
+  snprintf(a->token, sizeof(a->token), "%s", tok);
+  const char *granted = dpi_json_member_str(o, "scope");
+  snprintf(a->scope_granted, sizeof(a->scope_granted), "%s",
+           granted ? granted : a->scope ? a->scope : "");
+  a->lifetime = life;
+  a->expires_at = wall() + life;
+  a->refresh_at = a->expires_at - margin;
+  a->from_cache = 0;
+  pthread_mutex_unlock(&a->lock);
+}
+
+/* What the token endpoint's last answer (or rc, dpi_http_do's failure)
+ * means, once no more waiting is in order: 0 a token was kept, 1 ask again
+ * (with fewer scopes), -1 refused or unreachable, -2 still 429 after
+ * `attempt` tries.  res stays the caller's to free. */
+static int take_answer(struct dp_auth *a, int rc, struct dp_http_response *res,
+                       const char *shown, int attempt, char *why, size_t whylen)
+{
+  if(rc) {
+    snprintf(why, whylen, "token request to %s failed: %s", shown, res->error);
+    return -1;
+  }
+  if(res->status == 429) {
+    char said[300];
+    dpi_fhir_server_says(res, said, sizeof(said));
+    snprintf(why, whylen, "token endpoint %s answered 429 %d times%s%s. Hint: the token "
+             "endpoint limits this client: lower --rate and --concurrency, keep tokens with "
+             "--token-cache, and try again later", shown, attempt, said[0] ? ": " : "", said);
+    return -2;
+  }
+  json_object *o = NULL;
+  char perr[256];
+  dpi_json_parse(dpi_buf_str(&res->body), res->body.len, &o, perr, sizeof(perr));
+  const char *tok = dpi_json_member_str(o, "access_token");
+  int out = 0;
+  if(res->status != 200 || !tok)
+    out = refusal(a, res, o, shown, why, whylen);
+  else
+    keep_token(a, o, tok);
+  if(!out)
+    explicit_bzero(res->body.mem, res->body.len); /* it held the token */
+  json_object_put(o);
+  return out;
+}
+
+/* One token; fills a->token.  Called with refreshing set, without the
+ * lock.  A 429, a 5xx or no answer is asked again up to DP_TOKEN_TRIES times
+ * in all, after the endpoint's own Retry-After or a backoff, capped like
+ * every wait (--retry-cap); an interrupt ends the tries. */
+static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
+{
+  if(prepare(a, why, whylen))
+    return -1;
   if(!a->cache_checked) {
     /* A token left by an earlier run for the same client, scope and
      * endpoint is as good as a new one (and spares the endpoint). */
@@ -427,47 +588,12 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
   char shown[512];
   dpi_http_safe_url(a->token_url, shown, sizeof(shown));
   for(int attempt = 1;; attempt++) {
-    struct dp_buf form;
-    dpi_buf_init(&form, 1 << 16);
-    form_add(&form, "grant_type", "client_credentials");
-    if(a->scope)
-      form_add(&form, "scope", a->scope);
-    if(a->mode == DP_AUTH_JWT) {
-      struct dp_buf jwt;
-      dpi_buf_init(&jwt, 1 << 16);
-      if(dpi_jwt_assertion(a->key, a->key_id, a->client_id, a->token_url, (long)wall(), &jwt,
-                           why, whylen)) {
-        dpi_buf_free(&jwt);
-        dpi_buf_free(&form);
-        return -1;
-      }
-      form_add(&form, "client_assertion_type",
-               "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
-      form_add(&form, "client_assertion", dpi_buf_str(&jwt));
-      dpi_buf_free(&jwt);
-    }
-    struct dp_http_request req = {.method = "POST",
-                                  .url = a->token_url,
-                                  .accept = "application/json",
-                                  .content_type = "application/x-www-form-urlencoded",
-                                  .body = form.mem,
-                                  .body_len = form.len,
-                                  .no_auth = 1,
-                                  .no_retry = 1,
-                                  .trusted = a->token_url_given};
-    if(a->mode == DP_AUTH_SECRET) {
-      req.basic_user = a->client_id;
-      req.basic_password = a->secret;
-    }
     struct dp_http_response res;
-    int rc = dpi_http_do(a->http, &req, &res);
-    __atomic_add_fetch(&a->requests, 1, __ATOMIC_RELAXED);
-    explicit_bzero(form.mem, form.len);
-    dpi_buf_free(&form);
+    int rc = post_token_request(a, &res, why, whylen);
+    if(rc == 1)
+      return -1;
     int transient = rc ? 1 : res.status == 429 || res.status >= 500;
-    if(transient && attempt < TOKEN_TRIES && !dpi_interrupted()) {
-      /* The token endpoint's own Retry-After, capped like every wait
-       * (--retry-cap); an interrupt cuts it short and ends the tries. */
+    if(transient && attempt < DP_TOKEN_TRIES && !dpi_interrupted()) {
       double after = dpi_retry_after_seconds(res.retry_after, (long)wall());
       dpi_http_response_free(&res);
       if(!dpi_sleep(dpi_http_wait(a->http, after >= 0 ? after : attempt, attempt, 1)))
@@ -475,81 +601,12 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
       snprintf(why, whylen, "token request to %s: interrupted", shown);
       return -1;
     }
-    if(rc) {
-      snprintf(why, whylen, "token request to %s failed: %s", shown, res.error);
-      dpi_http_response_free(&res);
-      return -1;
-    }
-    if(res.status == 429) {
-      char said[300];
-      dpi_fhir_server_says(&res, said, sizeof(said));
-      snprintf(why, whylen, "token endpoint %s answered 429 %d times%s%s. Hint: the token "
-               "endpoint limits this client: lower --rate and --concurrency, keep tokens with "
-               "--token-cache, and try again later", shown, attempt, said[0] ? ": " : "", said);
-      dpi_http_response_free(&res);
-      return -2;
-    }
-    json_object *o = NULL;
-    char perr[256];
-    dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &o, perr, sizeof(perr));
-    const char *tok = dpi_json_member_str(o, "access_token");
-    if(res.status != 200 || !tok) {
-      const char *err = dpi_json_member_str(o, "error");
-      const char *desc = dpi_json_member_str(o, "error_description");
-      /* error_uri: keep the error code, drop the instance part and its query. */
-      const char *uri = dpi_json_member_str(o, "error_uri");
-      char code[256] = "";
-      const char *urn = uri ? strstr(uri, "urn%3A") : NULL;
-      if(urn) {
-        size_t k = 0;
-        for(const char *p = urn; *p && *p != '/' && *p != '?' && k + 1 < sizeof(code); p++) {
-          if(!strncmp(p, "%3A", 3)) {
-            code[k++] = ':';
-            p += 2;
-          } else {
-            code[k++] = *p;
-          }
-        }
-        code[k] = '\0';
-      }
-      if(res.status == 400 && err && !strcmp(err, "invalid_scope") &&
-         drop_refused_types(a, desc)) {
-        json_object_put(o);
-        dpi_http_response_free(&res);
-        continue;
-      }
-      char reason[768];
-      snprintf(reason, sizeof(reason), "%s%s%s", desc ? desc : "", desc && code[0] ? " " : "",
-               code);
-      snprintf(why, whylen, "token endpoint %s refused: HTTP %ld%s%s%s%s. Hint: %s", shown,
-               res.status, err ? " " : "", err ? err : "", reason[0] ? ": " : "", reason,
-               token_hint(err, reason));
-      json_object_put(o);
-      dpi_http_response_free(&res);
-      return -1;
-    }
-    double life = 0;
-    json_object *exp = dpi_json_member(o, "expires_in");
-    if(exp)
-      life = json_object_get_double(exp);
-    if(life <= 0)
-      life = 300; /* no lifetime given: assume a short one */
-    double margin = life / 5 > 60 ? 60 : life / 5;
-    pthread_mutex_lock(&a->lock);
-    snprintf(a->token, sizeof(a->token), "%s", tok);
-    const char *granted = dpi_json_member_str(o, "scope");
-    snprintf(a->scope_granted, sizeof(a->scope_granted), "%s",
-             granted ? granted : a->scope ? a->scope : "");
-    a->lifetime = life;
-    a->expires_at = wall() + life;
-    a->refresh_at = a->expires_at - margin;
-    a->from_cache = 0;
-    pthread_mutex_unlock(&a->lock);
-    explicit_bzero(res.body.mem, res.body.len);
-    json_object_put(o);
+    int out = take_answer(a, rc, &res, shown, attempt, why, whylen);
     dpi_http_response_free(&res);
-    save_cache(a);
-    return 0;
+    if(out == 0)
+      save_cache(a);
+    if(out != 1)
+      return out;
   }
 }
 
