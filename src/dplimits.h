@@ -80,4 +80,11 @@
 #define DP_OCR_MAX_LANGS 128
 #define DP_OCR_MAX_PATH 4096
 
+/* ---- The network: http.c, auth.c, jose.c, check.c, scopes.c ---- */
+/* Requests to the token endpoint for one token, the first one included
+ * (the others after a 429, a 5xx or no answer). */
+#define DP_TOKEN_TRIES 3
+/* The form body of a token request, and the client assertion in it. */
+#define DP_TOKEN_FORM_MAX ((size_t)64 * 1024)
+
 #endif
