@@ -54,7 +54,8 @@ def bilevel(w, h, pixels):
 def image_pdf(pages, skew=0.0):
     """An image-only PDF, one page per (width, height, grey pixels, dpi),
     with no text layer; skew turns each scan by that many degrees on its
-    page, as a sheet fed askew."""
+    page, as a sheet fed askew.  A page given as a list of strings is a
+    typed US Letter page instead, those lines in Helvetica: a mixed PDF."""
     import math
     objs = []
 
@@ -64,7 +65,15 @@ def image_pdf(pages, skew=0.0):
 
     kids = []
     page_ids = []
-    for w, h, pixels, dpi in pages:
+    for page in pages:
+        if isinstance(page, list):
+            lines = b"".join(b"(%s) Tj 0 -16 Td " % l.encode("latin-1").replace(b"(", b"\\(")
+                             .replace(b")", b"\\)") for l in page)
+            content = b"BT /F1 12 Tf 72 720 Td " + lines + b"ET"
+            cs = add(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
+            page_ids.append((None, cs, 612.0, 792.0))
+            continue
+        w, h, pixels, dpi = page
         img = add(b"<< /Type /XObject /Subtype /Image /Width %d /Height %d "
                   b"/ColorSpace /DeviceGray /BitsPerComponent 8 /Filter /FlateDecode "
                   b"/Length %d >>\nstream\n" % (w, h, len(zlib.compress(bytes(pixels))))
@@ -80,12 +89,16 @@ def image_pdf(pages, skew=0.0):
         cs = add(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
         page_ids.append((img, cs, pw, ph))
     pages_id = len(objs) + len(page_ids) + 1
+    font = len(objs) + len(page_ids) + 2
     for img, cs, pw, ph in page_ids:
+        res = (b"/Font << /F1 %d 0 R >>" % font if img is None
+               else b"/XObject << /Im0 %d 0 R >>" % img)
         kids.append(add(b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %.2f %.2f] "
-                        b"/Resources << /XObject << /Im0 %d 0 R >> >> /Contents %d 0 R >>"
-                        % (pages_id, pw, ph, img, cs)))
+                        b"/Resources << %s >> /Contents %d 0 R >>"
+                        % (pages_id, pw, ph, res, cs)))
     assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>"
                % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))) == pages_id
+    assert add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>") == font
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
