@@ -1,15 +1,10 @@
 /* auth.c - see auth.h */
 #include "auth.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,17 +13,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "b64.h"
 #include "dplimits.h"
 #include "fhir.h"
 #include "http.h"
 #include "interrupt.h"
+#include "jose.h"
 #include "ndjson.h"
 #include "record.h"
 #include "scopes.h"
 
-#define ASSERTION_LIFETIME 240 /* seconds; SMART allows at most 300 */
-#define TOKEN_TRIES 3
 
 struct dp_auth {
   enum dp_auth_mode mode;
@@ -94,173 +87,6 @@ static char *read_secret_file(const char *path, char *why, size_t whylen, const 
     return NULL;
   }
   return value;
-}
-
-/* ---- keys and JWT ------------------------------------------------------ */
-
-EVP_PKEY *dpi_load_private_key(const char *path, char *why, size_t whylen)
-{
-  FILE *f = fopen(path, "r");
-  if(!f) {
-    snprintf(why, whylen, "cannot read private key %s: %s", path, strerror(errno));
-    return NULL;
-  }
-  EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-  fclose(f);
-  ERR_clear_error();
-  if(!key)
-    snprintf(why, whylen, "%s is not a PEM private key (an unencrypted PKCS#8 or traditional "
-                          "RSA/EC key is needed)", path);
-  return key;
-}
-
-const char *dpi_jwt_alg(EVP_PKEY *key)
-{
-  if(EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA)
-    return EVP_PKEY_get_bits(key) >= 2048 ? "RS384" : NULL;
-  if(EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
-    char group[64] = "";
-    if(EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                      NULL) &&
-       (!strcmp(group, "secp384r1") || !strcmp(group, "P-384")))
-      return "ES384";
-  }
-  return NULL;
-}
-
-static int b64url_json(json_object *o, struct dp_buf *out)
-{
-  size_t n = 0;
-  const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-                                                           JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-  return s && dpi_b64url_encode(s, n, out) == DP_B64_OK ? 0 : -1;
-}
-
-/* ECDSA signatures come as DER; JWS wants r || s, each 48 bytes for P-384. */
-static int der_to_raw(const unsigned char *der, size_t len, unsigned char raw[96])
-{
-  const unsigned char *p = der;
-  ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
-  if(!sig)
-    return -1;
-  const BIGNUM *r, *s;
-  ECDSA_SIG_get0(sig, &r, &s);
-  int ok = BN_bn2binpad(r, raw, 48) == 48 && BN_bn2binpad(s, raw + 48, 48) == 48;
-  ECDSA_SIG_free(sig);
-  return ok ? 0 : -1;
-}
-
-int dpi_jwt_assertion(EVP_PKEY *key, const char *kid, const char *client_id,
-                      const char *token_url, long now, struct dp_buf *out, char *why,
-                      size_t whylen)
-{
-  const char *alg = dpi_jwt_alg(key);
-  if(!alg) {
-    snprintf(why, whylen, "the private key must be RSA (2048 bits or more, for RS384) or EC "
-                          "P-384 (for ES384)");
-    return -1;
-  }
-  unsigned char nonce[16];
-  char jti[33];
-  if(RAND_bytes(nonce, sizeof(nonce)) != 1) {
-    snprintf(why, whylen, "no random bytes for the assertion's jti");
-    return -1;
-  }
-  for(int i = 0; i < 16; i++)
-    snprintf(jti + 2 * i, 3, "%02x", nonce[i]);
-  json_object *hdr = json_object_new_object(), *claims = json_object_new_object();
-  dpi_json_set_str(hdr, "alg", alg);
-  dpi_json_set_str(hdr, "typ", "JWT");
-  if(kid)
-    dpi_json_set_str(hdr, "kid", kid);
-  dpi_json_set_str(claims, "iss", client_id);
-  dpi_json_set_str(claims, "sub", client_id);
-  dpi_json_set_str(claims, "aud", token_url);
-  json_object_object_add(claims, "exp", json_object_new_int64(now + ASSERTION_LIFETIME));
-  json_object_object_add(claims, "iat", json_object_new_int64(now));
-  dpi_json_set_str(claims, "jti", jti);
-  size_t start = out->len;
-  int rc = b64url_json(hdr, out) || dpi_buf_addc(out, '.') || b64url_json(claims, out) ? -1 : 0;
-  json_object_put(hdr);
-  json_object_put(claims);
-  if(rc) {
-    snprintf(why, whylen, "out of memory");
-    return -1;
-  }
-  size_t signing_len = out->len - start;
-  unsigned char *sig = NULL;
-  size_t siglen = 0;
-  EVP_MD_CTX *md = EVP_MD_CTX_new();
-  rc = -1;
-  if(md && EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, key) == 1 &&
-     EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)out->mem + start, signing_len) == 1 &&
-     (sig = malloc(siglen)) &&
-     EVP_DigestSign(md, sig, &siglen, (const unsigned char *)out->mem + start, signing_len) == 1) {
-    unsigned char raw[96];
-    if(!strcmp(alg, "ES384")) {
-      if(!der_to_raw(sig, siglen, raw))
-        rc = dpi_buf_addc(out, '.') || dpi_b64url_encode(raw, 96, out) != DP_B64_OK ? -1 : 0;
-    } else {
-      rc = dpi_buf_addc(out, '.') || dpi_b64url_encode(sig, siglen, out) != DP_B64_OK ? -1 : 0;
-    }
-  }
-  EVP_MD_CTX_free(md);
-  free(sig);
-  ERR_clear_error();
-  if(rc)
-    snprintf(why, whylen, "signing the client assertion failed");
-  return rc;
-}
-
-static int add_bn(json_object *jwk, const char *name, EVP_PKEY *key, const char *param, int pad)
-{
-  BIGNUM *bn = NULL;
-  if(!EVP_PKEY_get_bn_param(key, param, &bn))
-    return -1;
-  int n = pad ? pad : BN_num_bytes(bn);
-  unsigned char *bytes = malloc((size_t)n);
-  struct dp_buf b;
-  dpi_buf_init(&b, 4096);
-  int rc = -1;
-  if(bytes && BN_bn2binpad(bn, bytes, n) == n && dpi_b64url_encode(bytes, (size_t)n, &b) == DP_B64_OK) {
-    dpi_json_set_str(jwk, name, dpi_buf_str(&b));
-    rc = 0;
-  }
-  dpi_buf_free(&b);
-  free(bytes);
-  BN_free(bn);
-  return rc;
-}
-
-int dpi_jwks(EVP_PKEY *key, const char *kid, struct dp_buf *out)
-{
-  const char *alg = dpi_jwt_alg(key);
-  if(!alg)
-    return -1;
-  json_object *jwk = json_object_new_object();
-  int rsa = !strcmp(alg, "RS384");
-  dpi_json_set_str(jwk, "kty", rsa ? "RSA" : "EC");
-  if(!rsa)
-    dpi_json_set_str(jwk, "crv", "P-384");
-  if(kid)
-    dpi_json_set_str(jwk, "kid", kid);
-  dpi_json_set_str(jwk, "use", "sig");
-  dpi_json_set_str(jwk, "alg", alg);
-  dpi_json_set_str(jwk, "key_ops", NULL);
-  json_object_object_del(jwk, "key_ops");
-  int rc = rsa ? add_bn(jwk, "n", key, OSSL_PKEY_PARAM_RSA_N, 0) ||
-                     add_bn(jwk, "e", key, OSSL_PKEY_PARAM_RSA_E, 0)
-               : add_bn(jwk, "x", key, OSSL_PKEY_PARAM_EC_PUB_X, 48) ||
-                     add_bn(jwk, "y", key, OSSL_PKEY_PARAM_EC_PUB_Y, 48);
-  json_object *keys = json_object_new_array(), *set = json_object_new_object();
-  json_object_array_add(keys, jwk);
-  json_object_object_add(set, "keys", keys);
-  if(!rc)
-    rc = dpi_buf_adds(out, json_object_to_json_string_ext(set, JSON_C_TO_STRING_PRETTY |
-                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
-  json_object_put(set);
-  ERR_clear_error();
-  return rc;
 }
 
 /* ---- discovery ----------------------------------------------------------- */
@@ -360,7 +186,8 @@ int dpi_smart_configuration(struct dp_http *http, const char *fhir_base,
   json_object *r0 = rest && json_object_is_type(rest, json_type_array)
                         ? json_object_array_get_idx(rest, 0) : NULL;
   json_object *exts = dpi_json_member(dpi_json_member(r0, "security"), "extension");
-  size_t n = exts && json_object_is_type(exts, json_type_array) ? json_object_array_length(exts) : 0;
+  size_t n = exts && json_object_is_type(exts, json_type_array) ? json_object_array_length(exts)
+                                                                 : 0;
   for(size_t i = 0; i < n; i++) {
     json_object *e = json_object_array_get_idx(exts, i);
     const char *u = dpi_json_member_str(e, "url");
@@ -400,19 +227,20 @@ int dpi_smart_discover(struct dp_http *http, const char *fhir_base, char *out, s
 
 /* ---- tokens ------------------------------------------------------------------ */
 
+/* name=value appended to a form body.  libcurl encodes the value
+ * (curl_easy_escape: all but RFC 3986's unreserved characters become %XX, a
+ * space too), as it encodes the query parameters of search and export
+ * (dpi_fhir_add_param): docpipe has no percent-encoder of its own. */
 static void form_add(struct dp_buf *b, const char *name, const char *value)
 {
+  char *enc = curl_easy_escape(NULL, value, 0);
+  if(!enc)
+    return;
   if(b->len)
     dpi_buf_addc(b, '&');
-  dpi_buf_adds(b, name);
-  dpi_buf_addc(b, '=');
-  for(const unsigned char *p = (const unsigned char *)value; *p; p++) {
-    if((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-       *p == '-' || *p == '.' || *p == '_' || *p == '~')
-      dpi_buf_addc(b, (char)*p);
-    else
-      dpi_buf_addf(b, "%%%02X", *p);
-  }
+  dpi_buf_addf(b, "%s=%s", name, enc);
+  explicit_bzero(enc, strlen(enc)); /* a client assertion is a credential */
+  curl_free(enc);
 }
 
 /* What a person should check for a refusal from the token endpoint.  desc
@@ -481,8 +309,11 @@ static void load_cache(struct dp_auth *a)
   json_object *o = NULL;
   char why[256];
   if(text && !dpi_json_parse(text, len, &o, why, sizeof(why))) {
-    const char *url = dpi_json_member_str(o, "tokenUrl"), *id = dpi_json_member_str(o, "clientId");
-    const char *scope = dpi_json_member_str(o, "scope"), *tok = dpi_json_member_str(o, "accessToken");
+    const char *url = dpi_json_member_str(o, "tokenUrl");
+    const char *id = dpi_json_member_str(o, "clientId");
+    const char *scope = dpi_json_member_str(o, "scope");
+    const char *tok = dpi_json_member_str(o, "accessToken");
+    const char *granted = dpi_json_member_str(o, "scopeGranted");
     double exp = json_object_get_double(dpi_json_member(o, "expiresAt"));
     double life = json_object_get_double(dpi_json_member(o, "lifetime"));
     double margin = life / 5 > 60 ? 60 : life / 5;
@@ -492,8 +323,7 @@ static void load_cache(struct dp_auth *a)
        wall() < exp - margin) {
       pthread_mutex_lock(&a->lock);
       snprintf(a->token, sizeof(a->token), "%s", tok);
-      snprintf(a->scope_granted, sizeof(a->scope_granted), "%s",
-               dpi_json_member_str(o, "scopeGranted") ? dpi_json_member_str(o, "scopeGranted") : "");
+      snprintf(a->scope_granted, sizeof(a->scope_granted), "%s", granted ? granted : "");
       a->expires_at = exp;
       a->lifetime = life;
       a->refresh_at = exp - margin;
@@ -563,12 +393,12 @@ static int drop_refused_types(struct dp_auth *a, const char *desc)
   return ok;
 }
 
-/* One token request; fills a->token.  Called with refreshing set, without
- * the lock. */
-static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
+/* The token endpoint, and how this server spells scopes: its SMART
+ * configuration, read once (not needed with --token-url and --scope); then
+ * the scopes to ask for. */
+static int prepare(struct dp_auth *a, char *why, size_t whylen)
 {
   if(!a->smart_read && a->fhir_base && (!a->token_url[0] || !a->scope_explicit)) {
-    /* The token endpoint, and how this server spells scopes. */
     struct dp_smart_config c;
     char dwhy[1024];
     int rc = dpi_smart_configuration(a->http, a->fhir_base, &c, dwhy, sizeof(dwhy));
@@ -588,6 +418,165 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
   }
   if(!a->scope_explicit && !a->scope)
     build_scope(a);
+  return 0;
+}
+
+/* A fresh client assertion (it lives 240 s, and its jti is used once) in
+ * the form. */
+static int add_assertion(struct dp_auth *a, struct dp_buf *form, char *why, size_t whylen)
+{
+  struct dp_buf jwt;
+  dpi_buf_init(&jwt, DP_TOKEN_FORM_MAX);
+  int rc = dpi_jwt_assertion(a->key, a->key_id, a->client_id, a->token_url, (long)wall(), &jwt,
+                             why, whylen);
+  if(!rc) {
+    form_add(form, "client_assertion_type",
+             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+    form_add(form, "client_assertion", dpi_buf_str(&jwt));
+  }
+  dpi_buf_free(&jwt);
+  return rc;
+}
+
+/* One POST to the token endpoint.  dpi_http_do's result (res is then the
+ * caller's to free), or 1 when no request could be made (why says why). */
+static int post_token_request(struct dp_auth *a, struct dp_http_response *res, char *why,
+                              size_t whylen)
+{
+  struct dp_buf form;
+  dpi_buf_init(&form, DP_TOKEN_FORM_MAX);
+  form_add(&form, "grant_type", "client_credentials");
+  if(a->scope)
+    form_add(&form, "scope", a->scope);
+  if(a->mode == DP_AUTH_JWT && add_assertion(a, &form, why, whylen)) {
+    dpi_buf_free(&form);
+    return 1;
+  }
+  struct dp_http_request req = {.method = "POST",
+                                .url = a->token_url,
+                                .accept = "application/json",
+                                .content_type = "application/x-www-form-urlencoded",
+                                .body = form.mem,
+                                .body_len = form.len,
+                                .no_auth = 1,
+                                .no_retry = 1,
+                                .trusted = a->token_url_given};
+  if(a->mode == DP_AUTH_SECRET) {
+    req.basic_user = a->client_id;
+    req.basic_password = a->secret;
+  }
+  int rc = dpi_http_do(a->http, &req, res);
+  __atomic_add_fetch(&a->requests, 1, __ATOMIC_RELAXED);
+  explicit_bzero(form.mem, form.len);
+  dpi_buf_free(&form);
+  return rc;
+}
+
+/* The error code of an error_uri, as Oracle Health writes it
+ * (https://.../urn%3Acerner%3Aerror%3A...%3Ainvalid-signature/INSTANCE?...):
+ * the urn with its colons, without the instance part and its query; "" when
+ * there is no urn. */
+static void error_uri_code(const char *uri, char *code, size_t cap)
+{
+  const char *urn = uri ? strstr(uri, "urn%3A") : NULL;
+  size_t k = 0;
+  for(const char *p = urn; p && *p && *p != '/' && *p != '?' && k + 1 < cap; p++) {
+    if(!strncmp(p, "%3A", 3)) {
+      code[k++] = ':';
+      p += 2;
+    } else {
+      code[k++] = *p;
+    }
+  }
+  code[k] = '\0';
+}
+
+/* A token endpoint's refusal (not 200, or no access_token in o) as a
+ * message with a hint; 1 instead when it is an invalid_scope refusal worth
+ * asking again without the refused types. */
+static int refusal(struct dp_auth *a, const struct dp_http_response *res, json_object *o,
+                   const char *shown, char *why, size_t whylen)
+{
+  const char *err = dpi_json_member_str(o, "error");
+  const char *desc = dpi_json_member_str(o, "error_description");
+  char code[256];
+  error_uri_code(dpi_json_member_str(o, "error_uri"), code, sizeof(code));
+  if(res->status == 400 && err && !strcmp(err, "invalid_scope") && drop_refused_types(a, desc))
+    return 1;
+  char reason[768];
+  snprintf(reason, sizeof(reason), "%s%s%s", desc ? desc : "", desc && code[0] ? " " : "",
+           code);
+  snprintf(why, whylen, "token endpoint %s refused: HTTP %ld%s%s%s%s. Hint: %s", shown,
+           res->status, err ? " " : "", err ? err : "", reason[0] ? ": " : "", reason,
+           token_hint(err, reason));
+  return -1;
+}
+
+/* The access token of a 200 answer (o), kept until a fifth of its lifetime
+ * (at most a minute) before it expires. */
+static void keep_token(struct dp_auth *a, json_object *o, const char *tok)
+{
+  double life = 0;
+  json_object *exp = dpi_json_member(o, "expires_in");
+  if(exp)
+    life = json_object_get_double(exp);
+  if(life <= 0)
+    life = 300; /* no lifetime given: assume a short one */
+  double margin = life / 5 > 60 ? 60 : life / 5;
+  pthread_mutex_lock(&a->lock);
+  snprintf(a->token, sizeof(a->token), "%s", tok);
+  const char *granted = dpi_json_member_str(o, "scope");
+  snprintf(a->scope_granted, sizeof(a->scope_granted), "%s",
+           granted ? granted : a->scope ? a->scope : "");
+  a->lifetime = life;
+  a->expires_at = wall() + life;
+  a->refresh_at = a->expires_at - margin;
+  a->from_cache = 0;
+  pthread_mutex_unlock(&a->lock);
+}
+
+/* What the token endpoint's last answer (or rc, dpi_http_do's failure)
+ * means, once no more waiting is in order: 0 a token was kept, 1 ask again
+ * (with fewer scopes), -1 refused or unreachable, -2 still 429 after
+ * `attempt` tries.  res stays the caller's to free. */
+static int take_answer(struct dp_auth *a, int rc, struct dp_http_response *res,
+                       const char *shown, int attempt, char *why, size_t whylen)
+{
+  if(rc) {
+    snprintf(why, whylen, "token request to %s failed: %s", shown, res->error);
+    return -1;
+  }
+  if(res->status == 429) {
+    char said[300];
+    dpi_fhir_server_says(res, said, sizeof(said));
+    snprintf(why, whylen, "token endpoint %s answered 429 %d times%s%s. Hint: the token "
+             "endpoint limits this client: lower --rate and --concurrency, keep tokens with "
+             "--token-cache, and try again later", shown, attempt, said[0] ? ": " : "", said);
+    return -2;
+  }
+  json_object *o = NULL;
+  char perr[256];
+  dpi_json_parse(dpi_buf_str(&res->body), res->body.len, &o, perr, sizeof(perr));
+  const char *tok = dpi_json_member_str(o, "access_token");
+  int out = 0;
+  if(res->status != 200 || !tok)
+    out = refusal(a, res, o, shown, why, whylen);
+  else
+    keep_token(a, o, tok);
+  if(!out)
+    explicit_bzero(res->body.mem, res->body.len); /* it held the token */
+  json_object_put(o);
+  return out;
+}
+
+/* One token; fills a->token.  Called with refreshing set, without the
+ * lock.  A 429, a 5xx or no answer is asked again up to DP_TOKEN_TRIES times
+ * in all, after the endpoint's own Retry-After or a backoff, capped like
+ * every wait (--retry-cap); an interrupt ends the tries. */
+static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
+{
+  if(prepare(a, why, whylen))
+    return -1;
   if(!a->cache_checked) {
     /* A token left by an earlier run for the same client, scope and
      * endpoint is as good as a new one (and spares the endpoint). */
@@ -599,47 +588,12 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
   char shown[512];
   dpi_http_safe_url(a->token_url, shown, sizeof(shown));
   for(int attempt = 1;; attempt++) {
-    struct dp_buf form;
-    dpi_buf_init(&form, 1 << 16);
-    form_add(&form, "grant_type", "client_credentials");
-    if(a->scope)
-      form_add(&form, "scope", a->scope);
-    if(a->mode == DP_AUTH_JWT) {
-      struct dp_buf jwt;
-      dpi_buf_init(&jwt, 1 << 16);
-      if(dpi_jwt_assertion(a->key, a->key_id, a->client_id, a->token_url, (long)wall(), &jwt,
-                           why, whylen)) {
-        dpi_buf_free(&jwt);
-        dpi_buf_free(&form);
-        return -1;
-      }
-      form_add(&form, "client_assertion_type",
-               "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
-      form_add(&form, "client_assertion", dpi_buf_str(&jwt));
-      dpi_buf_free(&jwt);
-    }
-    struct dp_http_request req = {.method = "POST",
-                                  .url = a->token_url,
-                                  .accept = "application/json",
-                                  .content_type = "application/x-www-form-urlencoded",
-                                  .body = form.mem,
-                                  .body_len = form.len,
-                                  .no_auth = 1,
-                                  .no_retry = 1,
-                                  .trusted = a->token_url_given};
-    if(a->mode == DP_AUTH_SECRET) {
-      req.basic_user = a->client_id;
-      req.basic_password = a->secret;
-    }
     struct dp_http_response res;
-    int rc = dpi_http_do(a->http, &req, &res);
-    __atomic_add_fetch(&a->requests, 1, __ATOMIC_RELAXED);
-    explicit_bzero(form.mem, form.len);
-    dpi_buf_free(&form);
+    int rc = post_token_request(a, &res, why, whylen);
+    if(rc == 1)
+      return -1;
     int transient = rc ? 1 : res.status == 429 || res.status >= 500;
-    if(transient && attempt < TOKEN_TRIES && !dpi_interrupted()) {
-      /* The token endpoint's own Retry-After, capped like every wait
-       * (--retry-cap); an interrupt cuts it short and ends the tries. */
+    if(transient && attempt < DP_TOKEN_TRIES && !dpi_interrupted()) {
       double after = dpi_retry_after_seconds(res.retry_after, (long)wall());
       dpi_http_response_free(&res);
       if(!dpi_sleep(dpi_http_wait(a->http, after >= 0 ? after : attempt, attempt, 1)))
@@ -647,81 +601,12 @@ static int fetch_token(struct dp_auth *a, char *why, size_t whylen)
       snprintf(why, whylen, "token request to %s: interrupted", shown);
       return -1;
     }
-    if(rc) {
-      snprintf(why, whylen, "token request to %s failed: %s", shown, res.error);
-      dpi_http_response_free(&res);
-      return -1;
-    }
-    if(res.status == 429) {
-      char said[300];
-      dpi_fhir_server_says(&res, said, sizeof(said));
-      snprintf(why, whylen, "token endpoint %s answered 429 %d times%s%s. Hint: the token "
-               "endpoint limits this client: lower --rate and --concurrency, keep tokens with "
-               "--token-cache, and try again later", shown, attempt, said[0] ? ": " : "", said);
-      dpi_http_response_free(&res);
-      return -2;
-    }
-    json_object *o = NULL;
-    char perr[256];
-    dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &o, perr, sizeof(perr));
-    const char *tok = dpi_json_member_str(o, "access_token");
-    if(res.status != 200 || !tok) {
-      const char *err = dpi_json_member_str(o, "error");
-      const char *desc = dpi_json_member_str(o, "error_description");
-      /* error_uri: keep the error code, drop the instance part and its query. */
-      const char *uri = dpi_json_member_str(o, "error_uri");
-      char code[256] = "";
-      const char *urn = uri ? strstr(uri, "urn%3A") : NULL;
-      if(urn) {
-        size_t k = 0;
-        for(const char *p = urn; *p && *p != '/' && *p != '?' && k + 1 < sizeof(code); p++) {
-          if(!strncmp(p, "%3A", 3)) {
-            code[k++] = ':';
-            p += 2;
-          } else {
-            code[k++] = *p;
-          }
-        }
-        code[k] = '\0';
-      }
-      if(res.status == 400 && err && !strcmp(err, "invalid_scope") &&
-         drop_refused_types(a, desc)) {
-        json_object_put(o);
-        dpi_http_response_free(&res);
-        continue;
-      }
-      char reason[768];
-      snprintf(reason, sizeof(reason), "%s%s%s", desc ? desc : "", desc && code[0] ? " " : "",
-               code);
-      snprintf(why, whylen, "token endpoint %s refused: HTTP %ld%s%s%s%s. Hint: %s", shown,
-               res.status, err ? " " : "", err ? err : "", reason[0] ? ": " : "", reason,
-               token_hint(err, reason));
-      json_object_put(o);
-      dpi_http_response_free(&res);
-      return -1;
-    }
-    double life = 0;
-    json_object *exp = dpi_json_member(o, "expires_in");
-    if(exp)
-      life = json_object_get_double(exp);
-    if(life <= 0)
-      life = 300; /* no lifetime given: assume a short one */
-    double margin = life / 5 > 60 ? 60 : life / 5;
-    pthread_mutex_lock(&a->lock);
-    snprintf(a->token, sizeof(a->token), "%s", tok);
-    const char *granted = dpi_json_member_str(o, "scope");
-    snprintf(a->scope_granted, sizeof(a->scope_granted), "%s",
-             granted ? granted : a->scope ? a->scope : "");
-    a->lifetime = life;
-    a->expires_at = wall() + life;
-    a->refresh_at = a->expires_at - margin;
-    a->from_cache = 0;
-    pthread_mutex_unlock(&a->lock);
-    explicit_bzero(res.body.mem, res.body.len);
-    json_object_put(o);
+    int out = take_answer(a, rc, &res, shown, attempt, why, whylen);
     dpi_http_response_free(&res);
-    save_cache(a);
-    return 0;
+    if(out == 0)
+      save_cache(a);
+    if(out != 1)
+      return out;
   }
 }
 
@@ -774,6 +659,24 @@ void dpi_auth_reject(struct dp_auth *a, const char *token)
     a->refresh_at = 0;
   }
   pthread_mutex_unlock(&a->lock);
+}
+
+static int credentials_bearer(void *user, char *out, size_t outlen, char *why, size_t whylen)
+{
+  struct dp_auth *a = user;
+  if(a->mode == DP_AUTH_NONE)
+    return 1;
+  return dpi_auth_bearer(a, out, outlen, why, whylen);
+}
+
+static void credentials_reject(void *user, const char *token)
+{
+  dpi_auth_reject(user, token);
+}
+
+struct dp_http_credentials dpi_auth_credentials(struct dp_auth *a)
+{
+  return (struct dp_http_credentials){credentials_bearer, credentials_reject, a};
 }
 
 enum dp_auth_mode dpi_auth_mode(const struct dp_auth *a)

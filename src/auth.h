@@ -2,27 +2,26 @@
  *
  * Modes, chosen from the options given: SMART Backend Services
  * (client_credentials with a private_key_jwt assertion signed RS384 or
- * ES384), client_secret_basic, a static bearer token from a file, or none.
- * The token endpoint comes from --token-url or the server's
+ * ES384, made by jose.c), client_secret_basic, a static bearer token from a
+ * file, or none.  The token endpoint comes from --token-url or the server's
  * /.well-known/smart-configuration (then its CapabilityStatement).
  *
  * One access token serves every request until shortly before it expires:
  * the margin is a fifth of its lifetime (room for requests in flight), at
  * most a minute, so a five-second test token and Oracle Health's
- * ~570-second ones both refresh about once per lifetime.  However many requests are in flight, exactly one refresh
- * happens (the others wait for it).  A token the server refuses is replaced
- * once.  With a cache file the token survives to the next run (mode 0600).
- * Tokens, keys and secrets are never written to messages. */
+ * ~570-second ones both refresh about once per lifetime.  However many
+ * requests are in flight, exactly one refresh happens (the others wait for
+ * it).  A token the server refuses is replaced once.  With a cache file
+ * the token survives to the next run (mode 0600).  Tokens, keys and secrets
+ * are never written to messages. */
 #ifndef DP_AUTH_H
 #define DP_AUTH_H
 
-#include <openssl/evp.h>
 #include <stddef.h>
 
 #include "buf.h"
+#include "http.h"
 #include "scopes.h"
-
-struct dp_http;
 
 struct dp_auth_config {
   const char *fhir_base;
@@ -59,6 +58,9 @@ int dpi_auth_bearer(struct dp_auth *a, char *out, size_t outlen, char *why, size
 /* The server refused this token: the next dpi_auth_bearer gets a new one
  * (unless another thread already did). */
 void dpi_auth_reject(struct dp_auth *a, const char *token);
+/* The two above as the HTTP client's credentials (http.h), for
+ * dpi_http_set_credentials; in mode none they give no token. */
+struct dp_http_credentials dpi_auth_credentials(struct dp_auth *a);
 
 struct dp_token_info {
   char token_url[2048];
@@ -92,18 +94,5 @@ void dpi_smart_config_free(struct dp_smart_config *c);
 /* Find the token endpoint of a FHIR server; 0 or -1 with a reason. */
 int dpi_smart_discover(struct dp_http *http, const char *fhir_base, char *out, size_t outlen,
                        char *why, size_t whylen);
-
-/* Load a PEM private key (PKCS#8 or traditional, RSA or EC). */
-EVP_PKEY *dpi_load_private_key(const char *path, char *why, size_t whylen);
-/* "RS384" for RSA keys of 2048 bits or more, "ES384" for EC P-384, else
- * NULL. */
-const char *dpi_jwt_alg(EVP_PKEY *key);
-/* A signed client assertion: iss = sub = client_id, aud = token_url, a
- * unique jti, exp = now + 240 s.  Appends the compact JWS to out. */
-int dpi_jwt_assertion(EVP_PKEY *key, const char *kid, const char *client_id,
-                      const char *token_url, long now, struct dp_buf *out, char *why,
-                      size_t whylen);
-/* The public JWKS for the key, to register with the EHR. */
-int dpi_jwks(EVP_PKEY *key, const char *kid, struct dp_buf *out);
 
 #endif

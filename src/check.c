@@ -353,48 +353,116 @@ static void try_export(struct checker *c, const struct dp_stage *export, const c
 
 /* ---- the whole check ----------------------------------------------------- */
 
+/* The service root, its CapabilityStatement and its SMART configuration:
+ * what the server offers and how it authorizes, read before any token.  sc
+ * is the caller's to free. */
+static void read_server(struct checker *c, const struct dp_net_config *cfg, struct offer *o,
+                        struct dp_smart_config *sc)
+{
+  struct dp_net *net = c->ctx->net;
+  char why[2048];
+  ok(c, "service root %s", net->base);
+  const char *tenant = strrchr(net->base, '/');
+  if(tenant && strlen(tenant) > 1)
+    ok(c, "tenant %s (the last part of the service root)", tenant + 1);
+  read_capabilities(c, o);
+  int found = !dpi_smart_configuration(net->http, net->base, sc, why, sizeof(why));
+  if(cfg->token_url)
+    ok(c, "token endpoint %s (from --token-url)", cfg->token_url);
+  else if(!found)
+    fail_line(c, "SMART discovery", why,
+              "check --fhir-base (it must be the tenant's service root) or give --token-url");
+  else
+    ok(c, "token endpoint %s (from %s)", sc->token_url,
+       sc->found ? ".well-known/smart-configuration" : "the CapabilityStatement");
+  if(sc->found)
+    ok(c, "SMART configuration: %zu scopes_supported%s%s%s%s", sc->scopes.nsupported,
+       sc->scopes.v1 || sc->scopes.v2 ? ", permissions" : "", sc->scopes.v1 ? " v1" : "",
+       sc->scopes.v2 ? " v2" : "", sc->registration[0] ? ", a registration endpoint" : "");
+}
+
+/* The pipeline judged: --pipeline, else bulk-export for a Bulk Data server
+ * without DocumentReference search, else fhir-documents; *chosen says why. */
+static const char *pick_pipeline(const struct offer *o, const struct dp_check_options *opt,
+                                 const char **chosen)
+{
+  *chosen = "--pipeline";
+  if(opt->pipeline)
+    return opt->pipeline;
+  int bulk = o->export_system || o->export_patient || o->export_group;
+  const char *pipeline = bulk && !offers(o, "DocumentReference", "search-type")
+                             ? "bulk-export" : "fhir-documents";
+  *chosen = bulk && !strcmp(pipeline, "bulk-export")
+                ? "the server has $export but no DocumentReference search"
+                : "the default";
+  return pipeline;
+}
+
+/* A token for the scopes the chain needs (unless --scope says which), and
+ * whether they are granted; 1 when a token was had. */
+static int check_token(struct checker *c, const struct dp_net_config *cfg,
+                       const struct dp_chain *chain, const char *level)
+{
+  struct dp_net *net = c->ctx->net;
+  struct dp_buf access;
+  dpi_buf_init(&access, 8192);
+  const char *args[1] = {level};
+  dpi_chain_access(chain, args, 1, &access);
+  if(!cfg->scope)
+    dpi_auth_set_access(net->auth, dpi_buf_str(&access));
+  int have_token = 0;
+  if(dpi_auth_mode(net->auth) == DP_AUTH_NONE) {
+    skip(c, "token", "no credentials given (--private-key, --client-secret-file or "
+                     "--bearer-file)");
+  } else {
+    char token[DP_MAX_SHORT], why[2048];
+    if(dpi_auth_bearer(net->auth, token, sizeof(token), why, sizeof(why))) {
+      char *hint = strstr(why, ". Hint: ");
+      if(hint)
+        *hint = '\0';
+      fail_line(c, "token", why, hint ? hint + 8 : NULL);
+    } else {
+      have_token = 1;
+      struct dp_token_info ti;
+      dpi_auth_info(net->auth, &ti);
+      ok(c, "access token (lifetime %.0f s%s) from %s, asked for \"%s\"", ti.lifetime,
+         ti.from_cache ? ", from the cache" : "", ti.token_url,
+         ti.scope_asked[0] ? ti.scope_asked : "(the cache's)");
+      if(dpi_auth_mode(net->auth) != DP_AUTH_BEARER)
+        judge_scopes(c, dpi_buf_str(&access), &ti);
+    }
+    explicit_bzero(token, sizeof(token));
+  }
+  dpi_buf_free(&access);
+  return have_token;
+}
+
+/* One real request of the pipeline: a search, or a Bulk kick-off. */
+static void try_pipeline(struct checker *c, const struct dp_check_options *opt,
+                         const struct dp_chain *chain, const char *level, int have_token)
+{
+  const struct dp_stage *search = stage_named(chain, "search");
+  const struct dp_stage *export = stage_named(chain, "export");
+  if(dpi_auth_mode(c->ctx->net->auth) != DP_AUTH_NONE && !have_token)
+    skip(c, search ? "search" : "$export kick-off", "no token");
+  else if(search)
+    try_search(c, opt, dpi_opt(search, "resource") ? dpi_opt(search, "resource")
+                                                    : "DocumentReference");
+  else if(export)
+    try_export(c, export, level);
+}
+
 int dpi_check(const struct dp_context *ctx, const struct dp_net_config *cfg,
               const struct dp_check_options *opt, FILE *out)
 {
   struct checker c = {ctx, out, 0};
-  struct dp_net *net = ctx->net;
-  char why[2048];
-
-  ok(&c, "service root %s", net->base);
-  const char *tenant = strrchr(net->base, '/');
-  if(tenant && strlen(tenant) > 1)
-    ok(&c, "tenant %s (the last part of the service root)", tenant + 1);
-
-  /* What the server offers, and how it authorizes: read before any token. */
   struct offer o = {0};
-  read_capabilities(&c, &o);
   struct dp_smart_config sc;
-  int found = !dpi_smart_configuration(net->http, net->base, &sc, why, sizeof(why));
-  if(cfg->token_url)
-    ok(&c, "token endpoint %s (from --token-url)", cfg->token_url);
-  else if(!found)
-    fail_line(&c, "SMART discovery", why,
-              "check --fhir-base (it must be the tenant's service root) or give --token-url");
-  else
-    ok(&c, "token endpoint %s (from %s)", sc.token_url,
-       sc.found ? ".well-known/smart-configuration" : "the CapabilityStatement");
-  if(sc.found)
-    ok(&c, "SMART configuration: %zu scopes_supported%s%s%s%s", sc.scopes.nsupported,
-       sc.scopes.v1 || sc.scopes.v2 ? ", permissions" : "", sc.scopes.v1 ? " v1" : "",
-       sc.scopes.v2 ? " v2" : "", sc.registration[0] ? ", a registration endpoint" : "");
-
-  /* Which pipeline is judged. */
-  const char *pipeline = opt->pipeline;
-  const char *chosen = "--pipeline";
-  if(!pipeline) {
-    int bulk = o.export_system || o.export_patient || o.export_group;
-    pipeline = bulk && !offers(&o, "DocumentReference", "search-type") ? "bulk-export"
-                                                                       : "fhir-documents";
-    chosen = bulk && !strcmp(pipeline, "bulk-export")
-                 ? "the server has $export but no DocumentReference search"
-                 : "the default";
-  }
+  read_server(&c, cfg, &o, &sc);
+  const char *chosen;
+  const char *pipeline = pick_pipeline(&o, opt, &chosen);
   struct dp_chain chain = {0};
+  char why[2048];
   if(dpi_pipeline_load(pipeline, ctx, &chain, why, sizeof(why))) {
     fail_line(&c, "pipeline", why, "docpipe pipelines lists them");
   } else {
@@ -402,50 +470,8 @@ int dpi_check(const struct dp_context *ctx, const struct dp_net_config *cfg,
     ok(&c, "judged for pipeline %s (%s)", pipeline, chosen);
     if(o.read && o.r4)
       judge(&c, &o, &chain, pipeline, level);
-
-    /* Token and scopes, for what this pipeline does. */
-    struct dp_buf access;
-    dpi_buf_init(&access, 8192);
-    const char *args[1] = {level};
-    dpi_chain_access(&chain, args, 1, &access);
-    if(!cfg->scope)
-      dpi_auth_set_access(net->auth, dpi_buf_str(&access));
-    int have_token = 0;
-    if(dpi_auth_mode(net->auth) == DP_AUTH_NONE) {
-      skip(&c, "token", "no credentials given (--private-key, --client-secret-file or "
-                        "--bearer-file)");
-    } else {
-      char token[DP_MAX_SHORT];
-      if(dpi_auth_bearer(net->auth, token, sizeof(token), why, sizeof(why))) {
-        char *hint = strstr(why, ". Hint: ");
-        if(hint)
-          *hint = '\0';
-        fail_line(&c, "token", why, hint ? hint + 8 : NULL);
-      } else {
-        have_token = 1;
-        struct dp_token_info ti;
-        dpi_auth_info(net->auth, &ti);
-        ok(&c, "access token (lifetime %.0f s%s) from %s, asked for \"%s\"", ti.lifetime,
-           ti.from_cache ? ", from the cache" : "", ti.token_url,
-           ti.scope_asked[0] ? ti.scope_asked : "(the cache's)");
-        if(dpi_auth_mode(net->auth) != DP_AUTH_BEARER)
-          judge_scopes(&c, dpi_buf_str(&access), &ti);
-      }
-      explicit_bzero(token, sizeof(token));
-    }
-    dpi_buf_free(&access);
-
-    /* One real request of the pipeline. */
-    const struct dp_stage *search = stage_named(&chain, "search");
-    const struct dp_stage *export = stage_named(&chain, "export");
-    if(dpi_auth_mode(net->auth) != DP_AUTH_NONE && !have_token) {
-      skip(&c, search ? "search" : "$export kick-off", "no token");
-    } else if(search) {
-      try_search(&c, opt, dpi_opt(search, "resource") ? dpi_opt(search, "resource")
-                                                       : "DocumentReference");
-    } else if(export) {
-      try_export(&c, export, level);
-    }
+    int have_token = check_token(&c, cfg, &chain, level);
+    try_pipeline(&c, opt, &chain, level, have_token);
   }
   dpi_chain_free(&chain);
   dpi_smart_config_free(&sc);

@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "check.h"
 #include "fhir.h"
 #include "interrupt.h"
 #include "isolate.h"
+#include "jose.h"
 #include "manual.h"
 #include "pipeline.h"
 #include "progress.h"

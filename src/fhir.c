@@ -68,8 +68,7 @@ int dpi_net_open(struct dp_net **out, const struct dp_net_config *cfg, size_t ma
     dpi_net_close(net);
     return -1;
   }
-  if(dpi_auth_mode(net->auth) != DP_AUTH_NONE)
-    dpi_http_set_auth(net->http, net->auth);
+  dpi_http_set_credentials(net->http, dpi_auth_credentials(net->auth));
   *out = net;
   return 0;
 }

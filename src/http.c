@@ -15,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "dplimits.h"
 #include "interrupt.h"
 
@@ -308,7 +307,7 @@ struct dp_http {
   CURL *pool[HANDLE_POOL];
   unsigned npool;
   struct pacer pacer;
-  struct dp_auth *auth;
+  struct dp_http_credentials cred;
   unsigned long requests, rate_limited, retries;
   unsigned seed;
   char base_host[256]; /* host of cfg.origin, lower case, "" when none */
@@ -409,9 +408,9 @@ void dpi_http_free(struct dp_http *h)
   free(h);
 }
 
-void dpi_http_set_auth(struct dp_http *h, struct dp_auth *auth)
+void dpi_http_set_credentials(struct dp_http *h, struct dp_http_credentials cred)
 {
-  h->auth = auth;
+  h->cred = cred;
 }
 
 void dpi_http_stats(struct dp_http *h, unsigned long *requests, unsigned long *rate_limited,
@@ -712,14 +711,10 @@ static int retryable_transport(CURLcode rc)
   }
 }
 
-static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, const char *url,
-                         const char *token, int same_origin, struct dp_http_response *res)
+/* Forget what an earlier try of the request left: body, status, and the
+ * sink's contents. */
+static void reset_response(struct dp_http_response *res)
 {
-  CURL *c = take_handle(h);
-  if(!c) {
-    give_handle(h, NULL);
-    return CURLE_OUT_OF_MEMORY;
-  }
   dpi_buf_reset(&res->body);
   if(res->sink) {
     fflush(res->sink);
@@ -728,22 +723,41 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
   }
   res->too_large = 0;
   res->status = 0;
-  struct guard g = {.h = h, .base = same_origin};
-  g.checked = !req->trusted && !dpi_http_trusted_origin(h, url);
-  url_host(url, g.host, sizeof(g.host));
-  g.same_host = h->base_host[0] && !strcmp(g.host, h->base_host);
+}
+
+static const char *article(const char *word)
+{
+  return strchr("aeiou", word[0]) ? "an" : "a";
+}
+
+/* Set up the guard of one exchange; 1 when the URL's host is an address
+ * literal it may not reach (res says so, nothing is sent). */
+static int guard_refuses_literal(struct guard *g, struct dp_http *h,
+                                 const struct dp_http_request *req, const char *url,
+                                 int same_origin, struct dp_http_response *res)
+{
+  *g = (struct guard){.h = h, .base = same_origin};
+  g->checked = !req->trusted && !dpi_http_trusted_origin(h, url);
+  url_host(url, g->host, sizeof(g->host));
+  g->same_host = h->base_host[0] && !strcmp(g->host, h->base_host);
   const char *what = NULL;
-  int lit = g.checked ? literal_class(g.host, &what) : -1;
-  if(lit >= 0 && refuse(&g, NULL, lit, what)) {
-    res->refused = 1;
-    snprintf(res->error, sizeof(res->error), "refused: %.200s is %s %s address, and only the "
-             "FHIR server's origin or an --allow-origin may lead there", g.host,
-             strchr("aeiou", what[0]) ? "an" : "a", what);
-    snprintf(res->url, sizeof(res->url), "%s", url);
-    give_handle(h, c);
-    return CURLE_COULDNT_CONNECT;
-  }
-  char errbuf[CURL_ERROR_SIZE] = "";
+  int lit = g->checked ? literal_class(g->host, &what) : -1;
+  if(lit < 0 || !refuse(g, NULL, lit, what))
+    return 0;
+  res->refused = 1;
+  snprintf(res->error, sizeof(res->error), "refused: %.200s is %s %s address, and only the "
+           "FHIR server's origin or an --allow-origin may lead there", g->host, article(what),
+           what);
+  snprintf(res->url, sizeof(res->url), "%s", url);
+  return 1;
+}
+
+/* The request's headers: Accept, the bearer token, the conditions, and the
+ * --headers when it goes to the FHIR server's origin. */
+static struct curl_slist *request_headers(const struct dp_http *h,
+                                          const struct dp_http_request *req, const char *token,
+                                          int same_origin)
+{
   struct curl_slist *hdrs = NULL;
   char line[DP_MAX_SHORT + 64];
   if(req->accept) {
@@ -770,8 +784,23 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
   for(struct curl_slist *x = same_origin ? h->cfg.headers : NULL; x; x = x->next)
     hdrs = curl_slist_append(hdrs, x->data);
   explicit_bzero(line, sizeof(line)); /* it held the token */
+  return hdrs;
+}
 
-  curl_easy_setopt(c, CURLOPT_URL, url);
+/* The token lived in the header list: wipe it before freeing. */
+static void free_headers(struct curl_slist *hdrs)
+{
+  for(struct curl_slist *x = hdrs; x; x = x->next)
+    if(!strncmp(x->data, "Authorization:", 14))
+      explicit_bzero(x->data, strlen(x->data));
+  curl_slist_free_all(hdrs);
+}
+
+/* Everything the client does the same for every request: the shared
+ * connections, timeouts, TLS, no redirects of curl's own, the guard. */
+static void set_transfer(CURL *c, struct dp_http *h, struct guard *g,
+                         struct dp_http_response *res, char *errbuf)
+{
   curl_easy_setopt(c, CURLOPT_SHARE, h->share);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -789,12 +818,19 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->cfg.insecure ? 0L : 2L);
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &g);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, g);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, res);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, res);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+}
+
+/* What this request asks: URL, headers, Basic credentials, method, body. */
+static void set_request(CURL *c, const struct dp_http_request *req, const char *url,
+                        struct curl_slist *hdrs)
+{
+  curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
   if(req->basic_user) {
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -810,18 +846,23 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   else if(!strcmp(method, "POST") && !req->body)
     curl_easy_setopt(c, CURLOPT_POST, 1L);
+}
 
-  CURLcode rc = curl_easy_perform(c);
+/* The outcome of curl_easy_perform in res: status, the URL that answered,
+ * and for a failure what went wrong (the guard's refusal, or curl's text). */
+static void note_outcome(struct dp_http_response *res, CURL *c, CURLcode rc, const char *url,
+                         const struct guard *g, const char *errbuf)
+{
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   res->status = rc == CURLE_OK ? status : 0;
   snprintf(res->url, sizeof(res->url), "%s", url);
-  if(rc != CURLE_OK && g.refused) {
+  if(rc != CURLE_OK && g->refused) {
     res->transport_error = (int)rc;
     res->refused = 1;
     snprintf(res->error, sizeof(res->error), "refused: %.200s resolves to %s, %s %s address, and "
-             "only the FHIR server's origin or an --allow-origin may lead there", g.host, g.addr,
-             strchr("aeiou", g.what[0]) ? "an" : "a", g.what);
+             "only the FHIR server's origin or an --allow-origin may lead there", g->host,
+             g->addr, article(g->what), g->what);
   } else if(rc != CURLE_OK) {
     res->transport_error = (int)rc;
     snprintf(res->error, sizeof(res->error), "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -830,11 +871,30 @@ static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, c
     if(q)
       *q = '\0';
   }
-  /* The token lived in the header list: wipe it before freeing. */
-  for(struct curl_slist *x = hdrs; x; x = x->next)
-    if(!strncmp(x->data, "Authorization:", 14))
-      explicit_bzero(x->data, strlen(x->data));
-  curl_slist_free_all(hdrs);
+}
+
+/* One try of a request, on a pooled handle under a concurrency permit. */
+static CURLcode exchange(struct dp_http *h, const struct dp_http_request *req, const char *url,
+                         const char *token, int same_origin, struct dp_http_response *res)
+{
+  CURL *c = take_handle(h);
+  if(!c) {
+    give_handle(h, NULL);
+    return CURLE_OUT_OF_MEMORY;
+  }
+  reset_response(res);
+  struct guard g;
+  if(guard_refuses_literal(&g, h, req, url, same_origin, res)) {
+    give_handle(h, c);
+    return CURLE_COULDNT_CONNECT;
+  }
+  char errbuf[CURL_ERROR_SIZE] = "";
+  struct curl_slist *hdrs = request_headers(h, req, token, same_origin);
+  set_transfer(c, h, &g, res, errbuf);
+  set_request(c, req, url, hdrs);
+  CURLcode rc = curl_easy_perform(c);
+  note_outcome(res, c, rc, url, &g, errbuf);
+  free_headers(hdrs);
   give_handle(h, c);
   return rc;
 }
@@ -880,6 +940,81 @@ static int wait_to_retry(struct dp_http *h, double seconds)
   return 1;
 }
 
+/* The bearer token for this try, in token, when the URL is one that gets
+ * it: on the FHIR server's origin, or on a send_token URL's own origin (not
+ * on where that redirects).  0 with *bearer NULL when there is none, -1
+ * when none could be had (res says why). */
+static int get_bearer(struct dp_http *h, const struct dp_http_request *cur, const char *url,
+                      int same, const char *token_origin, char *token, size_t tokenlen,
+                      const char **bearer, struct dp_http_response *res)
+{
+  *bearer = NULL;
+  if(!h->cred.bearer || cur->no_auth ||
+     !(same || (token_origin[0] && dpi_http_same_origin(url, token_origin))))
+    return 0;
+  char why[512];
+  int arc = h->cred.bearer(h->cred.user, token, tokenlen, why, sizeof(why));
+  if(arc < 0) {
+    res->auth_failed = arc == -2 ? 2 : 1;
+    snprintf(res->error, sizeof(res->error), "%s", why);
+    return -1;
+  }
+  if(arc == 0)
+    *bearer = token;
+  return 0;
+}
+
+/* Where a redirect leads, in url; a 303, or a 301 or 302 answering a POST,
+ * makes the request a GET without a body.  -1 for an unusable Location. */
+static int follow(struct dp_http_request *cur, char *url, size_t urlsize,
+                  const struct dp_http_response *res)
+{
+  char next[4096];
+  if(dpi_http_resolve_url(url, res->location, next, sizeof(next)))
+    return -1;
+  snprintf(url, urlsize, "%s", next);
+  long st = res->status;
+  if(st == 303 || ((st == 301 || st == 302) && cur->method && !strcmp(cur->method, "POST"))) {
+    cur->method = "GET";
+    cur->body = NULL;
+    cur->body_len = 0;
+    cur->content_type = NULL;
+  }
+  return 0;
+}
+
+/* After a try that got no HTTP answer: 1 when it was waited for and is
+ * worth another (a broken connection or a timeout, on an idempotent
+ * request). */
+static int retry_transport(struct dp_http *h, const struct dp_http_request *cur, CURLcode rc,
+                           const struct dp_http_response *res, unsigned max_tries)
+{
+  if(res->too_large || res->refused)
+    return 0;
+  return retryable_transport(rc) && idempotent(cur->method) && res->tries < max_tries &&
+         wait_to_retry(h, dpi_http_wait(h, -1, res->tries, jitter(h)));
+}
+
+/* After an HTTP answer: the pacer learns from it, and 1 when it was
+ * transient (429, or a 5xx to an idempotent request) and has been waited
+ * for (Retry-After, else the backoff): try again. */
+static int retry_answer(struct dp_http *h, const struct dp_http_request *cur,
+                        const struct dp_http_response *res, unsigned max_tries)
+{
+  long st = res->status;
+  if(st != 429)
+    pacer_ok(&h->pacer);
+  double after = dpi_retry_after_seconds(res->retry_after, (long)time(NULL));
+  if(st == 429) {
+    count(h, &h->rate_limited);
+    pacer_429(&h->pacer);
+  }
+  int transient = st == 429 || ((st == 500 || st == 502 || st == 503 || st == 504) &&
+                                idempotent(cur->method));
+  return transient && res->tries < max_tries &&
+         wait_to_retry(h, dpi_http_wait(h, after, res->tries, jitter(h)));
+}
+
 int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
                 struct dp_http_response *res)
 {
@@ -891,7 +1026,7 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
   struct dp_http_request cur = *req;
   int redirects = 0, reauthed = 0;
   /* A Bulk file URL whose manifest says requiresAccessToken gets the token
-   * on its own origin too (not on where that redirects). */
+   * on its own origin too. */
   char token_origin[512] = "";
   if(req->send_token && dpi_http_origin(req->url, token_origin, sizeof(token_origin)))
     token_origin[0] = '\0';
@@ -901,70 +1036,36 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
     res->tries++;
     int same = h->cfg.origin && dpi_http_same_origin(url, h->cfg.origin);
     char token[DP_MAX_SHORT];
-    const char *bearer = NULL;
-    if(h->auth && !cur.no_auth &&
-       (same || (token_origin[0] && dpi_http_same_origin(url, token_origin)))) {
-      char why[512];
-      int arc = dpi_auth_bearer(h->auth, token, sizeof(token), why, sizeof(why));
-      if(arc) {
-        res->auth_failed = arc == -2 ? 2 : 1;
-        snprintf(res->error, sizeof(res->error), "%s", why);
-        return -1;
-      }
-      bearer = token;
-    }
+    const char *bearer;
+    if(get_bearer(h, &cur, url, same, token_origin, token, sizeof(token), &bearer, res))
+      return -1;
     pacer_wait(&h->pacer);
     CURLcode rc = exchange(h, &cur, url, bearer, same, res);
+    /* A refused token (expired early, revoked): one fresh token and one
+     * more try, never a loop. */
+    int reauth = rc == CURLE_OK && res->status == 401 && bearer && !reauthed && h->cred.reject;
+    if(reauth)
+      h->cred.reject(h->cred.user, token);
+    if(bearer)
+      explicit_bzero(token, sizeof(token));
     if(rc != CURLE_OK) {
-      if(bearer)
-        explicit_bzero(token, sizeof(token));
-      if(res->too_large || res->refused)
-        return -1;
-      if(retryable_transport(rc) && idempotent(cur.method) && res->tries < max_tries &&
-         wait_to_retry(h, dpi_http_wait(h, -1, res->tries, jitter(h))))
+      if(retry_transport(h, &cur, rc, res, max_tries))
         continue;
       return -1;
     }
-    long st = res->status;
-    if(is_redirect(st) && res->location[0] && (int)redirects < (int)max_redirects) {
-      char next[4096];
-      if(bearer)
-        explicit_bzero(token, sizeof(token));
-      if(dpi_http_resolve_url(url, res->location, next, sizeof(next)))
+    if(is_redirect(res->status) && res->location[0] && (int)redirects < (int)max_redirects) {
+      if(follow(&cur, url, sizeof(url), res))
         return 0; /* an unusable Location: the 3xx is the answer */
-      snprintf(url, sizeof(url), "%s", next);
       redirects++;
       res->tries--; /* a redirect is not a retry */
-      if(st == 303 || ((st == 301 || st == 302) && cur.method && !strcmp(cur.method, "POST"))) {
-        cur.method = "GET";
-        cur.body = NULL;
-        cur.body_len = 0;
-        cur.content_type = NULL;
-      }
       continue;
     }
-    if(st == 401 && bearer && !reauthed) {
-      /* The token was refused (expired early, revoked): one fresh token and
-       * one more try, never a loop. */
-      dpi_auth_reject(h->auth, token);
-      explicit_bzero(token, sizeof(token));
+    if(reauth) {
       reauthed = 1;
       res->tries--;
       continue;
     }
-    if(bearer)
-      explicit_bzero(token, sizeof(token));
-    if(st != 429)
-      pacer_ok(&h->pacer);
-    double after = dpi_retry_after_seconds(res->retry_after, (long)time(NULL));
-    if(st == 429) {
-      count(h, &h->rate_limited);
-      pacer_429(&h->pacer);
-    }
-    int transient = st == 429 || ((st == 500 || st == 502 || st == 503 || st == 504) &&
-                                  idempotent(cur.method));
-    if(transient && res->tries < max_tries &&
-       wait_to_retry(h, dpi_http_wait(h, after, res->tries, jitter(h))))
+    if(retry_answer(h, &cur, res, max_tries))
       continue;
     return 0;
   }

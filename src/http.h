@@ -17,8 +17,6 @@
 
 #include "buf.h"
 
-struct dp_auth;
-
 struct dp_http_config {
   const char *user_agent;
   long connect_timeout;  /* seconds */
@@ -90,8 +88,25 @@ struct sockaddr;
 
 struct dp_http *dpi_http_new(const struct dp_http_config *cfg, char *why, size_t whylen);
 void dpi_http_free(struct dp_http *h);
-/* Token source for requests to the FHIR origin (may be NULL: no auth). */
-void dpi_http_set_auth(struct dp_http *h, struct dp_auth *auth);
+/* Where the bearer token of a request comes from.  The client asks for it
+ * before each request to the FHIR server's origin (and to a send_token
+ * URL's), so an authorization scheme (SMART, auth.c) plugs in from outside
+ * and the client knows nothing of it.
+ * bearer: the token to send as "Authorization: Bearer" in out; 0, 1 when
+ *   there is none (the request goes without), -1 when none could be had
+ *   (why says so for a person; res->auth_failed 1), -2 the same because the
+ *   source is rate limited (res->auth_failed 2).  Called from any thread.
+ * reject: the server answered 401 to this token: drop it, so that the next
+ *   bearer gets a fresh one.  The request is then tried once more (once per
+ *   request; NULL: the 401 is the answer). */
+struct dp_http_credentials {
+  int (*bearer)(void *user, char *out, size_t outlen, char *why, size_t whylen);
+  void (*reject)(void *user, const char *token);
+  void *user;
+};
+/* Credentials for requests to the FHIR origin (bearer NULL: none, the
+ * default).  Set before the first request. */
+void dpi_http_set_credentials(struct dp_http *h, struct dp_http_credentials cred);
 
 /* Perform a request with retries.  Returns 0 when an HTTP answer arrived
  * (any status; look at res->status), -1 when none did (res->error says why).

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "errors.h"
+#include "ocr.h"
 #include "record.h"
 
 struct dp_net;
@@ -50,6 +51,11 @@ struct dp_context {
    * leaves it to the application.  NULL: no status lines. */
   void (*say)(void *user, const char *line);
   void *say_user;
+  /* OCR of scans (ocr.h): which pages (--ocr), in which languages
+   * (--ocr-lang, Tesseract's "eng+deu"), PDF pages rendered at --ocr-dpi. */
+  enum dp_ocr_mode ocr;
+  const char *ocr_lang;
+  unsigned ocr_dpi;
 };
 
 /* The defaults of every global option, with the stage table of the run. */

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
 #include "b64.h"
 #include "fhir.h"
 #include "http.h"
+#include "jose.h"
 #include "ndjson.h"
 #include "testutil.h"
 
