@@ -38,47 +38,6 @@ static void usage_error(const char *fmt, ...)
   va_end(ap);
 }
 
-/* Sort the arguments after the command into options (global or for the
- * chain) and inputs. */
-static int parse_args(struct dp_settings *s, struct dp_chain *chain, int argc, char **argv,
-                      int first, const char ***inputs, size_t *ninputs, int *want_help)
-{
-  *inputs = calloc((size_t)argc + 1, sizeof(**inputs));
-  *ninputs = 0;
-  if(!*inputs)
-    return -1;
-  int only_inputs = 0;
-  for(int i = first; i < argc; i++) {
-    const char *a = argv[i];
-    if(only_inputs || a[0] != '-' || !strcmp(a, "-")) {
-      (*inputs)[(*ninputs)++] = a;
-      continue;
-    }
-    if(!strcmp(a, "--")) {
-      only_inputs = 1;
-      continue;
-    }
-    if(!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      *want_help = 1;
-      continue;
-    }
-    char why[8192]; /* an unknown option is quoted whole */
-    int g = dpi_settings_arg(s, argc, argv, &i, why, sizeof(why));
-    if(g < 0) {
-      usage_error("%s", why);
-      return -1;
-    }
-    if(g)
-      continue;
-    if(dpi_chain_arg(chain, argc, argv, &i, why, sizeof(why)) < 0) {
-      if(why[0])
-        usage_error("%s", why);
-      return -1;
-    }
-  }
-  return 0;
-}
-
 /* The program's status lines (ctx->say) and the network's warnings: on
  * stderr, above the live progress line when there is one. */
 static void status_line(void *user, const char *line)
@@ -238,34 +197,42 @@ static int load_chain(struct invocation *v, int argc, char **argv, int *i)
   return 0;
 }
 
-/* check takes --patient, --pipeline and a level; everything else is a
- * global option.  0, or -1 when told why. */
-static int special_args(struct invocation *v, int argc, char **argv, int i)
+/* Sort the arguments after the command into options (global, or for the
+ * chain) and inputs; check takes --patient, --pipeline and a level instead
+ * of inputs, jwks nothing but global options.  0, or -1 when told why. */
+static int read_args(struct invocation *v, int argc, char **argv, int i)
 {
-  char why[1024];
-  int is_check = !strcmp(v->cmd, "check");
+  if(!(v->inputs = calloc((size_t)argc + 1, sizeof(*v->inputs))))
+    return -1;
+  int is_check = !strcmp(v->cmd, "check"), only_inputs = 0;
   for(; i < argc; i++) {
-    if(is_check && (!strcmp(argv[i], "--patient") || !strcmp(argv[i], "--pipeline"))) {
+    const char *a = argv[i];
+    if(is_check && (!strcmp(a, "--patient") || !strcmp(a, "--pipeline"))) {
       if(i + 1 >= argc) {
-        usage_error("option %s needs a value", argv[i]);
+        usage_error("option %s needs a value", a);
         return -1;
       }
-      *(!strcmp(argv[i], "--patient") ? &v->check.patient : &v->check.pipeline) = argv[i + 1];
-      i++;
-      continue;
-    }
-    if(is_check && argv[i][0] != '-' && !v->check.level) {
-      v->check.level = argv[i];
-      continue;
-    }
-    if(!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      *(!strcmp(a, "--patient") ? &v->check.patient : &v->check.pipeline) = argv[++i];
+    } else if(is_check && a[0] != '-' && !v->check.level) {
+      v->check.level = a;
+    } else if(!v->special && (only_inputs || a[0] != '-' || !strcmp(a, "-"))) {
+      v->inputs[v->ninputs++] = a;
+    } else if(!v->special && !strcmp(a, "--")) {
+      only_inputs = 1;
+    } else if(!strcmp(a, "-h") || !strcmp(a, "--help")) {
       v->want_help = 1;
-      continue;
-    }
-    int g = dpi_settings_arg(&v->s, argc, argv, &i, why, sizeof(why));
-    if(g <= 0) {
-      usage_error("%s", g < 0 ? why : "unexpected argument");
-      return -1;
+    } else {
+      char why[8192]; /* an unknown option is quoted whole */
+      int g = dpi_settings_arg(&v->s, argc, argv, &i, why, sizeof(why));
+      if(!g && v->special)
+        snprintf(why, sizeof(why), "unexpected argument");
+      else if(!g && dpi_chain_arg(&v->chain, argc, argv, &i, why, sizeof(why)) > 0)
+        continue;
+      if(g <= 0) {
+        if(why[0])
+          usage_error("%s", why);
+        return -1;
+      }
     }
   }
   return 0;
@@ -316,9 +283,7 @@ static int cli(struct invocation *v, int argc, char **argv)
     return status;
   if(load_chain(v, argc, argv, &i))
     return DP_EXIT_FATAL;
-  if(v->special ? special_args(v, argc, argv, i)
-                : parse_args(&v->s, &v->chain, argc, argv, i, &v->inputs, &v->ninputs,
-                             &v->want_help))
+  if(read_args(v, argc, argv, i))
     return DP_EXIT_FATAL;
   return dispatch(v);
 }

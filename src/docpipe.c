@@ -238,8 +238,8 @@ static int sink(void *user, int is_error, const char *line, size_t len)
   return -1;
 }
 
-/* The set-up of the program's runs, with the library's sink and no status
- * FILE (setup.h). */
+/* The run's set-up (setup.h), as the program's but with the library's sink
+ * and no status FILE. */
 static int set_up(struct docpipe *p)
 {
   char why[1024];
