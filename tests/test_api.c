@@ -217,6 +217,31 @@ static void test_no_helper_no_isolation(void)
   docpipe_free(p);
 }
 
+static void count_status(const char *line, void *user)
+{
+  (void)line;
+  ++*(int *)user;
+}
+
+/* Status lines reach the application only when it asks, and only before
+ * the run starts may it ask; a run of files has none to tell. */
+static void test_status_callback(void)
+{
+  CU_ASSERT_EQUAL(docpipe_on_status(NULL, count_status, NULL), DOCPIPE_ERR_USAGE);
+  struct lines recs = {0}, errs = {0};
+  struct docpipe *p = raw(&recs, &errs);
+  int said = 0;
+  CU_ASSERT_EQUAL(docpipe_on_status(p, count_status, &said), DOCPIPE_OK);
+  CU_ASSERT_EQUAL(docpipe_push_path(p, dpt_data("text/utf8.txt")), DOCPIPE_OK);
+  CU_ASSERT_EQUAL(docpipe_on_status(p, NULL, NULL), DOCPIPE_ERR_USAGE);
+  CU_ASSERT_EQUAL(docpipe_finish(p, NULL), DOCPIPE_OK);
+  CU_ASSERT_EQUAL(recs.n, 1);
+  CU_ASSERT_EQUAL(said, 0);
+  docpipe_free(p);
+  lines_free(&recs);
+  lines_free(&errs);
+}
+
 DPT_SUITE(api)
 {
   CU_pSuite s = CU_add_suite("api", NULL, NULL);
@@ -227,4 +252,5 @@ DPT_SUITE(api)
   CU_add_test(s, "bad pipelines give messages", test_bad_pipeline);
   CU_add_test(s, "options", test_options);
   CU_add_test(s, "no helper program, no isolation", test_no_helper_no_isolation);
+  CU_add_test(s, "status lines only when asked", test_status_callback);
 }
