@@ -20,23 +20,10 @@
 
 #include <stdio.h>
 
+#include "counts.h"
 #include "errors.h"
 #include "pipeline.h"
 #include "record.h"
-
-struct dp_counts {
-  unsigned long inputs;  /* lines or arguments read (kept by the runner) */
-  unsigned long emitted; /* records written */
-  unsigned long failed;  /* error records written */
-  unsigned long skipped; /* inputs that held no document (empty Bundles, Patients) */
-  unsigned long deleted; /* deletion lines written (record.h): not documents */
-  unsigned long resumed; /* inputs done by an interrupted earlier attempt */
-  unsigned long filtered; /* records dropped by a retry: they converted before */
-  unsigned long other_shard; /* documents left to the other shards */
-  unsigned long held;    /* now: lines ready but held back for the output order,
-                            behind a document still in work (not a total) */
-  unsigned long by_kind[DP_KIND_COUNT];
-};
 
 struct dp_engine_options {
   FILE *out;      /* records */
