@@ -3,7 +3,6 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -55,7 +54,7 @@ struct dp_engine {
   unsigned nworkers;
   pthread_t writer;
   struct dp_counts counts;
-  int shard_by_input;           /* shard inputs as they come in (see dpi_engine_start) */
+  int shard_at_input;           /* shard inputs as they come in (shard.h) */
   struct dp_progress *progress; /* its live line is erased around our lines */
   int to_terminal;              /* records or errors go to a terminal */
   unsigned long submitted;      /* inputs handed in */
@@ -77,58 +76,23 @@ static void slot_settle(struct dp_engine *e, struct slot *s, enum slot_state sta
 
 /* ---- shards ----------------------------------------------------------- */
 
-int dpi_shard_mine(const char *identity, unsigned k, unsigned n)
+/* Is rec this shard's?  Pure: callers may hold the lock. */
+static int shard_keeps(const struct dp_engine *e, const struct dp_record *rec)
 {
-  if(!n)
-    return 1;
-  uint64_t h = 1469598103934665603ULL;
-  for(const unsigned char *p = (const unsigned char *)identity; *p && *p != '#'; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
-  }
-  return h % n == k;
+  return !e->opt.shard || dpi_shard_keeps(e->opt.shard, rec);
 }
 
-/* The identity a record is sharded by: a FHIR resource's type/id, else the
- * record's id, else the argument or file line it came from.  Ids are cut at
- * '#' by dpi_shard_mine, so a DocumentReference read as input and the records
- * made from its attachments land in the same shard. */
-static int shard_mine(const struct dp_engine *e, struct dp_record *rec)
+/* Callers hold no lock.  A record of another shard still took a slot (s,
+ * unless it was refused before it had one), so that inputs are counted
+ * alike in every shard (checkpoints, resume). */
+static void leave_to_other_shard(struct dp_engine *e, struct slot *s, struct dp_record *rec)
 {
-  if(!e->opt.shard_n)
-    return 1;
-  char identity[4200];
-  const char *type = dpi_record_str(rec, "resourceType"), *id = dpi_record_str(rec, "id");
-  json_object *in = dpi_json_member(rec->obj, "_input");
-  const char *arg = dpi_record_str(rec, "_arg");
-  if(type && id)
-    snprintf(identity, sizeof(identity), "%s/%s", type, id);
-  else if(id)
-    snprintf(identity, sizeof(identity), "%s", id);
-  else if(arg)
-    snprintf(identity, sizeof(identity), "%s", arg);
-  else if(dpi_json_member_str(in, "arg"))
-    snprintf(identity, sizeof(identity), "%s", dpi_json_member_str(in, "arg"));
-  else
-    snprintf(identity, sizeof(identity), "%s:%lld",
-             dpi_json_member_str(in, "file") ? dpi_json_member_str(in, "file") : "",
-             (long long)json_object_get_int64(dpi_json_member(in, "line")));
-  return dpi_shard_mine(identity, e->opt.shard_k, e->opt.shard_n);
-}
-
-/* Callers hold no lock.  A record of another shard still took a slot, so
- * that inputs are counted alike in every shard (checkpoints, resume). */
-static int leave_to_other_shard(struct dp_engine *e, struct slot *s, struct dp_record *rec)
-{
-  if(shard_mine(e, rec))
-    return 0;
   pthread_mutex_lock(&e->lock);
   e->counts.other_shard++;
   pthread_mutex_unlock(&e->lock);
   dpi_record_free(rec);
   if(s)
     slot_settle(e, s, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
-  return 1;
 }
 
 /* ---- slots ------------------------------------------------------------ */
@@ -300,11 +264,14 @@ static void settle_record(struct dp_engine *e, struct slot *s, struct dp_record 
   dpi_record_free(rec);
 }
 
+/* before_shard: rec has not been asked about its shard yet. */
 static void settle_error(struct dp_engine *e, struct slot *s, struct dp_record *rec,
                          const char *stage, int before_shard)
 {
-  if(before_shard && leave_to_other_shard(e, s, rec))
+  if(before_shard && !shard_keeps(e, rec)) {
+    leave_to_other_shard(e, s, rec);
     return;
+  }
   if(!rec->err_stage)
     rec->err_stage = stage;
   if(rec->err_kind == DP_KIND_NONE)
@@ -363,8 +330,10 @@ static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
   struct task_emitter *em = (struct task_emitter *)self;
   struct dp_engine *e = em->e;
   em->outputs++;
-  if(em->stage == 0 && !e->shard_by_input && leave_to_other_shard(e, NULL, rec))
+  if(em->stage == 0 && !e->shard_at_input && !shard_keeps(e, rec)) {
+    leave_to_other_shard(e, NULL, rec);
     return DP_OK;
+  }
   wait_for_room(em);
   struct slot *s = child_slot(em);
   if(!s) {
@@ -409,7 +378,7 @@ static enum dp_status em_fail(struct dp_emitter *self, struct dp_record *rec)
     return DP_FATAL;
   }
   settle_error(em->e, s, rec, em->e->chain->stages[em->stage].ops->name,
-               em->stage == 0 && !em->e->shard_by_input);
+               em->stage == 0 && !em->e->shard_at_input);
   return DP_OK;
 }
 
@@ -435,7 +404,7 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
                           ? em_emit(&em.base, rec)
                           : st->ops->process(st, rec, &em.base);
   if(rc == DP_FAIL) {
-    settle_error(e, slot, rec, st->ops->name, stage == 0 && !e->shard_by_input);
+    settle_error(e, slot, rec, st->ops->name, stage == 0 && !e->shard_at_input);
   } else if(rc == DP_OK && em.outputs == 0 && !(st->ops->flags & DP_STAGE_MAY_DROP) &&
             !deletion) {
     struct dp_record *lost = dpi_record_new();
@@ -444,7 +413,7 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
       json_object_object_add(lost->obj, "_input", json_object_get(input));
       dpi_record_fail(lost, DP_KIND_INTERNAL, "stage %s emitted nothing for this record",
                       st->ops->name);
-      settle_error(e, slot, lost, st->ops->name, stage == 0 && !e->shard_by_input);
+      settle_error(e, slot, lost, st->ops->name, stage == 0 && !e->shard_at_input);
     } else {
       slot_settle(e, slot, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
     }
@@ -624,13 +593,7 @@ struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engin
   e->chain = chain;
   e->opt = *opt;
   e->nworkers = opt->jobs ? opt->jobs : 1;
-  /* Shard each input as it comes in when it names its document (a FHIR
-   * resource, a record) or is a search, so that a shard fetches nothing for
-   * the others; a path (a folder) or an export yields many documents, which
-   * are sharded as the first stage makes them. */
-  unsigned first = chain->n ? chain->stages[0].ops->flags : 0;
-  e->shard_by_input = !(first & DP_STAGE_NO_INPUT) &&
-                      (!(first & DP_STAGE_READS_ARGS) || (first & DP_STAGE_NETWORK));
+  e->shard_at_input = opt->shard && opt->shard->at_input;
   e->to_terminal = !opt->sink && (isatty(fileno(opt->out)) || isatty(fileno(opt->errors)));
   e->max_queue = (size_t)e->nworkers * 4;
   /* Enough for what the other workers convert while one document takes
@@ -692,7 +655,7 @@ enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec
     return DP_FATAL;
   }
   s->input = ++e->submitted;
-  if(e->shard_by_input && !shard_mine(e, rec)) {
+  if(e->shard_at_input && !shard_keeps(e, rec)) {
     pthread_mutex_unlock(&e->lock);
     free(t);
     json_object_put(only);

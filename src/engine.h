@@ -24,6 +24,7 @@
 #include "errors.h"
 #include "pipeline.h"
 #include "record.h"
+#include "shard.h"
 
 struct dp_engine_options {
   FILE *out;      /* records */
@@ -37,11 +38,10 @@ struct dp_engine_options {
   unsigned jobs;  /* worker threads, at least 1 */
   int unbuffered; /* flush after every line */
   int unordered;  /* write each line as soon as it is ready (no checkpoints) */
-  /* --shard K/N: keep only documents whose identity hashes to K modulo N
-   * (N = 0: all).  The identity is the id of what the first stage emits,
-   * without its "#..." part, so attachments and batch messages of one
-   * source stay together; errors that come before it go by their own id. */
-  unsigned shard_k, shard_n;
+  /* --shard K/N (shard.h), NULL: every document.  Errors that come before
+   * the first stage (unreadable inputs) go by their own identity.  Must
+   * outlive the engine. */
+  const struct dp_shard *shard;
   /* Called by the writer after it wrote lines, with the number of inputs
    * whose every line is now written and of error records written (final:
    * the run is over).  Runs on the writer thread, which alone writes to out
@@ -67,9 +67,6 @@ enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec
 void dpi_engine_set_progress(struct dp_engine *e, struct dp_progress *progress);
 /* Add the counts so far to *out (any thread, while the run goes on). */
 void dpi_engine_snapshot(struct dp_engine *e, struct dp_counts *out);
-/* Does this identity belong to shard k of n? (FNV-1a of the text up to
- * '#', the same on every machine) */
-int dpi_shard_mine(const char *identity, unsigned k, unsigned n);
 /* A record that failed before entering the chain (unreadable input): its
  * error record is written in order with the rest. */
 enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *rec,

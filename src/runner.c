@@ -15,6 +15,7 @@
 #include "ndjson.h"
 #include "progress.h"
 #include "record.h"
+#include "shard.h"
 
 /* The input being retried, gathered from consecutive error records of an
  * error file fed back in (they come in input order, several per input when
@@ -39,6 +40,7 @@ struct dp_runner {
   struct retry retry;
   struct dp_reader source; /* the file a retried input is read back from */
   char *source_name;
+  struct dp_shard shard; /* --shard, handed to the engine */
 };
 
 static void checkpoint(void *user, unsigned long written, unsigned long failed, int final)
@@ -65,10 +67,10 @@ struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_opt
                                  .jobs = opt->jobs,
                                  .unbuffered = opt->unbuffered,
                                  .unordered = opt->unordered,
-                                 .shard_k = opt->shard_k,
-                                 .shard_n = opt->shard_n,
+                                 .shard = &run->shard,
                                  .checkpoint = opt->checkpoint ? checkpoint : NULL,
                                  .checkpoint_user = run};
+  dpi_shard_init(&run->shard, opt->shard_k, opt->shard_n, chain);
   run->engine = dpi_engine_start(chain, &eo);
   if(!run->engine) {
     pthread_mutex_destroy(&run->lock);
