@@ -74,7 +74,7 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
 static void slot_settle(struct dp_engine *e, struct slot *s, enum slot_state state, char *line,
                         size_t len, int is_error, enum dp_kind kind);
 
-/* ---- shards ----------------------------------------------------------- */
+/* ---- what is kept --------------------------------------------------- */
 
 /* Is rec this shard's?  Pure: callers may hold the lock. */
 static int shard_keeps(const struct dp_engine *e, const struct dp_record *rec)
@@ -93,6 +93,21 @@ static void leave_to_other_shard(struct dp_engine *e, struct slot *s, struct dp_
   dpi_record_free(rec);
   if(s)
     slot_settle(e, s, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
+}
+
+/* A retry keeps only the documents that failed before. */
+static int filtered_out(const struct slot *s, struct dp_record *rec)
+{
+  if(!s->only)
+    return 0;
+  const char *id = dpi_record_str(rec, "id");
+  size_t n = json_object_array_length(s->only);
+  for(size_t i = 0; i < n && id; i++) {
+    const char *want = json_object_get_string(json_object_array_get_idx(s->only, i));
+    if(want && !strcmp(want, id))
+      return 0;
+  }
+  return 1;
 }
 
 /* ---- slots ------------------------------------------------------------ */
@@ -197,6 +212,26 @@ static int window_full(const struct dp_engine *e)
          e->live >= e->max_live;
 }
 
+/* Callers hold the lock.  Queue rec for stage; -1 when there is no memory
+ * for the task. */
+static int enqueue(struct dp_engine *e, struct dp_record *rec, size_t stage, struct slot *slot)
+{
+  struct task *t = malloc(sizeof(*t));
+  if(!t)
+    return -1;
+  *t = (struct task){NULL, rec, stage, slot};
+  if(e->qtail)
+    e->qtail->next = t;
+  else
+    e->qhead = t;
+  e->qtail = t;
+  e->qlen++;
+  pthread_cond_signal(&e->work_cv);
+  if(stage)
+    room_changed(e); /* a waiting source may run it (take_later_task) */
+  return 0;
+}
+
 /* Callers hold the lock.  Unlink the first queued task of a stage after the
  * first, or NULL. */
 static struct task *take_later_task(struct dp_engine *e)
@@ -215,21 +250,6 @@ static struct task *take_later_task(struct dp_engine *e)
     return t;
   }
   return NULL;
-}
-
-/* A retry keeps only the documents that failed before. */
-static int filtered_out(const struct slot *s, struct dp_record *rec)
-{
-  if(!s->only)
-    return 0;
-  const char *id = dpi_record_str(rec, "id");
-  size_t n = json_object_array_length(s->only);
-  for(size_t i = 0; i < n && id; i++) {
-    const char *want = json_object_get_string(json_object_array_get_idx(s->only, i));
-    if(want && !strcmp(want, id))
-      return 0;
-  }
-  return 1;
 }
 
 static void settle_record(struct dp_engine *e, struct slot *s, struct dp_record *rec)
@@ -346,23 +366,10 @@ static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
     return DP_OK;
   }
   pthread_mutex_lock(&e->lock);
-  if(e->qlen < e->max_queue) {
-    struct task *t = malloc(sizeof(*t));
-    if(t) {
-      *t = (struct task){NULL, rec, next, s};
-      if(e->qtail)
-        e->qtail->next = t;
-      else
-        e->qhead = t;
-      e->qtail = t;
-      e->qlen++;
-      pthread_cond_signal(&e->work_cv);
-      room_changed(e); /* a waiting source may run it */
-      pthread_mutex_unlock(&e->lock);
-      return DP_OK;
-    }
-  }
+  int queued = e->qlen < e->max_queue && !enqueue(e, rec, next, s);
   pthread_mutex_unlock(&e->lock);
+  if(queued)
+    return DP_OK;
   run_task(e, rec, next, s); /* queue full: go on depth-first in this thread */
   return e->fatal ? DP_FATAL : DP_OK;
 }
@@ -433,7 +440,7 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
   json_object_put(input);
 }
 
-/* ---- threads ------------------------------------------------------------ */
+/* ---- the workers ------------------------------------------------------ */
 
 static void *worker_main(void *arg)
 {
@@ -460,25 +467,41 @@ static void *worker_main(void *arg)
   return NULL;
 }
 
-/* Write a ready slot's text: to its FILE, or line by line to the sink (an
- * output format may make several lines of one record). */
-static int write_text(struct dp_engine *e, struct slot *s)
+/* ---- output: files, or the sink ---------------------------------------- */
+
+/* The text of a slot line by line to the sink (an output format may make
+ * several lines of one record).  The text is ours and NUL-terminated: each
+ * '\n' becomes its line's end. */
+static int sink_lines(struct dp_engine *e, int is_error, char *text, size_t len)
 {
-  if(!e->opt.sink) {
-    FILE *f = s->is_error ? e->opt.errors : e->opt.out;
-    return fwrite(s->line, 1, s->len, f) != s->len || (e->opt.unbuffered && fflush(f));
-  }
-  /* The text is ours and NUL-terminated: each '\n' becomes its line's end. */
-  for(char *p = s->line, *end = s->line + s->len; p < end;) {
+  for(char *p = text, *end = text + len; p < end;) {
     char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     p[n] = '\0';
-    if(e->opt.sink(e->opt.sink_user, s->is_error, p, n))
+    if(e->opt.sink(e->opt.sink_user, is_error, p, n))
       return -1;
     p += n + 1;
   }
   return 0;
 }
+
+/* Write a ready slot's text: to its FILE, or to the sink. */
+static int write_text(struct dp_engine *e, struct slot *s)
+{
+  if(e->opt.sink)
+    return sink_lines(e, s->is_error, s->line, s->len);
+  FILE *f = s->is_error ? e->opt.errors : e->opt.out;
+  return fwrite(s->line, 1, s->len, f) != s->len || (e->opt.unbuffered && fflush(f));
+}
+
+/* Tell the checkpoint how far the output is, when it moved (final: always). */
+static void checkpoint(struct dp_engine *e, unsigned long before, int final)
+{
+  if(e->opt.checkpoint && (final || e->inputs_written != before))
+    e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, final);
+}
+
+/* ---- the ordered writer ------------------------------------------------ */
 
 static void write_slot(struct dp_engine *e, struct slot *s)
 {
@@ -502,79 +525,102 @@ static void write_slot(struct dp_engine *e, struct slot *s)
   free(s);
 }
 
+/* Callers hold the lock.  A slot leaves the window for the writer. */
+static void slot_taken(struct dp_engine *e, struct slot *s)
+{
+  if(s->state == SLOT_READY) {
+    e->held--;
+    e->held_bytes -= s->len;
+  }
+}
+
+/* Callers hold the lock.  --unordered: unlink every slot that is done,
+ * wherever it is, into a list; an input's own slot that holds a retry
+ * filter stays until its children are written.  Returns how many. */
+static size_t take_done(struct dp_engine *e, struct slot **first)
+{
+  size_t n = 0;
+  struct slot *last = NULL;
+  *first = NULL;
+  for(struct slot *s = e->head, *next; s; s = next) {
+    next = s->next;
+    if(s->state == SLOT_PENDING || (s->only && s->input && s != e->head))
+      continue;
+    slot_taken(e, s);
+    if(s->prev)
+      s->prev->next = s->next;
+    else
+      e->head = s->next;
+    if(s->next)
+      s->next->prev = s->prev;
+    else
+      e->tail = s->prev;
+    s->next = NULL;
+    if(last)
+      last->next = s;
+    else
+      *first = s;
+    last = s;
+    n++;
+  }
+  return n;
+}
+
+/* Callers hold the lock.  Unlink the run of settled slots at the head.
+ * Returns how many. */
+static size_t take_head(struct dp_engine *e, struct slot **first)
+{
+  size_t n = 0;
+  struct slot *last = NULL;
+  *first = e->head;
+  for(struct slot *s = e->head; s && s->state != SLOT_PENDING; s = s->next) {
+    slot_taken(e, s);
+    last = s;
+    n++;
+  }
+  if(n) {
+    e->head = last->next;
+    if(e->head)
+      e->head->prev = NULL;
+    else
+      e->tail = NULL;
+    last->next = NULL;
+  }
+  return n;
+}
+
+/* Callers hold the lock, which is let go while the slots are written. */
+static void write_slots(struct dp_engine *e, struct slot *first, size_t n)
+{
+  e->live -= n;
+  pthread_cond_broadcast(&e->room_cv); /* the head moved, the window has room */
+  struct dp_progress *progress = e->to_terminal ? e->progress : NULL;
+  pthread_mutex_unlock(&e->lock);
+  unsigned long before = e->inputs_written;
+  dpi_progress_hold(progress);
+  for(struct slot *s = first, *next; s; s = next) {
+    next = s->next;
+    write_slot(e, s);
+  }
+  if(progress)
+    fflush(e->opt.out); /* before the live line comes back */
+  dpi_progress_release(progress);
+  checkpoint(e, before, 0);
+  pthread_mutex_lock(&e->lock);
+  if(e->fatal)
+    pthread_cond_broadcast(&e->room_cv);
+}
+
 static void *writer_main(void *arg)
 {
   struct dp_engine *e = arg;
   pthread_mutex_lock(&e->lock);
   for(;;) {
-    /* Detach the ready run at the head, then write it without the lock. */
-    struct slot *first = e->head, *last = NULL;
-    size_t n = 0;
-    if(e->opt.unordered) {
-      /* Any slot that is done, wherever it is; an input's own slot that
-       * holds a retry filter stays until its children are written. */
-      first = NULL;
-      for(struct slot *s = e->head, *next; s; s = next) {
-        next = s->next;
-        if(s->state == SLOT_PENDING || (s->only && s->input && s != e->head))
-          continue;
-        if(s->state == SLOT_READY) {
-          e->held--;
-          e->held_bytes -= s->len;
-        }
-        if(s->prev)
-          s->prev->next = s->next;
-        else
-          e->head = s->next;
-        if(s->next)
-          s->next->prev = s->prev;
-        else
-          e->tail = s->prev;
-        s->next = NULL;
-        if(last)
-          last->next = s;
-        else
-          first = s;
-        last = s;
-        n++;
-      }
-    } else {
-      for(struct slot *s = e->head; s && s->state != SLOT_PENDING; s = s->next) {
-        if(s->state == SLOT_READY) {
-          e->held--;
-          e->held_bytes -= s->len;
-        }
-        last = s;
-        n++;
-      }
-    }
+    /* Detach what may be written, then write it without the lock. */
+    struct slot *first;
+    size_t n = e->opt.unordered ? take_done(e, &first) : take_head(e, &first);
     if(n) {
-      if(!e->opt.unordered) {
-        e->head = last->next;
-        if(e->head)
-          e->head->prev = NULL;
-        else
-          e->tail = NULL;
-        last->next = NULL;
-      }
-      e->live -= n;
-      pthread_cond_broadcast(&e->room_cv); /* the head moved, the window has room */
-      struct dp_progress *progress = e->to_terminal ? e->progress : NULL;
-      pthread_mutex_unlock(&e->lock);
-      unsigned long before = e->inputs_written;
-      dpi_progress_hold(progress);
-      for(struct slot *s = first, *next; s; s = next) {
-        next = s->next;
-        write_slot(e, s);
-      }
-      if(progress)
-        fflush(e->opt.out); /* before the live line comes back */
-      dpi_progress_release(progress);
-      if(e->opt.checkpoint && e->inputs_written != before)
-        e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, 0);
-      pthread_mutex_lock(&e->lock);
-      if(e->fatal)
-        pthread_cond_broadcast(&e->room_cv);
+      write_slots(e, first, n);
       continue;
     }
     if(e->input_done && !e->head)
@@ -633,6 +679,18 @@ struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engin
   return e;
 }
 
+/* Callers hold the lock.  Wait for room (for_queue: in the task queue too),
+ * then give the next input its slot; NULL once the run cannot go on. */
+static struct slot *input_slot(struct dp_engine *e, int for_queue)
+{
+  while((window_full(e) || (for_queue && e->qlen >= e->max_queue)) && !e->fatal)
+    wait_room(e);
+  struct slot *s = e->fatal ? NULL : slot_append(e);
+  if(s)
+    s->input = ++e->submitted;
+  return s;
+}
+
 enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec)
 {
   return dpi_engine_submit_only(e, rec, NULL);
@@ -644,33 +702,24 @@ enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec
   pthread_mutex_lock(&e->lock);
   /* Inputs wait for room in the window, and for the queue: a queued input
    * holds its whole line (a DocumentReference with inline data). */
-  while((window_full(e) || e->qlen >= e->max_queue) && !e->fatal)
-    wait_room(e);
-  struct slot *s = e->fatal ? NULL : slot_append(e);
-  struct task *t = s ? malloc(sizeof(*t)) : NULL;
-  if(!t) {
+  struct slot *s = input_slot(e, 1);
+  if(s && e->shard_at_input && !shard_keeps(e, rec)) {
     pthread_mutex_unlock(&e->lock);
-    dpi_record_free(rec);
-    json_object_put(only);
-    return DP_FATAL;
-  }
-  s->input = ++e->submitted;
-  if(e->shard_at_input && !shard_keeps(e, rec)) {
-    pthread_mutex_unlock(&e->lock);
-    free(t);
     json_object_put(only);
     leave_to_other_shard(e, s, rec);
     return DP_OK;
   }
-  s->only = only;
-  *t = (struct task){NULL, rec, 0, s};
-  if(e->qtail)
-    e->qtail->next = t;
-  else
-    e->qhead = t;
-  e->qtail = t;
-  e->qlen++;
-  pthread_cond_signal(&e->work_cv);
+  if(s)
+    s->only = only; /* the slot owns it from here on */
+  if(!s || enqueue(e, rec, 0, s)) {
+    pthread_mutex_unlock(&e->lock);
+    dpi_record_free(rec);
+    if(s)
+      slot_settle(e, s, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
+    else
+      json_object_put(only);
+    return DP_FATAL;
+  }
   pthread_mutex_unlock(&e->lock);
   return DP_OK;
 }
@@ -679,11 +728,7 @@ enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *r
                                         const char *stage)
 {
   pthread_mutex_lock(&e->lock);
-  while(window_full(e) && !e->fatal)
-    wait_room(e);
-  struct slot *s = e->fatal ? NULL : slot_append(e);
-  if(s)
-    s->input = ++e->submitted;
+  struct slot *s = input_slot(e, 0);
   pthread_mutex_unlock(&e->lock);
   if(!s) {
     dpi_record_free(rec);
@@ -728,8 +773,7 @@ enum dp_status dpi_engine_finish(struct dp_engine *e, struct dp_counts *counts)
   pthread_mutex_unlock(&e->lock);
   for(unsigned i = 0; i < e->nworkers; i++)
     pthread_join(e->workers[i], NULL);
-  if(e->opt.checkpoint)
-    e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, 1);
+  checkpoint(e, 0, 1);
   enum dp_status rc = e->fatal ? DP_FATAL : DP_OK;
   dpi_engine_snapshot(e, counts);
   return rc;
