@@ -22,7 +22,7 @@ struct slot {
   char *line; /* READY: the NDJSON line, '\n' included */
   size_t len;
   unsigned long input; /* an input's own slot (its last): its number, else 0 */
-  json_object *only;   /* ids to keep (a retry); owned by the input's slot */
+  struct dp_input_filter *filter; /* what to write (engine.h); owned by the input's slot */
 };
 
 struct task {
@@ -95,19 +95,16 @@ static void leave_to_other_shard(struct dp_engine *e, struct slot *s, struct dp_
     slot_settle(e, s, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
 }
 
-/* A retry keeps only the documents that failed before. */
-static int filtered_out(const struct slot *s, struct dp_record *rec)
+/* Does the input's filter (a retry) refuse rec? */
+static int filtered_out(const struct slot *s, const struct dp_record *rec)
 {
-  if(!s->only)
-    return 0;
-  const char *id = dpi_record_str(rec, "id");
-  size_t n = json_object_array_length(s->only);
-  for(size_t i = 0; i < n && id; i++) {
-    const char *want = json_object_get_string(json_object_array_get_idx(s->only, i));
-    if(want && !strcmp(want, id))
-      return 0;
-  }
-  return 1;
+  return s->filter && !s->filter->keeps(s->filter, rec);
+}
+
+static void filter_free(struct dp_input_filter *f)
+{
+  if(f)
+    f->free(f);
 }
 
 /* ---- slots ------------------------------------------------------------ */
@@ -312,7 +309,7 @@ static struct slot *child_slot(struct task_emitter *em)
   pthread_mutex_lock(&em->e->lock);
   struct slot *s = slot_before(em->e, em->parent);
   if(s)
-    s->only = em->parent->only; /* the input's slot outlives its children's */
+    s->filter = em->parent->filter; /* the input's slot outlives its children's */
   pthread_mutex_unlock(&em->e->lock);
   return s;
 }
@@ -519,8 +516,8 @@ static void write_slot(struct dp_engine *e, struct slot *s)
   }
   if(s->input)
     e->inputs_written = s->input;
-  if(s->input && s->only)
-    json_object_put(s->only);
+  if(s->input)
+    filter_free(s->filter);
   free(s->line);
   free(s);
 }
@@ -535,8 +532,8 @@ static void slot_taken(struct dp_engine *e, struct slot *s)
 }
 
 /* Callers hold the lock.  --unordered: unlink every slot that is done,
- * wherever it is, into a list; an input's own slot that holds a retry
- * filter stays until its children are written.  Returns how many. */
+ * wherever it is, into a list; an input's own slot that holds a filter
+ * stays until its children are written.  Returns how many. */
 static size_t take_done(struct dp_engine *e, struct slot **first)
 {
   size_t n = 0;
@@ -544,7 +541,7 @@ static size_t take_done(struct dp_engine *e, struct slot **first)
   *first = NULL;
   for(struct slot *s = e->head, *next; s; s = next) {
     next = s->next;
-    if(s->state == SLOT_PENDING || (s->only && s->input && s != e->head))
+    if(s->state == SLOT_PENDING || (s->filter && s->input && s != e->head))
       continue;
     slot_taken(e, s);
     if(s->prev)
@@ -691,13 +688,8 @@ static struct slot *input_slot(struct dp_engine *e, int for_queue)
   return s;
 }
 
-enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec)
-{
-  return dpi_engine_submit_only(e, rec, NULL);
-}
-
-enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec,
-                                      json_object *only)
+enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec,
+                                 struct dp_input_filter *filter)
 {
   pthread_mutex_lock(&e->lock);
   /* Inputs wait for room in the window, and for the queue: a queued input
@@ -705,19 +697,19 @@ enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec
   struct slot *s = input_slot(e, 1);
   if(s && e->shard_at_input && !shard_keeps(e, rec)) {
     pthread_mutex_unlock(&e->lock);
-    json_object_put(only);
+    filter_free(filter);
     leave_to_other_shard(e, s, rec);
     return DP_OK;
   }
   if(s)
-    s->only = only; /* the slot owns it from here on */
+    s->filter = filter; /* the slot owns it from here on */
   if(!s || enqueue(e, rec, 0, s)) {
     pthread_mutex_unlock(&e->lock);
     dpi_record_free(rec);
     if(s)
       slot_settle(e, s, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
     else
-      json_object_put(only);
+      filter_free(filter);
     return DP_FATAL;
   }
   pthread_mutex_unlock(&e->lock);

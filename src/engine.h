@@ -14,7 +14,11 @@
  * source stage making many documents from one input, wait for room.  The
  * producer also waits while the task queue is full, and when it is full a
  * worker runs the next stage itself, depth-first, instead of queueing.
- * docs/internals/PIPELINE.md says why this cannot deadlock. */
+ * docs/internals/PIPELINE.md says why this cannot deadlock.
+ *
+ * The engine only schedules and writes.  What it keeps is handed in: the
+ * shard policy (shard.h) for the run, and a filter per input (a retry of an
+ * error file keeps only what failed before: retry.h). */
 #ifndef DP_ENGINE_H
 #define DP_ENGINE_H
 
@@ -25,6 +29,15 @@
 #include "pipeline.h"
 #include "record.h"
 #include "shard.h"
+
+/* Which of one input's records are written.  keeps() is called on the
+ * worker threads, at once for several records, with each record about to be
+ * written; what it refuses is counted as "filtered".  free() is called once
+ * the input's every line is written (or when the input is not taken). */
+struct dp_input_filter {
+  int (*keeps)(const struct dp_input_filter *self, const struct dp_record *rec);
+  void (*free)(struct dp_input_filter *self);
+};
 
 struct dp_engine_options {
   FILE *out;      /* records */
@@ -55,14 +68,12 @@ struct dp_progress;
 
 /* Start the workers and the writer; NULL when threads cannot start. */
 struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engine_options *opt);
-/* Hand a record to stage 0; waits while too much is in flight.  Returns
- * DP_FATAL once the run cannot go on (output closed). */
-enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec);
-/* The same, keeping only the records whose id is in `only` (a JSON array of
- * strings, ownership taken): retrying the failures of an earlier run
- * without repeating the documents that converted then. */
-enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec,
-                                      json_object *only);
+/* Hand a record to stage 0; waits while too much is in flight.  filter
+ * (NULL: write everything; ownership taken) chooses which of the records
+ * made from it are written.  Returns DP_FATAL once the run cannot go on
+ * (output closed). */
+enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec,
+                                 struct dp_input_filter *filter);
 /* Lines written to a terminal first erase this progress line (progress.h). */
 void dpi_engine_set_progress(struct dp_engine *e, struct dp_progress *progress);
 /* Add the counts so far to *out (any thread, while the run goes on). */
