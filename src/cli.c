@@ -23,6 +23,7 @@
 #include "fhir.h"
 #include "interrupt.h"
 #include "isolate.h"
+#include "isoworker.h"
 #include "jose.h"
 #include "manual.h"
 #include "options.h"

@@ -364,3 +364,15 @@ const char *dpi_fhir_next_link(json_object *bundle)
   }
   return NULL;
 }
+
+int dpi_fhir_identity(const struct dp_record *rec, char *out, size_t outlen)
+{
+  const char *type = dpi_record_str(rec, "resourceType"), *id = dpi_record_str(rec, "id");
+  if(type && id)
+    snprintf(out, outlen, "%s/%s", type, id);
+  else if(id)
+    snprintf(out, outlen, "%s", id);
+  else if(outlen)
+    out[0] = '\0';
+  return id ? 0 : -1;
+}

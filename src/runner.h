@@ -10,10 +10,11 @@
  * record, and a stage that swallows a record is reported as an internal
  * error.  documents = emitted + failed, always.
  *
- * Error records fed back as input are retried: the input each names is read
- * again (a line of the original file, or an argument) and only the
- * documents that failed are kept.  With a checkpoint callback and a skip
- * count, an interrupted run resumes where its output stops (runstate.h). */
+ * Error records fed back as input are retried (retry.h): the input each
+ * names is read again (a line of the original file, or an argument) and
+ * only the documents that failed are kept.  With a checkpoint callback and
+ * a skip count, an interrupted run resumes where its output stops
+ * (runstate.h). */
 #ifndef DP_RUNNER_H
 #define DP_RUNNER_H
 
