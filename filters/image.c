@@ -1,11 +1,18 @@
-/* image.c - images: recognised, kept, not read.
+/* image.c - images: scans read by OCR (ocr.h).
  *
- * A scanned document is still a document: it gets a record with format
- * "image", empty content and its image type, not an error.  (OCR is out of
- * scope; the record tells an indexer the document exists.) */
+ * A scanned document is a document: it gets a record with format "image",
+ * its image type, and the text Tesseract reads on every page (every frame
+ * of a TIFF), pages separated as PDF pages are; meta.ocr says how.  What
+ * Leptonica cannot decode (DICOM, a format it was built without) keeps a
+ * record with empty content and meta.ocr.skipped saying why, as does every
+ * image under --ocr never.  A header that claims more pixels than
+ * DP_MAX_IMAGE_PIXELS is a decompression bomb: too-large, nothing decoded. */
+#include <stdio.h>
 #include <string.h>
 
+#include "dplimits.h"
 #include "extract.h"
+#include "ocr.h"
 #include "registry.h"
 
 struct magic {
@@ -62,6 +69,52 @@ static int bid(const struct dp_peek *peek, const char **mime)
   return m->score;
 }
 
+static void skipped(struct dp_record *rec, const char *why)
+{
+  json_object *ocr = json_object_new_object();
+  json_object_object_add(ocr, "skipped", json_object_new_string(why));
+  json_object_object_add(dpi_record_object(rec, "meta"), "ocr", ocr);
+}
+
+/* The pages of the image read into text; DP_FAIL when the image is too
+ * large to decode. */
+static enum dp_status read_pages(struct dp_stage *st, struct dp_record *rec,
+                                 const unsigned char *body, size_t len, struct dp_buf *text)
+{
+  const struct dp_context *ctx = st->ctx;
+  struct dp_image_info info;
+  if(dpi_image_info(body, len, &info) != 0) {
+    skipped(rec, "the image cannot be decoded (Leptonica reads PNG, JPEG, TIFF, GIF, BMP, "
+                 "WebP, JPEG 2000)");
+    return DP_OK;
+  }
+  if(info.pages > ctx->max_pages) {
+    dpi_record_hint(rec, "raise --max-pages to convert it");
+    return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "image has %u pages, over the cap of %u",
+                           info.pages, ctx->max_pages);
+  }
+  struct dp_ocr_stats stats = {0};
+  char why[256];
+  int rc = dpi_ocr_image(ctx->ocr_lang, body, len, ctx->max_pages, text, &stats, why,
+                         sizeof(why));
+  if(rc == -2) {
+    dpi_ocr_stats_free(&stats);
+    return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "image %s", why);
+  }
+  if(rc != 0) {
+    if(!stats.pages) {
+      dpi_ocr_stats_free(&stats);
+      skipped(rec, why);
+      return DP_OK;
+    }
+    /* Some pages were read: the rest is not silently missing. */
+    dpi_ocr_stats_free(&stats);
+    return dpi_record_fail(rec, DP_KIND_DAMAGED, "image: %s", why);
+  }
+  dpi_ocr_describe(rec, &stats, ctx->ocr_lang, text->len);
+  return DP_OK;
+}
+
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
 {
   size_t len;
@@ -71,12 +124,18 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   dpi_json_set_str(meta, "imageType", m ? m->mime : "unknown");
   struct dp_buf text;
   dpi_text_buf_init(st, &text);
+  if(st->ctx->ocr == DP_OCR_NEVER) {
+    skipped(rec, "--ocr never");
+  } else if(body && read_pages(st, rec, body, len, &text) != DP_OK) {
+    dpi_buf_free(&text);
+    return DP_FAIL;
+  }
   return dpi_extract_finish(st, rec, &text, out);
 }
 
 const struct dp_stage_ops dp_stage_image = {
   .name = "image",
-  .summary = "images (PNG, JPEG, GIF, TIFF, DICOM, JPEG 2000, WebP, BMP): a record, no text",
+  .summary = "images (PNG, JPEG, GIF, TIFF, JPEG 2000, WebP, BMP): text by OCR (Tesseract); DICOM kept",
   .format = "image",
   .mime = "application/octet-stream",
   .flags = DP_STAGE_EXTRACTOR,

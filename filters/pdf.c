@@ -29,15 +29,24 @@
  *    broken inside (an object missing from a rebuilt table), and the record
  *    would otherwise silently lack that page.
  * Only then is a file that poppler cannot open at all damaged for poppler's
- * reason. */
+ * reason.
+ *
+ * Scanned pages.  A page whose text layer is a scan's (see needs_ocr) is
+ * rendered at --ocr-dpi in grey, as `pdftoppm -r 300 -gray` renders it, and
+ * read by OCR (ocr.h) in its place, in page order: a mixed PDF keeps the
+ * text of its real pages.  meta.ocr names the pages OCRed. */
 #define _GNU_SOURCE 1 /* memmem */
+#include <math.h>
 #include <poppler.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dplimits.h"
 #include "extract.h"
+#include "ocr.h"
 #include "pdfuncrop.h"
 #include "registry.h"
 
@@ -941,6 +950,82 @@ static void page_text(PopplerPage *page, struct dp_buf *out)
   g_free(text);
 }
 
+/* Whether a page's text layer is a scan's, under --ocr auto: it holds no
+ * text at all, or next to none (DP_OCR_SPARSE_TEXT characters: a fax header,
+ * a stamped page number) on a page mostly covered by images. */
+static int needs_ocr(const struct dp_context *ctx, PopplerPage *page, const char *text,
+                     size_t len)
+{
+  if(ctx->ocr != DP_OCR_AUTO)
+    return ctx->ocr == DP_OCR_ALWAYS;
+  size_t chars = 0;
+  for(size_t i = 0; i < len && chars < DP_OCR_SPARSE_TEXT; i++) {
+    unsigned char c = (unsigned char)text[i];
+    chars += c > ' ' && (c & 0xC0) != 0x80; /* one per character, not per byte */
+  }
+  if(chars == 0)
+    return 1;
+  if(chars >= DP_OCR_SPARSE_TEXT)
+    return 0;
+  double w = 0, h = 0, covered = 0;
+  poppler_page_get_size(page, &w, &h);
+  GList *images = poppler_page_get_image_mapping(page);
+  for(GList *l = images; l; l = l->next) {
+    const PopplerRectangle *r = &((PopplerImageMapping *)l->data)->area;
+    double x1 = dmax(dmin(r->x1, r->x2), 0), x2 = dmin(dmax(r->x1, r->x2), w);
+    double y1 = dmax(dmin(r->y1, r->y2), 0), y2 = dmin(dmax(r->y1, r->y2), h);
+    if(x2 > x1 && y2 > y1)
+      covered += (x2 - x1) * (y2 - y1);
+  }
+  poppler_page_free_image_mapping(images);
+  return covered >= DP_OCR_IMAGE_COVER * w * h;
+}
+
+/* Render a page in grey at --ocr-dpi (less for a page so large that it
+ * would pass DP_MAX_IMAGE_PIXELS) and OCR it into text. */
+static int ocr_page(const struct dp_context *ctx, PopplerPage *page, unsigned number,
+                    struct dp_buf *text, struct dp_ocr_stats *stats, char *why, size_t whylen)
+{
+  double w = 0, h = 0, dpi = ctx->ocr_dpi;
+  poppler_page_get_size(page, &w, &h);
+  double pixels = (w * dpi / 72) * (h * dpi / 72);
+  if(pixels > DP_MAX_IMAGE_PIXELS)
+    dpi *= sqrt(DP_MAX_IMAGE_PIXELS / pixels);
+  int pw = (int)ceil(w * dpi / 72), ph = (int)ceil(h * dpi / 72);
+  if(pw < 1 || ph < 1)
+    return 0; /* a page of no size holds nothing to read */
+  cairo_surface_t *surface = cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw, ph);
+  unsigned char *gray = malloc((size_t)pw * (size_t)ph);
+  if(cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS || !gray) {
+    cairo_surface_destroy(surface);
+    free(gray);
+    snprintf(why, whylen, "out of memory rendering page %u (%dx%d)", number, pw, ph);
+    return -1;
+  }
+  cairo_t *cr = cairo_create(surface);
+  cairo_set_source_rgb(cr, 1, 1, 1);
+  cairo_paint(cr);
+  cairo_scale(cr, dpi / 72, dpi / 72);
+  poppler_page_render(page, cr);
+  cairo_destroy(cr);
+  cairo_surface_flush(surface);
+  const unsigned char *data = cairo_image_surface_get_data(surface);
+  int stride = cairo_image_surface_get_stride(surface);
+  for(int y = 0; y < ph; y++) {
+    const uint32_t *row = (const uint32_t *)(const void *)(data + (size_t)y * (size_t)stride);
+    for(int x = 0; x < pw; x++) { /* ITU-R BT.601 luma, as pdftoppm -gray */
+      uint32_t p = row[x];
+      gray[(size_t)y * (size_t)pw + (size_t)x] =
+          (unsigned char)((((p >> 16) & 0xFF) * 77 + ((p >> 8) & 0xFF) * 150 + (p & 0xFF) * 29) >> 8);
+    }
+  }
+  cairo_surface_destroy(surface);
+  int rc = dpi_ocr_gray(ctx->ocr_lang, number, gray, pw, ph, pw, (int)lround(dpi), text, stats,
+                        why, whylen);
+  free(gray);
+  return rc;
+}
+
 /* Pages, text and information of an open document into rec and text. */
 static enum dp_status read_document(struct dp_stage *st, struct dp_record *rec,
                                     PopplerDocument *doc, struct dp_buf *text)
@@ -951,14 +1036,30 @@ static enum dp_status read_document(struct dp_stage *st, struct dp_record *rec,
     return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "PDF has %d pages, over the cap of %u", pages,
                            st->ctx->max_pages);
   }
+  struct dp_ocr_stats ocr = {0};
   for(int i = 0; i < pages && !dpi_buf_failed(text); i++) {
     PopplerPage *page = poppler_document_get_page(doc, i);
-    if(!page)
+    if(!page) {
+      dpi_ocr_stats_free(&ocr);
       return dpi_record_fail(rec, DP_KIND_DAMAGED, "PDF page %d of %d cannot be read", i + 1,
                              pages);
+    }
+    size_t before = text->len;
     page_text(page, text);
+    char why[256];
+    if(!dpi_buf_failed(text) &&
+       needs_ocr(st->ctx, page, text->mem + before, text->len - before)) {
+      dpi_buf_truncate(text, before);
+      if(ocr_page(st->ctx, page, (unsigned)i + 1, text, &ocr, why, sizeof(why)) != 0) {
+        g_object_unref(page);
+        dpi_ocr_stats_free(&ocr);
+        return dpi_record_fail(rec, DP_KIND_DAMAGED, "PDF page %d of %d: %s", i + 1, pages,
+                               why);
+      }
+    }
     g_object_unref(page);
   }
+  dpi_ocr_describe(rec, &ocr, st->ctx->ocr_lang, text->len);
   json_object *meta = dpi_record_object(rec, "meta");
   json_object_object_add(meta, "pages", json_object_new_int(pages));
   set_meta_string(rec, "title", poppler_document_get_title(doc));

@@ -66,6 +66,20 @@
  * fed back to retry (its id and input may hold an escaped path, names.h). */
 #define DP_MAX_ARG_LINE ((size_t)64 * 1024)
 
+/* OCR (src/ocr.c).  A page at 300 dpi is 8.4 megapixels (US Letter) and
+ * A0 at 200 dpi 69; an image header claiming more is a decompression bomb,
+ * refused before any pixel is decoded. */
+#define DP_MAX_IMAGE_PIXELS 100e6
+/* The resolution PDF pages without text are rendered at for OCR. */
+#define DP_OCR_DPI 300
+/* --ocr auto: a PDF page with fewer characters than this in its text
+ * layer, and images over this share of its area, is a scan. */
+#define DP_OCR_SPARSE_TEXT 100
+#define DP_OCR_IMAGE_COVER 0.5
+/* A --ocr-lang list ("eng+deu+fra"), and a path to a language file. */
+#define DP_OCR_MAX_LANGS 128
+#define DP_OCR_MAX_PATH 4096
+
 /* The network: http.c, auth.c, jose.c, check.c and scopes.c.  Values from
  * a server longer than their cap are cut, never overrun. */
 /* An HTTP answer held in memory: a Base64 document and the JSON around it

@@ -16,6 +16,9 @@ void dpi_context_defaults(struct dp_context *ctx)
   ctx->max_depth = DP_MAX_EMBED_DEPTH;
   ctx->net = NULL;
   ctx->isolate = "pdf";
+  ctx->ocr = DP_OCR_AUTO;
+  ctx->ocr_lang = "eng";
+  ctx->ocr_dpi = DP_OCR_DPI;
   ctx->max_time = DP_MAX_TIME;
   ctx->max_memory = DP_MAX_MEMORY;
   ctx->iso = NULL;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "errors.h"
+#include "ocr.h"
 #include "record.h"
 
 struct dp_net;
@@ -41,6 +42,11 @@ struct dp_context {
   struct dp_runstate *state; /* --state: marks of incremental runs (runstate.h) */
   struct dp_progress *progress; /* what was read, for the progress line (progress.h) */
   int quiet; /* no status lines on stderr (-q; the library never prints) */
+  /* OCR of scans (ocr.h): which pages (--ocr), in which languages
+   * (--ocr-lang, Tesseract's "eng+deu"), PDF pages rendered at --ocr-dpi. */
+  enum dp_ocr_mode ocr;
+  const char *ocr_lang;
+  unsigned ocr_dpi;
 };
 
 void dpi_context_defaults(struct dp_context *ctx);

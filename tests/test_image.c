@@ -1,24 +1,109 @@
-/* test_image.c - images become records with no text, never errors. */
+/* test_image.c - images become records with the text OCR reads; what cannot
+ * be decoded keeps a record with a note, a bomb is too-large. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "registry.h"
 #include "testutil.h"
 
-static void test_png_record(void)
+/* Extract tests/data/image/NAME (or a path from there) into res. */
+static void extract_file(const char *name, struct dpt_result *res)
 {
   size_t len;
-  char *png = dpt_read_file(dpt_data("../../samples/files/chest-xray.png"), &len);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(png);
+  char *bytes = dpt_read_file(dpt_data(name), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
+  dpt_extract(bytes, len, res);
+  free(bytes);
+}
+
+static const char *warning(const struct dpt_result *res)
+{
+  json_object *list = dpi_json_member(dpi_json_member(res->recs[0]->obj, "meta"), "warnings");
+  return list ? json_object_get_string(json_object_array_get_idx(list, 0)) : NULL;
+}
+
+static void test_png_without_text(void)
+{
   struct dpt_result res;
-  dpt_extract(png, len, &res);
+  extract_file("../../samples/files/chest-xray.png", &res);
   CU_ASSERT_EQUAL_FATAL(res.n, 1);
   CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "format"), "image");
   CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "");
   CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.imageType"), "image/png");
   CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "source.contentType"), "image/png");
+  /* OCR ran and found nothing: not quietly converted. */
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.ocr.language"), "eng");
+  CU_ASSERT_PTR_NOT_NULL(warning(&res));
   dpt_result_free(&res);
-  free(png);
+}
+
+static void test_scan_read(void)
+{
+  struct dpt_result res;
+  extract_file("image/discharge-scan.png", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "format"), "image");
+  const char *t = dpt_content(&res, 0);
+  DPT_ASSERT_CONTAINS(t, "Riverside Community Hospital - Discharge Summary");
+  DPT_ASSERT_CONTAINS(t, "treated with intravenous ceftriaxone, then oral");
+  DPT_ASSERT_CONTAINS(t, "Condition at discharge: stable, afebrile for 48 hours.");
+  const char *engine = dpt_field(&res, 0, "meta.ocr.engine");
+  CU_ASSERT(engine && !strncmp(engine, "tesseract 5", 11));
+  json_object *ocr = dpi_json_member(dpi_json_member(res.recs[0]->obj, "meta"), "ocr");
+  json_object *pages = dpi_json_member(ocr, "pages");
+  CU_ASSERT_EQUAL(json_object_array_length(pages), 1);
+  double conf = json_object_get_double(dpi_json_member(ocr, "meanConfidence"));
+  CU_ASSERT(conf > 80 && conf <= 100);
+  CU_ASSERT_PTR_NULL(warning(&res));
+  dpt_result_free(&res);
+}
+
+static void test_multipage_tiff(void)
+{
+  struct dpt_result res;
+  extract_file("image/two-page-g4.tif", &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  json_object *ocr = dpi_json_member(dpi_json_member(res.recs[0]->obj, "meta"), "ocr");
+  json_object *pages = dpi_json_member(ocr, "pages");
+  CU_ASSERT_EQUAL_FATAL(json_object_array_length(pages), 2);
+  CU_ASSERT_EQUAL(json_object_get_int(json_object_array_get_idx(pages, 1)), 2);
+  dpt_result_free(&res);
+}
+
+static void test_bomb_too_large(void)
+{
+  /* A 24x12 PNG whose header claims 200000x200000 pixels. */
+  struct dpt_result res;
+  extract_file("image/bomb.png", &res);
+  CU_ASSERT_EQUAL(res.n, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_TOO_LARGE);
+  dpt_result_free(&res);
+}
+
+static void test_undecodable_kept(void)
+{
+  unsigned char dicom[256] = {0};
+  memcpy(dicom + 128, "DICM", 4);
+  struct dpt_result res;
+  dpt_extract(dicom, sizeof(dicom), &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "");
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.imageType"), "application/dicom");
+  CU_ASSERT_PTR_NOT_NULL(dpt_field(&res, 0, "meta.ocr.skipped"));
+  dpt_result_free(&res);
+}
+
+static void test_ocr_never(void)
+{
+  dpt_set_ocr(DP_OCR_NEVER);
+  struct dpt_result res;
+  extract_file("image/discharge-scan.png", &res);
+  dpt_set_ocr(DP_OCR_AUTO);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0), "");
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.ocr.skipped"), "--ocr never");
+  dpt_result_free(&res);
 }
 
 static void test_signatures(void)
@@ -58,6 +143,11 @@ static void test_signatures(void)
 DPT_SUITE(image)
 {
   CU_pSuite s = CU_add_suite("image", NULL, NULL);
-  CU_add_test(s, "PNG gives an image record", test_png_record);
+  CU_add_test(s, "PNG without text: a record and a warning", test_png_without_text);
+  CU_add_test(s, "a scanned page is read", test_scan_read);
+  CU_add_test(s, "every page of a multi-page TIFF", test_multipage_tiff);
+  CU_add_test(s, "a decompression bomb is too-large", test_bomb_too_large);
+  CU_add_test(s, "what cannot be decoded keeps a record", test_undecodable_kept);
+  CU_add_test(s, "--ocr never", test_ocr_never);
   CU_add_test(s, "signatures", test_signatures);
 }

@@ -64,10 +64,16 @@ static enum dp_status collect_fail(struct dp_emitter *self, struct dp_record *re
 
 static struct dp_context test_ctx;
 static size_t test_max_document;
+static enum dp_ocr_mode test_ocr = DP_OCR_AUTO;
 
 void dpt_set_max_document(size_t max)
 {
   test_max_document = max;
+}
+
+void dpt_set_ocr(enum dp_ocr_mode mode)
+{
+  test_ocr = mode;
 }
 
 /* The defaults, with the cap a test asked for. */
@@ -76,6 +82,7 @@ static void reset_context(void)
   dpi_context_defaults(&test_ctx);
   if(test_max_document)
     test_ctx.max_document = test_max_document;
+  test_ctx.ocr = test_ocr;
 }
 
 void dpt_run_stage(const struct dp_stage_ops *ops, struct dp_record *rec, struct dpt_result *res,

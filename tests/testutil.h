@@ -37,6 +37,8 @@ void dpt_run_stage(const struct dp_stage_ops *ops, struct dp_record *rec, struct
  * 0 restores the default.  For tests of caps that must not allocate the
  * default 256 MiB first. */
 void dpt_set_max_document(size_t max);
+/* --ocr for the runs that follow (DP_OCR_AUTO is the default). */
+void dpt_set_ocr(enum dp_ocr_mode mode);
 /* Make a record holding `bytes` as its decoded body, with id "test". */
 struct dp_record *dpt_body_record(const void *bytes, size_t len);
 /* Sniff, then extract (the extract stage's path) bytes into res. */

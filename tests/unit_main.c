@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ocr.h"
 #include "suites.h"
 
 int main(int argc, char **argv)
@@ -27,6 +28,7 @@ int main(int argc, char **argv)
   unsigned failed = CU_get_number_of_tests_failed() + CU_get_number_of_failures();
   CU_cleanup_registry();
   xmlCleanupParser();
+  dpi_ocr_thread_done(); /* the main thread's OCR engine (ocr.h) */
   if(ran == 0) {
     fprintf(stderr, "docpipe_tests: no test ran\n");
     return 1;
