@@ -80,11 +80,52 @@
 #define DP_OCR_MAX_LANGS 128
 #define DP_OCR_MAX_PATH 4096
 
-/* ---- The network: http.c, auth.c, jose.c, check.c, scopes.c ---- */
+/* The network: http.c, auth.c, jose.c, check.c and scopes.c.  Values from
+ * a server longer than their cap are cut, never overrun. */
+/* An HTTP answer held in memory: a Base64 document and the JSON around it
+ * (the network stages size it from --max-bytes instead, fhir.c). */
+#define DP_MAX_RESPONSE (DP_MAX_DOCUMENT / 3 * 4 + 4096)
+/* A URL requested (as given, after redirects, and the one that answered). */
+#define DP_MAX_URL 4096
+/* A URL a server names for docpipe to use: Location, Content-Location, the
+ * SMART token and registration endpoints. */
+#define DP_MAX_SERVER_URL 2048
+/* "scheme://host:port", and a host name (DNS allows 253 characters). */
+#define DP_MAX_ORIGIN 512
+#define DP_MAX_HOST 256
+/* Redirects followed for one request, unless the request says otherwise. */
+#define DP_MAX_REDIRECTS 5
+/* Response header values kept: Retry-After, ETag and Date; Content-Type and
+ * X-Progress; the correlation ids together; WWW-Authenticate. */
+#define DP_MAX_HEADER_SHORT 64
+#define DP_MAX_HEADER_TYPE 128
+#define DP_MAX_REQUEST_IDS 256
+#define DP_MAX_CHALLENGE 512
+/* The longest URL shown in a message, "..." included (dpi_http_safe_url). */
+#define DP_SHOWN_URL 200
+/* Idle libcurl handles kept for reuse, and the answers the pacer remembers
+ * to measure the rate a server accepts (those of the last second count). */
+#define DP_HTTP_HANDLE_POOL 64
+#define DP_PACER_WINDOW 1024
 /* Requests to the token endpoint for one token, the first one included
  * (the others after a 429, a 5xx or no answer). */
 #define DP_TOKEN_TRIES 3
 /* The form body of a token request, and the client assertion in it. */
 #define DP_TOKEN_FORM_MAX ((size_t)64 * 1024)
+/* A token cache file read back (a JSON object holding one token). */
+#define DP_TOKEN_CACHE_MAX ((size_t)64 * 1024)
+/* Scopes: the scope string made from an access list (and that list),
+ * the scopes kept and reported (asked for, granted), the types left out
+ * after an invalid_scope refusal, and the types one refusal names. */
+#define DP_MAX_SCOPES 8192
+#define DP_MAX_SCOPES_KEPT 2048
+#define DP_MAX_DROPPED 256
+#define DP_MAX_REFUSED 1024
+/* Resource types in one access list, and a resource type's name. */
+#define DP_MAX_SCOPE_TYPES 32
+#define DP_MAX_RESOURCE_TYPE 64
+/* One number of a public key in a JWK, base64url (an RSA modulus of 16384
+ * bits takes 2731 characters). */
+#define DP_MAX_JWK_NUMBER 4096
 
 #endif
