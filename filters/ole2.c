@@ -132,6 +132,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   const struct dp_stage_ops *ops = kind == DP_OLE2_DOC   ? &dp_stage_doc
                                    : kind == DP_OLE2_XLS ? &dp_stage_xls
                                    : kind == DP_OLE2_PPT ? &dp_stage_ppt
+                                   : kind == DP_OLE2_MSG ? &dp_stage_msg
                                                          : NULL;
   if(!ops) {
     dpi_record_hint(rec, "docpipe reads the Word, Excel, PowerPoint and Outlook files of "

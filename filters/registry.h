@@ -26,6 +26,7 @@ extern const struct dp_stage_ops dp_stage_text;
 extern const struct dp_stage_ops dp_stage_doc;
 extern const struct dp_stage_ops dp_stage_xls;
 extern const struct dp_stage_ops dp_stage_ppt;
+extern const struct dp_stage_ops dp_stage_msg;
 extern const struct dp_stage_ops dp_stage_ole2;
 extern const struct dp_stage_ops dp_stage_eml;
 
