@@ -44,7 +44,6 @@ unsigned char *dpt_ole2_make(const struct dpt_stream *streams, size_t n, size_t 
   }
   gsf_output_close(GSF_OUTPUT(ole));
   g_object_unref(ole);
-  gsf_output_close(mem);
   *len = (size_t)gsf_output_size(mem);
   unsigned char *out = malloc(*len ? *len : 1);
   if(out)
