@@ -155,7 +155,9 @@ static pthread_once_t gsf_once = PTHREAD_ONCE_INIT;
 static void gsf_setup(void)
 {
   gsf_init();
-  g_log_set_handler("libgsf", G_LOG_LEVEL_MASK | G_LOG_FLAG_RECURSION, quiet_log, NULL);
+  static const char *const domains[] = {"libgsf", "libgsf:msole", "libgsf:utils"};
+  for(size_t i = 0; i < sizeof(domains) / sizeof(domains[0]); i++)
+    g_log_set_handler(domains[i], G_LOG_LEVEL_MASK | G_LOG_FLAG_RECURSION, quiet_log, NULL);
 }
 
 GsfInfile *dpi_ole2_open(const void *bytes, size_t len, char *why, size_t whylen)
