@@ -98,10 +98,29 @@ static void test_overlong_record(void)
   dpt_result_free(&res);
 }
 
+/* LibreOffice's .ppt, kept to its PowerPoint Document stream (its
+ * thumbnail alone was 440 KB): slides and speaker notes. */
+static void test_libreoffice_ppt(void)
+{
+  size_t len;
+  char *bytes = dpt_read_file(dpt_data("ole/round.ppt"), &len);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
+  struct dpt_result res;
+  dpt_extract(bytes, len, &res);
+  free(bytes);
+  CU_ASSERT_EQUAL_FATAL(res.status, DP_OK);
+  const char *c = dpt_content(&res, 0);
+  DPT_ASSERT_CONTAINS(c, "Ward round\n\nBlood pressure stable");
+  DPT_ASSERT_CONTAINS(c, "Discharge on Friday");
+  DPT_ASSERT_CONTAINS(c, "Mention the \xC3\xA9" "chocardiogram");
+  dpt_result_free(&res);
+}
+
 DPT_SUITE(ppt)
 {
   CU_pSuite s = CU_add_suite("ppt", NULL, NULL);
   CU_add_test(s, "text atoms; master text and slide numbers left out", test_text_atoms);
+  CU_add_test(s, "LibreOffice .ppt: slides and notes", test_libreoffice_ppt);
   CU_add_test(s, "CryptSession10Container is encrypted", test_encrypted);
   CU_add_test(s, "a record longer than its stream", test_overlong_record);
 }
