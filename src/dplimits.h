@@ -128,4 +128,18 @@
  * bits takes 2731 characters). */
 #define DP_MAX_JWK_NUMBER 4096
 
+/* OLE2 compound files and mail (src/ole2read.c, filters/ole2.c, doc.c, xls.c,
+ * ppt.c, msg.c, eml.c).  The sniff looks at this many directory entries of
+ * the root storage, in a tree this deep (a real file has tens). */
+#define DP_OLE2_SNIFF_ENTRIES 4096
+#define DP_OLE2_SNIFF_DEPTH 64
+/* Pieces of a Word piece table, cells of one sheet, records of a
+ * PowerPoint stream nested in each other, and attachments of one message. */
+#define DP_DOC_MAX_PIECES 1000000
+#define DP_XLS_MAX_CELLS 10000000
+#define DP_PPT_MAX_NESTING 64
+#define DP_MAIL_MAX_ATTACHMENTS 1000
+/* MIME parts of one message nested in each other (multipart in multipart). */
+#define DP_MAIL_MAX_NESTING 32
+
 #endif
