@@ -22,8 +22,6 @@
  * so the stage can run twice in a pipe. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <json-c/linkhash.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "binindex.h"
 #include "dplimits.h"
 #include "ndjson.h"
 #include "fhir.h"
@@ -48,156 +47,6 @@ static const struct dp_option_spec resolve_options[] = {
   {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
-struct binary_loc {
-  size_t file;
-  off_t offset;
-  size_t len;
-};
-
-struct resolve_state {
-  struct lh_table *index; /* Binary id -> struct binary_loc */
-  int *fds;
-  char **paths;
-  size_t nfiles;
-};
-
-/* ---- Binary index ---------------------------------------------------- */
-
-/* Skip a JSON string starting at s[i] == '"'; returns the index after it. */
-static size_t skip_string(const char *s, size_t n, size_t i)
-{
-  for(i++; i < n;) {
-    const char *q = memchr(s + i, '"', n - i);
-    if(!q)
-      return n;
-    size_t k = (size_t)(q - s), bs = 0;
-    while(k > i + bs && s[k - 1 - bs] == '\\')
-      bs++;
-    i = k + 1;
-    if(bs % 2 == 0)
-      return i;
-  }
-  return n;
-}
-
-/* Find the top-level string members "id" and "resourceType" of a JSON
- * object without building it: Binary lines are mostly one huge "data"
- * string, which this skips with memchr.  Returns 1 when both were found. */
-static int scan_binary_line(const char *s, size_t n, char *id, size_t idcap, char *type,
-                            size_t typecap)
-{
-  id[0] = type[0] = '\0';
-  size_t i = 0;
-  while(i < n && s[i] != '{')
-    i++;
-  i++;
-  int depth = 1, expect_key = 1;
-  const char *key = NULL;
-  size_t keylen = 0;
-  while(i < n && depth > 0) {
-    char c = s[i];
-    if(c == '"') {
-      size_t end = skip_string(s, n, i);
-      if(depth == 1 && expect_key) {
-        key = s + i + 1;
-        keylen = end - i - 2;
-      } else if(depth == 1 && key) {
-        char *dst = NULL;
-        size_t cap = 0;
-        if(keylen == 2 && !memcmp(key, "id", 2))
-          dst = id, cap = idcap;
-        else if(keylen == 12 && !memcmp(key, "resourceType", 12))
-          dst = type, cap = typecap;
-        size_t vl = end - i - 2;
-        if(dst && vl < cap && !memchr(s + i + 1, '\\', vl)) {
-          memcpy(dst, s + i + 1, vl);
-          dst[vl] = '\0';
-        }
-        if(id[0] && type[0])
-          return 1;
-      }
-      i = end;
-      continue;
-    }
-    if(c == ':')
-      expect_key = 0;
-    else if(c == ',')
-      expect_key = depth == 1;
-    else if(c == '{' || c == '[')
-      depth++;
-    else if(c == '}' || c == ']')
-      depth--;
-    i++;
-  }
-  return id[0] && type[0];
-}
-
-static void free_entry(struct lh_entry *e)
-{
-  free((void *)lh_entry_k(e));
-  free(lh_entry_v(e));
-}
-
-static int index_file(struct resolve_state *rs, const char *path, char *why, size_t whylen)
-{
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if(fd < 0) {
-    snprintf(why, whylen, "cannot open --binaries %s: %s", path, strerror(errno));
-    return -1;
-  }
-  int *fds = realloc(rs->fds, (rs->nfiles + 1) * sizeof(*fds));
-  char **paths = fds ? realloc(rs->paths, (rs->nfiles + 1) * sizeof(*paths)) : NULL;
-  if(fds)
-    rs->fds = fds;
-  if(paths)
-    rs->paths = paths;
-  char *copy = paths ? strdup(path) : NULL;
-  if(!copy) {
-    close(fd);
-    snprintf(why, whylen, "out of memory");
-    return -1;
-  }
-  size_t file = rs->nfiles++;
-  rs->fds[file] = fd;
-  rs->paths[file] = copy;
-
-  struct dp_reader r;
-  if(dpi_reader_open(&r, path, DP_MAX_LINE)) {
-    snprintf(why, whylen, "cannot read --binaries %s: %s", path, strerror(errno));
-    return -1;
-  }
-  const char *line;
-  size_t len;
-  int too_long, rc = 0;
-  while(dpi_reader_next(&r, &line, &len, &too_long) == 1) {
-    char id[DP_MAX_SHORT / 4], type[64];
-    if(too_long || !scan_binary_line(line, len, id, sizeof(id), type, sizeof(type)) ||
-       strcmp(type, "Binary"))
-      continue;
-    if(lh_table_lookup_ex(rs->index, id, NULL))
-      continue; /* the first Binary with an id wins */
-    struct binary_loc *loc = malloc(sizeof(*loc));
-    char *key = strdup(id);
-    if(!loc || !key) {
-      free(loc);
-      free(key);
-      snprintf(why, whylen, "out of memory");
-      rc = -1;
-      break;
-    }
-    loc->file = file;
-    loc->offset = r.offset;
-    loc->len = len;
-    lh_table_insert(rs->index, key, loc);
-  }
-  if(!rc && r.error) {
-    snprintf(why, whylen, "read error in --binaries %s: %s", path, strerror(r.error));
-    rc = -1;
-  }
-  dpi_reader_close(&r);
-  return rc;
-}
-
 static int ends_with(const char *s, const char *tail)
 {
   size_t a = strlen(s), b = strlen(tail);
@@ -210,7 +59,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* A folder (a Bulk export's output): every *.ndjson in it, in name order. */
-static int index_folder(struct resolve_state *rs, const char *dir, char *why, size_t whylen)
+static int index_folder(struct dp_binindex *bi, const char *dir, char *why, size_t whylen)
 {
   DIR *d = opendir(dir);
   if(!d) {
@@ -240,7 +89,7 @@ static int index_folder(struct resolve_state *rs, const char *dir, char *why, si
     qsort(names, n, sizeof(*names), cmp_str);
   for(size_t i = 0; i < n; i++) {
     if(!rc)
-      rc = index_file(rs, names[i], why, whylen);
+      rc = dpi_binindex_add_file(bi, names[i], why, whylen);
     free(names[i]);
   }
   free(names);
@@ -249,68 +98,30 @@ static int index_folder(struct resolve_state *rs, const char *dir, char *why, si
 
 static void resolve_close(struct dp_stage *st)
 {
-  struct resolve_state *rs = st->state;
-  if(!rs)
-    return;
-  if(rs->index)
-    lh_table_free(rs->index);
-  for(size_t i = 0; i < rs->nfiles; i++) {
-    close(rs->fds[i]);
-    free(rs->paths[i]);
-  }
-  free(rs->fds);
-  free(rs->paths);
-  free(rs);
+  dpi_binindex_free(st->state);
   st->state = NULL;
 }
 
 static enum dp_status resolve_open(struct dp_stage *st, char *why, size_t whylen)
 {
-  struct resolve_state *rs = calloc(1, sizeof(*rs));
-  if(!rs || !(rs->index = lh_kchar_table_new(1024, free_entry))) {
-    free(rs);
+  struct dp_binindex *bi = dpi_binindex_new();
+  if(!bi) {
     snprintf(why, whylen, "out of memory");
     return DP_FATAL;
   }
-  st->state = rs;
+  st->state = bi;
   const char *path;
   for(size_t i = 0; (path = dpi_opt_nth(st, "binaries", i)); i++) {
     struct stat sb;
-    int rc = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? index_folder(rs, path, why, whylen)
-                                                          : index_file(rs, path, why, whylen);
+    int rc = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? index_folder(bi, path, why, whylen)
+                                                          : dpi_binindex_add_file(bi, path, why,
+                                                                                  whylen);
     if(rc) {
       resolve_close(st);
       return DP_FATAL;
     }
   }
   return DP_OK;
-}
-
-/* Read and parse the Binary with this id from the indexed files. */
-static json_object *load_binary(const struct resolve_state *rs, const char *id)
-{
-  void *v;
-  if(!lh_table_lookup_ex(rs->index, id, &v))
-    return NULL;
-  const struct binary_loc *loc = v;
-  char *text = malloc(loc->len + 1);
-  if(!text)
-    return NULL;
-  size_t got = 0;
-  while(got < loc->len) {
-    ssize_t n = pread(rs->fds[loc->file], text + got, loc->len - got, loc->offset + (off_t)got);
-    if(n < 0 && errno == EINTR)
-      continue;
-    if(n <= 0)
-      break;
-    got += (size_t)n;
-  }
-  json_object *obj = NULL;
-  char why[256];
-  if(got == loc->len)
-    dpi_json_parse(text, loc->len, &obj, why, sizeof(why));
-  free(text);
-  return obj;
 }
 
 /* ---- FHIR helpers ------------------------------------------------------ */
@@ -366,7 +177,7 @@ struct bundle_binaries {
  * contained list, the enclosing Bundle, or the indexed files.  Returns a new
  * reference, or NULL; *own is set when nothing else refers to it (a Binary
  * read from the files), so its data may be moved rather than copied. */
-static json_object *find_binary(const struct resolve_state *rs, json_object *resource,
+static json_object *find_binary(const struct dp_binindex *bi, json_object *resource,
                                 const struct bundle_binaries *bundle, const char *url, int *own)
 {
   *own = 0;
@@ -397,7 +208,7 @@ static json_object *find_binary(const struct resolve_state *rs, json_object *res
       return json_object_get(r);
   }
   *own = 1;
-  return ref[0] ? load_binary(rs, ref + 7) : NULL;
+  return ref[0] ? dpi_binindex_load(bi, ref + 7) : NULL;
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -500,7 +311,7 @@ static enum dp_status build_attachment(struct dp_stage *st, const struct doc_sou
                                        const struct bundle_binaries *bundle, size_t index,
                                        json_object *att, struct dp_record **out)
 {
-  const struct resolve_state *rs = st->state;
+  const struct dp_binindex *bi = st->state;
   struct dp_record *r = *out = dpi_record_new();
   if(!r)
     return DP_FATAL;
@@ -550,13 +361,13 @@ static enum dp_status build_attachment(struct dp_stage *st, const struct doc_sou
   if(!url)
     return dpi_record_fail(r, DP_KIND_EMPTY, "attachment %zu has neither data nor url", index);
   int own = 0;
-  json_object *binary = find_binary(rs, src->resource, bundle, url, &own);
+  json_object *binary = find_binary(bi, src->resource, bundle, url, &own);
   char shown[512];
   dpi_http_safe_url(url, shown, sizeof(shown));
   if(!binary) {
     if(st->ctx->net)
       return fetch_attachment(st, r, url, declared);
-    if(!rs->nfiles)
+    if(!dpi_binindex_files(bi))
       dpi_record_hint(r, "give the Binary NDJSON of the same export with --binaries FILE, or "
                          "the FHIR server with --fhir-base");
     else

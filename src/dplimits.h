@@ -66,4 +66,16 @@
  * fed back to retry (its id and input may hold an escaped path, names.h). */
 #define DP_MAX_ARG_LINE ((size_t)64 * 1024)
 
+/* binindex.c, walk.c, runstate.c, runner.c (salvage_id) and the filters
+ * files, resolve, search and export. */
+/* A resource id or Type/id reference read from raw text or a reference, and
+ * a resource type's name (the Binary index, resolve). */
+#define DP_MAX_ID (DP_MAX_SHORT / 4)
+#define DP_MAX_RESOURCE_TYPE 64
+/* An input that is not valid JSON is named by the resourceType and id found
+ * in its first DP_SALVAGE_SCAN bytes, when its id is shorter than
+ * DP_SALVAGE_ID. */
+#define DP_SALVAGE_SCAN 4096
+#define DP_SALVAGE_ID 128
+
 #endif
