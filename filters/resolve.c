@@ -20,7 +20,6 @@
  * Other resource types (Patient, OperationOutcome...), and DiagnosticReports
  * without a presentedForm, hold no document and are counted as skipped.  Records already resolved pass through unchanged,
  * so the stage can run twice in a pipe. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +34,7 @@
 #include "fhir.h"
 #include "registry.h"
 #include "scopes.h"
+#include "walk.h"
 
 static const struct dp_option_spec resolve_options[] = {
   {"binaries", "FILE", DP_OPT_PATH | DP_OPT_MULTI, "DOCPIPE_BINARIES", NULL,
@@ -53,47 +53,48 @@ static int ends_with(const char *s, const char *tail)
   return a >= b && !strcmp(s + a - b, tail);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* A --binaries folder being indexed. */
+struct folder {
+  struct dp_binindex *bi;
+  const char *dir;
+  char *why;
+  size_t whylen;
+  int rc;
+};
+
+static enum dp_walk_next index_entry(void *user, const struct dp_walk_entry *e)
 {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+  struct folder *f = user;
+  if(e->type == DP_WALK_UNREADABLE) {
+    snprintf(f->why, f->whylen, "cannot read --binaries %s: %s", f->dir, strerror(e->err));
+    f->rc = -1;
+    return DP_WALK_STOP;
+  }
+  if(e->depth == 0 || !ends_with(e->name, ".ndjson"))
+    return e->depth == 0 ? DP_WALK_GO : DP_WALK_SKIP;
+  /* The path as the user would write it, whatever the folder ends with. */
+  char *path = malloc(strlen(f->dir) + strlen(e->name) + 2);
+  if(!path) {
+    snprintf(f->why, f->whylen, "out of memory");
+    f->rc = -1;
+    return DP_WALK_STOP;
+  }
+  sprintf(path, "%s/%s", f->dir, e->name);
+  f->rc = dpi_binindex_add_file(f->bi, path, f->why, f->whylen);
+  free(path);
+  return f->rc ? DP_WALK_STOP : DP_WALK_SKIP;
 }
 
-/* A folder (a Bulk export's output): every *.ndjson in it, in name order. */
+/* A folder (a Bulk export's output): every *.ndjson in it, in name order,
+ * not the folders below it. */
 static int index_folder(struct dp_binindex *bi, const char *dir, char *why, size_t whylen)
 {
-  DIR *d = opendir(dir);
-  if(!d) {
+  struct folder f = {bi, dir, why, whylen, 0};
+  if(dpi_walk(dir, index_entry, &f) < 0) {
     snprintf(why, whylen, "cannot read --binaries %s: %s", dir, strerror(errno));
     return -1;
   }
-  char **names = NULL;
-  size_t n = 0;
-  struct dirent *e;
-  int rc = 0;
-  while((e = readdir(d)) && !rc) {
-    if(e->d_name[0] == '.' || !ends_with(e->d_name, ".ndjson"))
-      continue;
-    char **m = realloc(names, (n + 1) * sizeof(*m));
-    char *path = m ? malloc(strlen(dir) + strlen(e->d_name) + 2) : NULL;
-    if(m)
-      names = m;
-    if(!path) {
-      rc = -1;
-      break;
-    }
-    sprintf(path, "%s/%s", dir, e->d_name);
-    names[n++] = path;
-  }
-  closedir(d);
-  if(n)
-    qsort(names, n, sizeof(*names), cmp_str);
-  for(size_t i = 0; i < n; i++) {
-    if(!rc)
-      rc = dpi_binindex_add_file(bi, names[i], why, whylen);
-    free(names[i]);
-  }
-  free(names);
-  return rc;
+  return f.rc;
 }
 
 static void resolve_close(struct dp_stage *st)

@@ -77,5 +77,11 @@
  * DP_SALVAGE_ID. */
 #define DP_SALVAGE_SCAN 4096
 #define DP_SALVAGE_ID 128
+/* Folders below a folder that the files stage reads, and progress
+ * measures, before it stops going deeper (walk.h: links are not followed,
+ * so this bounds bind-mount loops and absurd trees). */
+#define DP_MAX_WALK_DEPTH 64
+/* A file is read this many bytes at a time. */
+#define DP_READ_CHUNK (1 << 16)
 
 #endif
