@@ -83,5 +83,7 @@
 #define DP_MAX_WALK_DEPTH 64
 /* A file is read this many bytes at a time. */
 #define DP_READ_CHUNK (1 << 16)
+/* Pipelines that docpipe pipelines lists, over all its folders. */
+#define DP_MAX_LISTED_PIPELINES 256
 
 #endif
