@@ -63,10 +63,9 @@ static const struct dp_option_spec export_options[] = {
 };
 
 struct export_state {
-  char since[64];
-  int failed;
-  unsigned seed; /* jitter of the stage's own retries */
-  pthread_mutex_t lock;
+  struct dp_runmark mark; /* --since, and the transactionTime for next time */
+  unsigned seed;          /* jitter of the stage's own retries */
+  pthread_mutex_t lock;   /* guards seed */
 };
 
 static enum dp_status export_open(struct dp_stage *st, char *why, size_t whylen)
@@ -78,11 +77,7 @@ static enum dp_status export_open(struct dp_stage *st, char *why, size_t whylen)
   }
   pthread_mutex_init(&es->lock, NULL);
   es->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-  const char *since = dpi_opt(st, "since");
-  if(!since && st->ctx->state)
-    since = dpi_runstate_mark(st->ctx->state, "export");
-  if(since)
-    snprintf(es->since, sizeof(es->since), "%s", since);
+  dpi_runmark_open(&es->mark, st->ctx->state, "export", dpi_opt(st, "since"), NULL);
   st->state = es;
   return DP_OK;
 }
@@ -92,8 +87,7 @@ static void export_close(struct dp_stage *st)
   struct export_state *es = st->state;
   if(!es)
     return;
-  if(st->ctx->state && es->failed)
-    dpi_runstate_withdraw(st->ctx->state, "export");
+  dpi_runmark_close(&es->mark);
   pthread_mutex_destroy(&es->lock);
   free(es);
   st->state = NULL;
@@ -101,9 +95,7 @@ static void export_close(struct dp_stage *st)
 
 static void failed(struct export_state *es)
 {
-  pthread_mutex_lock(&es->lock);
-  es->failed = 1;
-  pthread_mutex_unlock(&es->lock);
+  dpi_runmark_fail(&es->mark);
 }
 
 static double jitter(struct export_state *es)
@@ -328,8 +320,8 @@ static int kickoff_params(struct dp_stage *st, struct param *ps, size_t *n, char
   *n = 0;
   const char *type = dpi_opt(st, "type") ? dpi_opt(st, "type") : "DocumentReference";
   ps[(*n)++] = (struct param){"_type", 5, type};
-  if(es->since[0])
-    ps[(*n)++] = (struct param){"_since", 6, es->since};
+  if(es->mark.since[0])
+    ps[(*n)++] = (struct param){"_since", 6, es->mark.since};
   const char *p;
   for(size_t i = 0; (p = dpi_opt_nth(st, "param", i)); i++) {
     const char *eq = strchr(p, '=');
@@ -1144,8 +1136,8 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   const char *t = dpi_json_member_str(manifest, "transactionTime");
   if(t)
     snprintf(tt, sizeof(tt), "%s", t);
-  if(tt[0] && st->ctx->state)
-    dpi_runstate_propose(st->ctx->state, "export", tt); /* the next _since */
+  if(tt[0])
+    dpi_runmark_propose(&es->mark, tt); /* the next _since */
   json_object *input = NULL;
   json_object_deep_copy(dpi_json_member(rec->obj, "_input"), &input, NULL);
   struct reading rd = {label, input, tt[0] ? tt : NULL, out, 0, 0, 0};

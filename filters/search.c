@@ -9,7 +9,6 @@
  * mark moves, when the run completes without a failed search, to the time
  * the run began by the server's clock, so a nightly job fetches only what
  * changed. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +35,7 @@ static const struct dp_option_spec search_options[] = {
 };
 
 struct search_state {
-  char since[64];
-  int proposed; /* the mark for next time was proposed (runstate.h) */
-  int failed;
-  pthread_mutex_t lock;
+  struct dp_runmark mark; /* --since, and the time of this run for next time */
 };
 
 static enum dp_status search_open(struct dp_stage *st, char *why, size_t whylen)
@@ -49,12 +45,8 @@ static enum dp_status search_open(struct dp_stage *st, char *why, size_t whylen)
     snprintf(why, whylen, "out of memory");
     return DP_FATAL;
   }
-  pthread_mutex_init(&ss->lock, NULL);
-  const char *since = dpi_opt(st, "since");
-  if(!since && st->ctx->state)
-    since = dpi_runstate_mark(st->ctx->state, "search");
-  if(since)
-    snprintf(ss->since, sizeof(ss->since), "%s", since);
+  /* Older state files kept search's mark as {"since": ...}. */
+  dpi_runmark_open(&ss->mark, st->ctx->state, "search", dpi_opt(st, "since"), "since");
   st->state = ss;
   return DP_OK;
 }
@@ -65,9 +57,7 @@ static void search_close(struct dp_stage *st)
   if(!ss)
     return;
   /* A failed search must be asked again next time: the mark stays. */
-  if(st->ctx->state && ss->failed)
-    dpi_runstate_withdraw(st->ctx->state, "search");
-  pthread_mutex_destroy(&ss->lock);
+  dpi_runmark_close(&ss->mark);
   free(ss);
   st->state = NULL;
 }
@@ -75,18 +65,15 @@ static void search_close(struct dp_stage *st)
 static void mark(struct dp_stage *st, int failed, const struct dp_http_response *res)
 {
   struct search_state *ss = st->state;
-  pthread_mutex_lock(&ss->lock);
   if(failed)
-    ss->failed = 1;
-  if(res && !ss->proposed && st->ctx->state) {
+    dpi_runmark_fail(&ss->mark);
+  if(res) {
     /* Next time, ask for what changed since this run began, by the
      * server's clock (its Date header), not ours. */
     char now[32];
     dpi_iso_now(res->date, now);
-    dpi_runstate_propose(st->ctx->state, "search", now);
-    ss->proposed = 1;
+    dpi_runmark_propose(&ss->mark, now);
   }
-  pthread_mutex_unlock(&ss->lock);
 }
 
 /* The first page's URL for one input.  A query string given as the input
@@ -121,9 +108,9 @@ static int first_url(struct dp_stage *st, const char *arg, char *out, size_t out
   }
   if(!bad && !has_count)
     bad = dpi_fhir_add_param(u, "_count", 6, dpi_opt(st, "count") ? dpi_opt(st, "count") : "100");
-  if(!bad && ss->since[0]) {
+  if(!bad && ss->mark.since[0]) {
     char ge[80];
-    snprintf(ge, sizeof(ge), "ge%s", ss->since);
+    snprintf(ge, sizeof(ge), "ge%s", ss->mark.since);
     bad = dpi_fhir_add_param(u, "_lastUpdated", 12, ge);
   }
   char *full = NULL;
