@@ -85,5 +85,9 @@
 #define DP_READ_CHUNK (1 << 16)
 /* Pipelines that docpipe pipelines lists, over all its folders. */
 #define DP_MAX_LISTED_PIPELINES 256
+/* Pages of one search followed through Bundle.link "next". */
+#define DP_SEARCH_MAX_PAGES 100000
+/* A URL docpipe builds or follows: a search page, an export kick-off. */
+#define DP_MAX_URL 8192
 
 #endif
