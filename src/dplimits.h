@@ -89,5 +89,16 @@
 #define DP_SEARCH_MAX_PAGES 100000
 /* A URL docpipe builds or follows: a search page, an export kick-off. */
 #define DP_MAX_URL 8192
+/* A Bulk export's status URL and manifest page URLs. */
+#define DP_MAX_STATUS_URL 4096
+/* Kick-off parameters of one export (_type, _since and every --param). */
+#define DP_BULK_MAX_PARAMS 64
+/* Seconds a Bulk export is polled before it is given up (option --wait). */
+#define DP_BULK_WAIT 86400
+/* Bytes of a failed export file's answer kept to explain the failure. */
+#define DP_BULK_ERROR_BODY 65536
+/* A limit as a string, for the default of an option: DP_STR(DP_BULK_WAIT). */
+#define DP_STR_(x) #x
+#define DP_STR(x) DP_STR_(x)
 
 #endif
