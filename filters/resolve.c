@@ -8,7 +8,7 @@
  * Binary by url: relative ("Binary/XR-1"), absolute, contained ("#b1") or by
  * the Bundle's fullUrl.  Offline, Binaries come from Binary NDJSON files
  * (--binaries, e.g. a Bulk Data export): they are indexed by id at start,
- * by offset only, so memory stays small whatever their size.
+ * by offset only, so memory stays small whatever their size (binindex.h).
  *
  * Over the network (--fhir-base), Binaries not found locally are fetched,
  * as FHIR JSON or raw bytes.  FHIR says the content[] entries of one
@@ -18,8 +18,9 @@
  * solution is not installed), and meta.fallback says what failed.
  *
  * Other resource types (Patient, OperationOutcome...), and DiagnosticReports
- * without a presentedForm, hold no document and are counted as skipped.  Records already resolved pass through unchanged,
- * so the stage can run twice in a pipe. */
+ * without a presentedForm, hold no document and are counted as skipped.
+ * Records already resolved pass through unchanged, so the stage can run
+ * twice in a pipe. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,7 +195,7 @@ static json_object *find_binary(const struct dp_binindex *bi, json_object *resou
     }
     return NULL;
   }
-  char ref[DP_MAX_SHORT / 4];
+  char ref[DP_MAX_ID];
   reference_of(url, "Binary", ref, sizeof(ref));
   size_t n = bundle->entries && json_object_is_type(bundle->entries, json_type_array)
                  ? json_object_array_length(bundle->entries) : 0;
@@ -409,7 +410,7 @@ static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_sour
  * n when it matches nothing (then document order decides). */
 static size_t preference(const char *prefer, const char *type, size_t n)
 {
-  char list[1024];
+  char list[DP_MAX_PREFER];
   snprintf(list, sizeof(list), "%s", prefer);
   size_t rank = 0;
   for(char *save = NULL, *p = strtok_r(list, ", ", &save); p; p = strtok_r(NULL, ", ", &save),
@@ -423,6 +424,14 @@ static size_t preference(const char *prefer, const char *type, size_t n)
   return n;
 }
 
+/* The contentType of rendition i: list is content[] (of attachments) or
+ * presentedForm[] (attachments themselves). */
+static const char *rendition_type(json_object *list, size_t i, int content)
+{
+  json_object *item = json_object_array_get_idx(list, i);
+  return dpi_json_member_str(content ? dpi_json_member(item, "attachment") : item, "contentType");
+}
+
 /* --prefer: the content[] entries are renditions of one document (as FHIR
  * defines them); emit one record from the most preferred rendition that
  * can be had, falling back in order, and say in meta.fallback what failed. */
@@ -432,21 +441,17 @@ static enum dp_status emit_rendition(struct dp_stage *st, const struct doc_sourc
 {
   const char *prefer = dpi_opt(st, "prefer");
   size_t n = json_object_array_length(list);
-  size_t order[64];
-  size_t count = n < 64 ? n : 64;
+  size_t order[DP_MAX_RENDITIONS];
+  size_t count = n < DP_MAX_RENDITIONS ? n : DP_MAX_RENDITIONS;
   for(size_t i = 0; i < count; i++)
     order[i] = i;
   /* A stable insertion sort by preference rank keeps document order among
    * equals. */
   for(size_t i = 1; i < count; i++) {
     size_t v = order[i], j = i;
-    json_object *a = json_object_array_get_idx(list, v);
-    size_t rv = preference(prefer, dpi_json_member_str(content ? dpi_json_member(a, "attachment") : a,
-                                                       "contentType"), count + 1);
+    size_t rv = preference(prefer, rendition_type(list, v, content), count + 1);
     while(j > 0) {
-      json_object *b = json_object_array_get_idx(list, order[j - 1]);
-      size_t rb = preference(prefer, dpi_json_member_str(content ? dpi_json_member(b, "attachment")
-                                                                 : b, "contentType"), count + 1);
+      size_t rb = preference(prefer, rendition_type(list, order[j - 1], content), count + 1);
       if(rb <= rv)
         break;
       order[j] = order[j - 1];
@@ -531,7 +536,7 @@ static enum dp_status process_resource(struct dp_stage *st, json_object *res, js
     dpi_record_fail(failure, DP_KIND_INVALID_INPUT, "%s without an id", type);
     return DP_FAIL;
   }
-  char patient[DP_MAX_SHORT / 4];
+  char patient[DP_MAX_ID];
   json_object *subject = dpi_json_member(res, "subject");
   reference_of(dpi_json_member_str(subject, "reference"), "Patient", patient, sizeof(patient));
   struct doc_source src = {res, type, id, resource_facts(res, type), patient[0] ? patient : NULL,

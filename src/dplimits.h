@@ -97,6 +97,12 @@
 #define DP_BULK_WAIT 86400
 /* Bytes of a failed export file's answer kept to explain the failure. */
 #define DP_BULK_ERROR_BODY 65536
+/* resolve --prefer: the renditions (content[] entries) of one resource
+ * that are ranked, and the longest list of content types taken. */
+#define DP_MAX_RENDITIONS 64
+#define DP_MAX_PREFER 1024
+/* A run state file (--state) read back. */
+#define DP_MAX_STATE_FILE ((size_t)1 << 20)
 /* A limit as a string, for the default of an option: DP_STR(DP_BULK_WAIT). */
 #define DP_STR_(x) #x
 #define DP_STR(x) DP_STR_(x)

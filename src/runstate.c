@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dplimits.h"
 #include "ndjson.h"
 #include "record.h"
 
@@ -40,7 +41,7 @@ struct dp_runstate *dpi_runstate_open(const char *path, char *why, size_t whylen
   }
   pthread_mutex_init(&rs->lock, NULL);
   size_t len = 0;
-  char *text = dpi_read_small_file(path, 1 << 20, &len);
+  char *text = dpi_read_small_file(path, DP_MAX_STATE_FILE, &len);
   if(!text && errno == ENOENT) {
     rs->doc = json_object_new_object();
     return rs;
