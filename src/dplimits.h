@@ -142,4 +142,44 @@
 /* MIME parts of one message nested in each other (multipart in multipart). */
 #define DP_MAIL_MAX_NESTING 32
 
+/* binindex.c, walk.c, runstate.c, runner.c (salvage_id) and the filters
+ * files, resolve, search and export. */
+/* A resource id or Type/id reference read from raw text or a reference
+ * (the Binary index, resolve); a type's name is DP_MAX_RESOURCE_TYPE, above. */
+#define DP_MAX_ID (DP_MAX_SHORT / 4)
+/* An input that is not valid JSON is named by the resourceType and id found
+ * in its first DP_SALVAGE_SCAN bytes, when its id is shorter than
+ * DP_SALVAGE_ID. */
+#define DP_SALVAGE_SCAN 4096
+#define DP_SALVAGE_ID 128
+/* Folders below a folder that the files stage reads, and progress
+ * measures, before it stops going deeper (walk.h: links are not followed,
+ * so this bounds bind-mount loops and absurd trees). */
+#define DP_MAX_WALK_DEPTH 64
+/* A file is read this many bytes at a time. */
+#define DP_READ_CHUNK (1 << 16)
+/* Pipelines that docpipe pipelines lists, over all its folders. */
+#define DP_MAX_LISTED_PIPELINES 256
+/* Pages of one search followed through Bundle.link "next". */
+#define DP_SEARCH_MAX_PAGES 100000
+/* A URL docpipe builds or follows: a search page, an export kick-off. */
+#define DP_MAX_URL 8192
+/* A Bulk export's status URL and manifest page URLs. */
+#define DP_MAX_STATUS_URL 4096
+/* Kick-off parameters of one export (_type, _since and every --param). */
+#define DP_BULK_MAX_PARAMS 64
+/* Seconds a Bulk export is polled before it is given up (option --wait). */
+#define DP_BULK_WAIT 86400
+/* Bytes of a failed export file's answer kept to explain the failure. */
+#define DP_BULK_ERROR_BODY 65536
+/* resolve --prefer: the renditions (content[] entries) of one resource
+ * that are ranked, and the longest list of content types taken. */
+#define DP_MAX_RENDITIONS 64
+#define DP_MAX_PREFER 1024
+/* A run state file (--state) read back. */
+#define DP_MAX_STATE_FILE ((size_t)1 << 20)
+/* A limit as a string, for the default of an option: DP_STR(DP_BULK_WAIT). */
+#define DP_STR_(x) #x
+#define DP_STR(x) DP_STR_(x)
+
 #endif

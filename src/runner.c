@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binindex.h"
 #include "buf.h"
 #include "engine.h"
 #include "interrupt.h"
@@ -184,35 +185,14 @@ static json_object *input_ref(const char *file, unsigned long line)
   return in;
 }
 
-/* For an input that could not be parsed: find "resourceType" and "id" near
- * the start of the raw text so the error names the document when it can. */
+/* For an input that could not be parsed: the resourceType and id near
+ * the start of the raw text, so the error names the document when it can. */
 static void salvage_id(const char *text, size_t len, struct dp_record *rec)
 {
-  char type[64] = "", id[128] = "";
-  const char *keys[2] = {"\"resourceType\"", "\"id\""};
-  char *vals[2] = {type, id};
-  size_t caps[2] = {sizeof(type), sizeof(id)};
-  size_t scan = len < 4096 ? len : 4096;
-  for(int k = 0; k < 2; k++) {
-    size_t kl = strlen(keys[k]);
-    for(size_t i = 0; i + kl < scan; i++) {
-      if(memcmp(text + i, keys[k], kl))
-        continue;
-      size_t j = i + kl;
-      while(j < scan && (text[j] == ' ' || text[j] == ':'))
-        j++;
-      if(j >= scan || text[j] != '"')
-        break;
-      size_t n = 0;
-      j++;
-      while(j < scan && text[j] != '"' && text[j] != '\\' && n + 1 < caps[k])
-        vals[k][n++] = text[j++];
-      vals[k][j < scan && text[j] == '"' ? n : 0] = '\0';
-      break;
-    }
-  }
-  if(type[0] && id[0]) {
-    char full[200];
+  char type[DP_MAX_RESOURCE_TYPE], id[DP_SALVAGE_ID];
+  if(dpi_json_scan_id(text, len < DP_SALVAGE_SCAN ? len : DP_SALVAGE_SCAN, type, sizeof(type), id,
+                      sizeof(id))) {
+    char full[sizeof(type) + sizeof(id) + 1];
     snprintf(full, sizeof(full), "%s/%s", type, id);
     dpi_record_set_str(rec, "id", full);
   }
