@@ -441,7 +441,7 @@ static enum dp_status kick_off(struct dp_stage *st, struct dp_record *rec, const
     if(dpi_interrupted())
       return dpi_record_fail(rec, DP_KIND_TIMEOUT, "%s: interrupted before the server accepted "
                                                    "the export", label);
-    char url[DP_MAX_URL];
+    char url[DP_MAX_BUILT_URL];
     if(kickoff_url(net, level, ps, n, !post, url, sizeof(url)))
       return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "%s: the request is too long", label);
     char *body = post ? kickoff_body(ps, n) : NULL;

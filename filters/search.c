@@ -208,7 +208,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   const char *arg = dpi_record_str(rec, "_arg");
   if(!arg || !*arg)
     return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "a patient id or a search is needed");
-  char url[DP_MAX_URL];
+  char url[DP_MAX_BUILT_URL];
   if(first_url(st, arg, url, sizeof(url)))
     return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "search too long");
   /* Errors name the search as TYPE?query, without the server part. */
@@ -228,7 +228,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
     if(!bundle)
       return emitted ? dpi_emit_fail(out, rec) : DP_FAIL;
     enum dp_status rc = emit_entries(bundle, input, out, &emitted);
-    char next_url[DP_MAX_URL] = "";
+    char next_url[DP_MAX_BUILT_URL] = "";
     if(rc == DP_OK && next_page(st, rec, bundle, url, what, next_url, sizeof(next_url))) {
       json_object_put(bundle);
       return dpi_emit_fail(out, rec);

@@ -163,7 +163,7 @@
 /* Pages of one search followed through Bundle.link "next". */
 #define DP_SEARCH_MAX_PAGES 100000
 /* A URL docpipe builds or follows: a search page, an export kick-off. */
-#define DP_MAX_URL 8192
+#define DP_MAX_BUILT_URL 8192
 /* A Bulk export's status URL and manifest page URLs. */
 #define DP_MAX_STATUS_URL 4096
 /* Kick-off parameters of one export (_type, _since and every --param). */
