@@ -51,22 +51,23 @@
 #include "scopes.h"
 
 static const struct dp_option_spec export_options[] = {
-  {"type", "TYPES", 0, "DOCPIPE_EXPORT_TYPE", "DocumentReference", "resource types to export (_type)"},
+  {"type", "TYPES", 0, "DOCPIPE_EXPORT_TYPE", "DocumentReference",
+   "resource types to export (_type)"},
   {"param", "NAME=VALUE", DP_OPT_MULTI, "DOCPIPE_EXPORT_PARAMS", NULL,
    "an extra kick-off parameter (_typeFilter, patient, allowPartialManifests...), URL-encoded"},
   {"since", "INSTANT", 0, "DOCPIPE_EXPORT_SINCE", NULL,
    "only resources changed since then (_since); default: the mark in --state"},
-  {"wait", "SECONDS", 0, "DOCPIPE_EXPORT_WAIT", "86400", "give up polling after this long"},
+  {"wait", "SECONDS", 0, "DOCPIPE_EXPORT_WAIT", DP_STR(DP_BULK_WAIT),
+   "give up polling after this long"},
   {"post", NULL, DP_OPT_FLAG, "DOCPIPE_EXPORT_POST", NULL,
    "kick off with POST and a Parameters body (also done for patient=, or when GET is refused)"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
 struct export_state {
-  char since[64];
-  int failed;
-  unsigned seed; /* jitter of the stage's own retries */
-  pthread_mutex_t lock;
+  struct dp_runmark mark; /* --since, and the transactionTime for next time */
+  unsigned seed;          /* jitter of the stage's own retries */
+  pthread_mutex_t lock;   /* guards seed */
 };
 
 static enum dp_status export_open(struct dp_stage *st, char *why, size_t whylen)
@@ -78,11 +79,7 @@ static enum dp_status export_open(struct dp_stage *st, char *why, size_t whylen)
   }
   pthread_mutex_init(&es->lock, NULL);
   es->seed = (unsigned)time(NULL) ^ (unsigned)getpid();
-  const char *since = dpi_opt(st, "since");
-  if(!since && st->ctx->state)
-    since = dpi_runstate_mark(st->ctx->state, "export");
-  if(since)
-    snprintf(es->since, sizeof(es->since), "%s", since);
+  dpi_runmark_open(&es->mark, st->ctx->state, "export", dpi_opt(st, "since"), NULL);
   st->state = es;
   return DP_OK;
 }
@@ -92,8 +89,7 @@ static void export_close(struct dp_stage *st)
   struct export_state *es = st->state;
   if(!es)
     return;
-  if(st->ctx->state && es->failed)
-    dpi_runstate_withdraw(st->ctx->state, "export");
+  dpi_runmark_close(&es->mark);
   pthread_mutex_destroy(&es->lock);
   free(es);
   st->state = NULL;
@@ -101,9 +97,7 @@ static void export_close(struct dp_stage *st)
 
 static void failed(struct export_state *es)
 {
-  pthread_mutex_lock(&es->lock);
-  es->failed = 1;
-  pthread_mutex_unlock(&es->lock);
+  dpi_runmark_fail(&es->mark);
 }
 
 static double jitter(struct export_state *es)
@@ -318,8 +312,6 @@ struct param {
   const char *value;
 };
 
-#define MAX_PARAMS 64
-
 /* _type, _since and every --param; -1 when one is not NAME=VALUE. */
 static int kickoff_params(struct dp_stage *st, struct param *ps, size_t *n, char *why,
                           size_t whylen)
@@ -328,8 +320,8 @@ static int kickoff_params(struct dp_stage *st, struct param *ps, size_t *n, char
   *n = 0;
   const char *type = dpi_opt(st, "type") ? dpi_opt(st, "type") : "DocumentReference";
   ps[(*n)++] = (struct param){"_type", 5, type};
-  if(es->since[0])
-    ps[(*n)++] = (struct param){"_since", 6, es->since};
+  if(es->mark.since[0])
+    ps[(*n)++] = (struct param){"_since", 6, es->mark.since};
   const char *p;
   for(size_t i = 0; (p = dpi_opt_nth(st, "param", i)); i++) {
     const char *eq = strchr(p, '=');
@@ -337,8 +329,8 @@ static int kickoff_params(struct dp_stage *st, struct param *ps, size_t *n, char
       snprintf(why, whylen, "--param %.200s: NAME=VALUE expected", p);
       return -1;
     }
-    if(*n == MAX_PARAMS) {
-      snprintf(why, whylen, "more than %d kick-off parameters", MAX_PARAMS);
+    if(*n == DP_BULK_MAX_PARAMS) {
+      snprintf(why, whylen, "more than %d kick-off parameters", DP_BULK_MAX_PARAMS);
       return -1;
     }
     ps[(*n)++] = (struct param){p, (size_t)(eq - p), eq + 1};
@@ -434,7 +426,7 @@ static enum dp_status kick_off(struct dp_stage *st, struct dp_record *rec, const
 {
   struct export_state *es = st->state;
   struct dp_net *net = st->ctx->net;
-  struct param ps[MAX_PARAMS];
+  struct param ps[DP_BULK_MAX_PARAMS];
   size_t n;
   char why[300];
   if(kickoff_params(st, ps, &n, why, sizeof(why)))
@@ -449,7 +441,7 @@ static enum dp_status kick_off(struct dp_stage *st, struct dp_record *rec, const
     if(dpi_interrupted())
       return dpi_record_fail(rec, DP_KIND_TIMEOUT, "%s: interrupted before the server accepted "
                                                    "the export", label);
-    char url[8192];
+    char url[DP_MAX_BUILT_URL];
     if(kickoff_url(net, level, ps, n, !post, url, sizeof(url)))
       return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "%s: the request is too long", label);
     char *body = post ? kickoff_body(ps, n) : NULL;
@@ -625,7 +617,8 @@ static void download(struct fetcher *f, struct bulk_file *bf)
     char chunk[4096];
     size_t n;
     rewind(bf->tmp);
-    while(bf->res.body.len < 65536 && (n = fread(chunk, 1, sizeof(chunk), bf->tmp)) > 0)
+    while(bf->res.body.len < DP_BULK_ERROR_BODY &&
+          (n = fread(chunk, 1, sizeof(chunk), bf->tmp)) > 0)
       if(dpi_buf_add(&bf->res.body, chunk, n))
         break;
     bf->res.sink = NULL;
@@ -1109,6 +1102,71 @@ static enum dp_status read_page(struct dp_stage *st, struct reading *rd, json_ob
 
 /* ---- the stage ---------------------------------------------------------------- */
 
+/* Read every page of the manifest (which this puts), following its "next"
+ * links, each one polled like the first.  DP_FATAL, or DP_OK with
+ * *page_failed set when a page could not be had (rec failed). */
+static enum dp_status read_manifest(struct dp_stage *st, struct dp_record *rec,
+                                    struct reading *rd, struct poller *pl, json_object *manifest,
+                                    const char *status_url, int *page_failed)
+{
+  enum dp_status rc = DP_OK;
+  char page_url[DP_MAX_STATUS_URL], what[300];
+  snprintf(page_url, sizeof(page_url), "%s", status_url);
+  *page_failed = 0;
+  for(unsigned page = 1; manifest && rc != DP_FATAL; page++) {
+    rc = read_page(st, rd, manifest, page_url);
+    const char *next = dpi_fhir_next_link(manifest);
+    char next_url[DP_MAX_STATUS_URL] = "";
+    if(next && dpi_http_resolve_url(page_url, next, next_url, sizeof(next_url)))
+      next_url[0] = '\0';
+    json_object_put(manifest);
+    manifest = NULL;
+    if(rc == DP_FATAL || dpi_interrupted() || !next_url[0] || !strcmp(next_url, page_url))
+      break;
+    if(page >= DP_BULK_MAX_PAGES) {
+      dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the manifest has more than %d pages",
+                      rd->label, DP_BULK_MAX_PAGES);
+      *page_failed = 1;
+      break;
+    }
+    snprintf(page_url, sizeof(page_url), "%s", next_url);
+    snprintf(what, sizeof(what), "%s manifest page %u", rd->label, page + 1);
+    if(poll_manifest(pl, rec, page_url, what, &manifest) != DP_OK) {
+      *page_failed = 1;
+      break;
+    }
+  }
+  json_object_put(manifest);
+  return rc;
+}
+
+/* How an export whose job is deleted ends: out of memory, interrupted, cut
+ * short by a page that could not be had (what was read stays), or done. */
+static enum dp_status finish(struct export_state *es, struct dp_record *rec,
+                             struct dp_emitter *out, const struct reading *rd, enum dp_status rc,
+                             int page_failed)
+{
+  if(rc == DP_FATAL) {
+    dpi_record_free(rec);
+    return rc;
+  }
+  if(dpi_interrupted()) {
+    failed(es);
+    return dpi_record_fail(rec, DP_KIND_TIMEOUT, "%s: interrupted during the download; %lu "
+                                                 "resources were read; the export job was "
+                                                 "deleted on the server", rd->label,
+                           rd->resources);
+  }
+  if(page_failed) {
+    failed(es);
+    dpi_record_hint(rec, "%lu resources of this export were read before the failure; run it "
+                         "again to get the rest", rd->resources);
+    return dpi_emit_fail(out, rec);
+  }
+  dpi_record_free(rec);
+  return DP_OK;
+}
+
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
 {
   struct export_state *es = st->state;
@@ -1120,7 +1178,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   snprintf(label, sizeof(label), "$export %.100s", *level ? level : "system");
   dpi_record_set_str(rec, "id", label);
 
-  char status_url[4096];
+  char status_url[DP_MAX_STATUS_URL];
   if(kick_off(st, rec, level, label, status_url, sizeof(status_url)) != DP_OK) {
     failed(es);
     return DP_FAIL;
@@ -1128,7 +1186,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 
   const char *wait_opt = dpi_opt(st, "wait");
   struct poller pl = {.st = st, .label = label, .started = now_mono()};
-  pl.deadline = pl.started + (wait_opt ? atof(wait_opt) : 86400);
+  pl.deadline = pl.started + (wait_opt ? atof(wait_opt) : DP_BULK_WAIT);
   char what[300];
   snprintf(what, sizeof(what), "%s status", label);
   json_object *manifest = NULL;
@@ -1143,59 +1201,16 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   const char *t = dpi_json_member_str(manifest, "transactionTime");
   if(t)
     snprintf(tt, sizeof(tt), "%s", t);
-  if(tt[0] && st->ctx->state)
-    dpi_runstate_propose(st->ctx->state, "export", tt); /* the next _since */
+  if(tt[0])
+    dpi_runmark_propose(&es->mark, tt); /* the next _since */
   json_object *input = NULL;
   json_object_deep_copy(dpi_json_member(rec->obj, "_input"), &input, NULL);
   struct reading rd = {label, input, tt[0] ? tt : NULL, out, 0, 0, 0};
-  enum dp_status rc = DP_OK;
-  char page_url[4096];
-  snprintf(page_url, sizeof(page_url), "%s", status_url);
-  int page_failed = 0;
-  for(unsigned page = 1; manifest && rc != DP_FATAL; page++) {
-    rc = read_page(st, &rd, manifest, page_url);
-    const char *next = dpi_fhir_next_link(manifest);
-    char next_url[4096] = "";
-    if(next && dpi_http_resolve_url(page_url, next, next_url, sizeof(next_url)))
-      next_url[0] = '\0';
-    json_object_put(manifest);
-    manifest = NULL;
-    if(rc == DP_FATAL || dpi_interrupted() || !next_url[0] || !strcmp(next_url, page_url))
-      break;
-    if(page >= DP_BULK_MAX_PAGES) {
-      dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the manifest has more than %d pages",
-                      label, DP_BULK_MAX_PAGES);
-      page_failed = 1;
-      break;
-    }
-    snprintf(page_url, sizeof(page_url), "%s", next_url);
-    snprintf(what, sizeof(what), "%s manifest page %u", label, page + 1);
-    if(poll_manifest(&pl, rec, page_url, what, &manifest) != DP_OK) {
-      page_failed = 1;
-      break;
-    }
-  }
-  json_object_put(manifest);
+  int page_failed;
+  enum dp_status rc = read_manifest(st, rec, &rd, &pl, manifest, status_url, &page_failed);
   json_object_put(input);
   delete_job(net, status_url);
-  if(rc == DP_FATAL) {
-    dpi_record_free(rec);
-    return rc;
-  }
-  if(dpi_interrupted()) {
-    failed(es);
-    return dpi_record_fail(rec, DP_KIND_TIMEOUT, "%s: interrupted during the download; %lu "
-                                                 "resources were read; the export job was "
-                                                 "deleted on the server", label, rd.resources);
-  }
-  if(page_failed) {
-    failed(es);
-    dpi_record_hint(rec, "%lu resources of this export were read before the failure; run it "
-                         "again to get the rest", rd.resources);
-    return dpi_emit_fail(out, rec);
-  }
-  dpi_record_free(rec);
-  return DP_OK;
+  return finish(es, rec, out, &rd, rc, page_failed);
 }
 
 /* Read access to each exported type, and to the Patient or Group the

@@ -1,16 +1,16 @@
 /* files.c - the "files" stage: raw documents on disk become records.
  *
  * Its input is a path.  A file becomes one record whose id is the path as
- * given; a folder is walked depth-first in name order (so runs are
- * repeatable), skipping hidden entries and never following a link to a
- * folder (no loops).  Unreadable entries give error records of kind "io";
- * files over --max-bytes give "too-large".
+ * given; a folder is walked as walk.h walks trees: depth-first in name
+ * order (so runs are repeatable), skipping hidden entries and never
+ * following a link to a folder (no loops); a link to a file is read.
+ * Unreadable entries give error records of kind "io"; files over
+ * --max-bytes give "too-large".
  *
  * A path becomes a record string through names.h: as it is when it is
  * UTF-8, else escaped reversibly, with its bytes also under
  * source.fileBytes (Base64), so that two names never share an id and the
  * record still leads back to the file. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,11 +20,11 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "dplimits.h"
 #include "names.h"
 #include "progress.h"
 #include "registry.h"
-
-#define MAX_WALK_DEPTH 64
+#include "walk.h"
 
 static enum dp_status fail_path(struct dp_record *rec, enum dp_kind kind, const char *what,
                                 int err)
@@ -70,10 +70,10 @@ static enum dp_status read_file(struct dp_stage *st, const char *path, struct dp
   struct dp_buf bytes;
   dpi_buf_init(&bytes, st->ctx->max_document);
   for(;;) {
-    char *w = dpi_buf_reserve(&bytes, 1 << 16);
+    char *w = dpi_buf_reserve(&bytes, DP_READ_CHUNK);
     if(!w)
       break;
-    ssize_t n = read(fd, w, 1 << 16);
+    ssize_t n = read(fd, w, DP_READ_CHUNK);
     if(n < 0 && errno == EINTR)
       continue;
     if(n < 0) {
@@ -99,83 +99,57 @@ static enum dp_status read_file(struct dp_stage *st, const char *path, struct dp
   return dpi_emit(out, rec);
 }
 
-static int by_name(const void *a, const void *b)
-{
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
+/* A folder being read: each entry becomes a record derived from the
+ * folder's.  rc is what the last entry gave, as the run expects it. */
+struct tree {
+  struct dp_stage *st;
+  const struct dp_record *proto;
+  struct dp_emitter *out;
+  enum dp_status rc;
+};
 
-static enum dp_status walk(struct dp_stage *st, const char *dir, const struct dp_record *proto,
-                           int depth, struct dp_emitter *out);
-
-/* One entry of a folder: a new record derived from the folder's. */
-static enum dp_status visit(struct dp_stage *st, const char *path, const struct dp_record *proto,
-                            int depth, struct dp_emitter *out)
+static enum dp_status read_entry(struct tree *t, const char *path)
 {
-  struct stat sb;
-  if(lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode) && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-    return DP_OK; /* links to folders are not followed */
-  int is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
-  if(is_dir)
-    return walk(st, path, proto, depth + 1, out);
-  struct dp_record *rec = dpi_record_derive(proto);
+  struct dp_record *rec = dpi_record_derive(t->proto);
   if(!rec)
     return DP_FATAL;
-  enum dp_status rc = read_file(st, path, rec, out);
-  return rc == DP_FAIL ? dpi_emit_fail(out, rec) : rc;
+  enum dp_status rc = read_file(t->st, path, rec, t->out);
+  return rc == DP_FAIL ? dpi_emit_fail(t->out, rec) : rc;
 }
 
-static enum dp_status walk(struct dp_stage *st, const char *dir, const struct dp_record *proto,
-                           int depth, struct dp_emitter *out)
+static enum dp_status folder_error(struct tree *t, const char *path, int err)
 {
-  if(depth > MAX_WALK_DEPTH)
-    return DP_OK;
-  DIR *d = opendir(dir);
-  if(!d) {
-    struct dp_record *rec = dpi_record_derive(proto);
-    if(!rec)
-      return DP_FATAL;
-    dpi_json_set_name(rec->obj, "id", dir);
-    fail_path(rec, DP_KIND_IO, "cannot read folder", errno);
-    return dpi_emit_fail(out, rec);
-  }
-  char **names = NULL;
-  size_t n = 0, cap = 0;
-  struct dirent *e;
-  while((e = readdir(d))) {
-    if(e->d_name[0] == '.')
-      continue;
-    if(n == cap) {
-      cap = cap ? cap * 2 : 32;
-      char **m = realloc(names, cap * sizeof(*m));
-      if(!m)
-        break;
-      names = m;
-    }
-    if(!(names[n] = strdup(e->d_name)))
+  struct dp_record *rec = dpi_record_derive(t->proto);
+  if(!rec)
+    return DP_FATAL;
+  dpi_json_set_name(rec->obj, "id", path);
+  fail_path(rec, DP_KIND_IO, "cannot read folder", err);
+  return dpi_emit_fail(t->out, rec);
+}
+
+static enum dp_walk_next visit(void *user, const struct dp_walk_entry *e)
+{
+  struct tree *t = user;
+  struct stat sb;
+  switch(e->type) {
+  case DP_WALK_DIR:
+    t->rc = DP_OK;
+    return e->depth > DP_MAX_WALK_DEPTH ? DP_WALK_SKIP : DP_WALK_GO;
+  case DP_WALK_UNREADABLE:
+    t->rc = folder_error(t, e->path, e->err);
+    break;
+  case DP_WALK_LINK:
+    if(stat(e->path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+      t->rc = DP_OK; /* links to folders are not followed */
       break;
-    n++;
-  }
-  closedir(d);
-  if(n)
-    qsort(names, n, sizeof(*names), by_name);
-  enum dp_status rc = DP_OK;
-  size_t dl = strlen(dir);
-  int slash = dl && dir[dl - 1] == '/';
-  for(size_t i = 0; i < n; i++) {
-    if(rc != DP_FATAL) {
-      char *path = malloc(dl + strlen(names[i]) + 2);
-      if(!path) {
-        rc = DP_FATAL;
-      } else {
-        sprintf(path, "%s%s%s", dir, slash ? "" : "/", names[i]);
-        rc = visit(st, path, proto, depth, out);
-        free(path);
-      }
     }
-    free(names[i]);
+    t->rc = read_entry(t, e->path);
+    break;
+  default: /* what is not a folder is read as a file, and fails if it is none */
+    t->rc = read_entry(t, e->path);
+    break;
   }
-  free(names);
-  return rc;
+  return t->rc == DP_FATAL ? DP_WALK_STOP : DP_WALK_GO;
 }
 
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
@@ -189,7 +163,8 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
     if(!dir)
       return DP_FATAL;
     json_object_object_del(rec->obj, "_arg");
-    enum dp_status rc = walk(st, dir, rec, 0, out);
+    struct tree t = {st, rec, out, DP_OK};
+    enum dp_status rc = dpi_walk(dir, visit, &t) < 0 ? DP_FATAL : t.rc;
     free(dir);
     dpi_record_free(rec);
     return rc;

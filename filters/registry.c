@@ -27,6 +27,13 @@ const struct dp_stage_ops *const dp_stage_registry[] = {
   &dp_stage_pdf,
 #endif
   &dp_stage_cda,
+  /* OLE2 compound files: by their streams, then any other (ole2.c) */
+  &dp_stage_doc,
+  &dp_stage_xls,
+  &dp_stage_ppt,
+  &dp_stage_msg,
+  &dp_stage_ole2,
+  &dp_stage_eml,
   &dp_stage_hl7v2,
   &dp_stage_rtf,
   &dp_stage_image,

@@ -23,6 +23,12 @@ extern const struct dp_stage_ops dp_stage_image;
 extern const struct dp_stage_ops dp_stage_html;
 extern const struct dp_stage_ops dp_stage_xml;
 extern const struct dp_stage_ops dp_stage_text;
+extern const struct dp_stage_ops dp_stage_doc;
+extern const struct dp_stage_ops dp_stage_xls;
+extern const struct dp_stage_ops dp_stage_ppt;
+extern const struct dp_stage_ops dp_stage_msg;
+extern const struct dp_stage_ops dp_stage_ole2;
+extern const struct dp_stage_ops dp_stage_eml;
 
 /* NULL-terminated, in bidding order: what a front end puts in ctx->stages
  * (pipeline.h dpi_stage_find and sniff.h dpi_extractor_for look in it). */

@@ -8,7 +8,7 @@
  * Binary by url: relative ("Binary/XR-1"), absolute, contained ("#b1") or by
  * the Bundle's fullUrl.  Offline, Binaries come from Binary NDJSON files
  * (--binaries, e.g. a Bulk Data export): they are indexed by id at start,
- * by offset only, so memory stays small whatever their size.
+ * by offset only, so memory stays small whatever their size (binindex.h).
  *
  * Over the network (--fhir-base), Binaries not found locally are fetched,
  * as FHIR JSON or raw bytes.  FHIR says the content[] entries of one
@@ -18,12 +18,10 @@
  * solution is not installed), and meta.fallback says what failed.
  *
  * Other resource types (Patient, OperationOutcome...), and DiagnosticReports
- * without a presentedForm, hold no document and are counted as skipped.  Records already resolved pass through unchanged,
- * so the stage can run twice in a pipe. */
-#include <dirent.h>
+ * without a presentedForm, hold no document and are counted as skipped.
+ * Records already resolved pass through unchanged, so the stage can run
+ * twice in a pipe. */
 #include <errno.h>
-#include <fcntl.h>
-#include <json-c/linkhash.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,11 +29,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "binindex.h"
 #include "dplimits.h"
 #include "ndjson.h"
 #include "fhir.h"
 #include "registry.h"
 #include "scopes.h"
+#include "walk.h"
 
 static const struct dp_option_spec resolve_options[] = {
   {"binaries", "FILE", DP_OPT_PATH | DP_OPT_MULTI, "DOCPIPE_BINARIES", NULL,
@@ -48,269 +48,82 @@ static const struct dp_option_spec resolve_options[] = {
   {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
-struct binary_loc {
-  size_t file;
-  off_t offset;
-  size_t len;
-};
-
-struct resolve_state {
-  struct lh_table *index; /* Binary id -> struct binary_loc */
-  int *fds;
-  char **paths;
-  size_t nfiles;
-};
-
-/* ---- Binary index ---------------------------------------------------- */
-
-/* Skip a JSON string starting at s[i] == '"'; returns the index after it. */
-static size_t skip_string(const char *s, size_t n, size_t i)
-{
-  for(i++; i < n;) {
-    const char *q = memchr(s + i, '"', n - i);
-    if(!q)
-      return n;
-    size_t k = (size_t)(q - s), bs = 0;
-    while(k > i + bs && s[k - 1 - bs] == '\\')
-      bs++;
-    i = k + 1;
-    if(bs % 2 == 0)
-      return i;
-  }
-  return n;
-}
-
-/* Find the top-level string members "id" and "resourceType" of a JSON
- * object without building it: Binary lines are mostly one huge "data"
- * string, which this skips with memchr.  Returns 1 when both were found. */
-static int scan_binary_line(const char *s, size_t n, char *id, size_t idcap, char *type,
-                            size_t typecap)
-{
-  id[0] = type[0] = '\0';
-  size_t i = 0;
-  while(i < n && s[i] != '{')
-    i++;
-  i++;
-  int depth = 1, expect_key = 1;
-  const char *key = NULL;
-  size_t keylen = 0;
-  while(i < n && depth > 0) {
-    char c = s[i];
-    if(c == '"') {
-      size_t end = skip_string(s, n, i);
-      if(depth == 1 && expect_key) {
-        key = s + i + 1;
-        keylen = end - i - 2;
-      } else if(depth == 1 && key) {
-        char *dst = NULL;
-        size_t cap = 0;
-        if(keylen == 2 && !memcmp(key, "id", 2))
-          dst = id, cap = idcap;
-        else if(keylen == 12 && !memcmp(key, "resourceType", 12))
-          dst = type, cap = typecap;
-        size_t vl = end - i - 2;
-        if(dst && vl < cap && !memchr(s + i + 1, '\\', vl)) {
-          memcpy(dst, s + i + 1, vl);
-          dst[vl] = '\0';
-        }
-        if(id[0] && type[0])
-          return 1;
-      }
-      i = end;
-      continue;
-    }
-    if(c == ':')
-      expect_key = 0;
-    else if(c == ',')
-      expect_key = depth == 1;
-    else if(c == '{' || c == '[')
-      depth++;
-    else if(c == '}' || c == ']')
-      depth--;
-    i++;
-  }
-  return id[0] && type[0];
-}
-
-static void free_entry(struct lh_entry *e)
-{
-  free((void *)lh_entry_k(e));
-  free(lh_entry_v(e));
-}
-
-static int index_file(struct resolve_state *rs, const char *path, char *why, size_t whylen)
-{
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if(fd < 0) {
-    snprintf(why, whylen, "cannot open --binaries %s: %s", path, strerror(errno));
-    return -1;
-  }
-  int *fds = realloc(rs->fds, (rs->nfiles + 1) * sizeof(*fds));
-  char **paths = fds ? realloc(rs->paths, (rs->nfiles + 1) * sizeof(*paths)) : NULL;
-  if(fds)
-    rs->fds = fds;
-  if(paths)
-    rs->paths = paths;
-  char *copy = paths ? strdup(path) : NULL;
-  if(!copy) {
-    close(fd);
-    snprintf(why, whylen, "out of memory");
-    return -1;
-  }
-  size_t file = rs->nfiles++;
-  rs->fds[file] = fd;
-  rs->paths[file] = copy;
-
-  struct dp_reader r;
-  if(dpi_reader_open(&r, path, DP_MAX_LINE)) {
-    snprintf(why, whylen, "cannot read --binaries %s: %s", path, strerror(errno));
-    return -1;
-  }
-  const char *line;
-  size_t len;
-  int too_long, rc = 0;
-  while(dpi_reader_next(&r, &line, &len, &too_long) == 1) {
-    char id[DP_MAX_SHORT / 4], type[64];
-    if(too_long || !scan_binary_line(line, len, id, sizeof(id), type, sizeof(type)) ||
-       strcmp(type, "Binary"))
-      continue;
-    if(lh_table_lookup_ex(rs->index, id, NULL))
-      continue; /* the first Binary with an id wins */
-    struct binary_loc *loc = malloc(sizeof(*loc));
-    char *key = strdup(id);
-    if(!loc || !key) {
-      free(loc);
-      free(key);
-      snprintf(why, whylen, "out of memory");
-      rc = -1;
-      break;
-    }
-    loc->file = file;
-    loc->offset = r.offset;
-    loc->len = len;
-    lh_table_insert(rs->index, key, loc);
-  }
-  if(!rc && r.error) {
-    snprintf(why, whylen, "read error in --binaries %s: %s", path, strerror(r.error));
-    rc = -1;
-  }
-  dpi_reader_close(&r);
-  return rc;
-}
-
 static int ends_with(const char *s, const char *tail)
 {
   size_t a = strlen(s), b = strlen(tail);
   return a >= b && !strcmp(s + a - b, tail);
 }
 
-static int cmp_str(const void *a, const void *b)
+/* A --binaries folder being indexed. */
+struct folder {
+  struct dp_binindex *bi;
+  const char *dir;
+  char *why;
+  size_t whylen;
+  int rc;
+};
+
+static enum dp_walk_next index_entry(void *user, const struct dp_walk_entry *e)
 {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+  struct folder *f = user;
+  if(e->type == DP_WALK_UNREADABLE) {
+    snprintf(f->why, f->whylen, "cannot read --binaries %s: %s", f->dir, strerror(e->err));
+    f->rc = -1;
+    return DP_WALK_STOP;
+  }
+  if(e->depth == 0 || !ends_with(e->name, ".ndjson"))
+    return e->depth == 0 ? DP_WALK_GO : DP_WALK_SKIP;
+  /* The path as the user would write it, whatever the folder ends with. */
+  char *path = malloc(strlen(f->dir) + strlen(e->name) + 2);
+  if(!path) {
+    snprintf(f->why, f->whylen, "out of memory");
+    f->rc = -1;
+    return DP_WALK_STOP;
+  }
+  sprintf(path, "%s/%s", f->dir, e->name);
+  f->rc = dpi_binindex_add_file(f->bi, path, f->why, f->whylen);
+  free(path);
+  return f->rc ? DP_WALK_STOP : DP_WALK_SKIP;
 }
 
-/* A folder (a Bulk export's output): every *.ndjson in it, in name order. */
-static int index_folder(struct resolve_state *rs, const char *dir, char *why, size_t whylen)
+/* A folder (a Bulk export's output): every *.ndjson in it, in name order,
+ * not the folders below it. */
+static int index_folder(struct dp_binindex *bi, const char *dir, char *why, size_t whylen)
 {
-  DIR *d = opendir(dir);
-  if(!d) {
+  struct folder f = {bi, dir, why, whylen, 0};
+  if(dpi_walk(dir, index_entry, &f) < 0) {
     snprintf(why, whylen, "cannot read --binaries %s: %s", dir, strerror(errno));
     return -1;
   }
-  char **names = NULL;
-  size_t n = 0;
-  struct dirent *e;
-  int rc = 0;
-  while((e = readdir(d)) && !rc) {
-    if(e->d_name[0] == '.' || !ends_with(e->d_name, ".ndjson"))
-      continue;
-    char **m = realloc(names, (n + 1) * sizeof(*m));
-    char *path = m ? malloc(strlen(dir) + strlen(e->d_name) + 2) : NULL;
-    if(m)
-      names = m;
-    if(!path) {
-      rc = -1;
-      break;
-    }
-    sprintf(path, "%s/%s", dir, e->d_name);
-    names[n++] = path;
-  }
-  closedir(d);
-  if(n)
-    qsort(names, n, sizeof(*names), cmp_str);
-  for(size_t i = 0; i < n; i++) {
-    if(!rc)
-      rc = index_file(rs, names[i], why, whylen);
-    free(names[i]);
-  }
-  free(names);
-  return rc;
+  return f.rc;
 }
 
 static void resolve_close(struct dp_stage *st)
 {
-  struct resolve_state *rs = st->state;
-  if(!rs)
-    return;
-  if(rs->index)
-    lh_table_free(rs->index);
-  for(size_t i = 0; i < rs->nfiles; i++) {
-    close(rs->fds[i]);
-    free(rs->paths[i]);
-  }
-  free(rs->fds);
-  free(rs->paths);
-  free(rs);
+  dpi_binindex_free(st->state);
   st->state = NULL;
 }
 
 static enum dp_status resolve_open(struct dp_stage *st, char *why, size_t whylen)
 {
-  struct resolve_state *rs = calloc(1, sizeof(*rs));
-  if(!rs || !(rs->index = lh_kchar_table_new(1024, free_entry))) {
-    free(rs);
+  struct dp_binindex *bi = dpi_binindex_new();
+  if(!bi) {
     snprintf(why, whylen, "out of memory");
     return DP_FATAL;
   }
-  st->state = rs;
+  st->state = bi;
   const char *path;
   for(size_t i = 0; (path = dpi_opt_nth(st, "binaries", i)); i++) {
     struct stat sb;
-    int rc = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? index_folder(rs, path, why, whylen)
-                                                          : index_file(rs, path, why, whylen);
+    int rc = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? index_folder(bi, path, why, whylen)
+                                                          : dpi_binindex_add_file(bi, path, why,
+                                                                                  whylen);
     if(rc) {
       resolve_close(st);
       return DP_FATAL;
     }
   }
   return DP_OK;
-}
-
-/* Read and parse the Binary with this id from the indexed files. */
-static json_object *load_binary(const struct resolve_state *rs, const char *id)
-{
-  void *v;
-  if(!lh_table_lookup_ex(rs->index, id, &v))
-    return NULL;
-  const struct binary_loc *loc = v;
-  char *text = malloc(loc->len + 1);
-  if(!text)
-    return NULL;
-  size_t got = 0;
-  while(got < loc->len) {
-    ssize_t n = pread(rs->fds[loc->file], text + got, loc->len - got, loc->offset + (off_t)got);
-    if(n < 0 && errno == EINTR)
-      continue;
-    if(n <= 0)
-      break;
-    got += (size_t)n;
-  }
-  json_object *obj = NULL;
-  char why[256];
-  if(got == loc->len)
-    dpi_json_parse(text, loc->len, &obj, why, sizeof(why));
-  free(text);
-  return obj;
 }
 
 /* ---- FHIR helpers ------------------------------------------------------ */
@@ -366,7 +179,7 @@ struct bundle_binaries {
  * contained list, the enclosing Bundle, or the indexed files.  Returns a new
  * reference, or NULL; *own is set when nothing else refers to it (a Binary
  * read from the files), so its data may be moved rather than copied. */
-static json_object *find_binary(const struct resolve_state *rs, json_object *resource,
+static json_object *find_binary(const struct dp_binindex *bi, json_object *resource,
                                 const struct bundle_binaries *bundle, const char *url, int *own)
 {
   *own = 0;
@@ -382,7 +195,7 @@ static json_object *find_binary(const struct resolve_state *rs, json_object *res
     }
     return NULL;
   }
-  char ref[DP_MAX_SHORT / 4];
+  char ref[DP_MAX_ID];
   reference_of(url, "Binary", ref, sizeof(ref));
   size_t n = bundle->entries && json_object_is_type(bundle->entries, json_type_array)
                  ? json_object_array_length(bundle->entries) : 0;
@@ -397,7 +210,7 @@ static json_object *find_binary(const struct resolve_state *rs, json_object *res
       return json_object_get(r);
   }
   *own = 1;
-  return ref[0] ? load_binary(rs, ref + 7) : NULL;
+  return ref[0] ? dpi_binindex_load(bi, ref + 7) : NULL;
 }
 
 /* ---- records ------------------------------------------------------------ */
@@ -500,7 +313,7 @@ static enum dp_status build_attachment(struct dp_stage *st, const struct doc_sou
                                        const struct bundle_binaries *bundle, size_t index,
                                        json_object *att, struct dp_record **out)
 {
-  const struct resolve_state *rs = st->state;
+  const struct dp_binindex *bi = st->state;
   struct dp_record *r = *out = dpi_record_new();
   if(!r)
     return DP_FATAL;
@@ -550,13 +363,13 @@ static enum dp_status build_attachment(struct dp_stage *st, const struct doc_sou
   if(!url)
     return dpi_record_fail(r, DP_KIND_EMPTY, "attachment %zu has neither data nor url", index);
   int own = 0;
-  json_object *binary = find_binary(rs, src->resource, bundle, url, &own);
+  json_object *binary = find_binary(bi, src->resource, bundle, url, &own);
   char shown[512];
   dpi_http_safe_url(url, shown, sizeof(shown));
   if(!binary) {
     if(st->ctx->net)
       return fetch_attachment(st, r, url, declared);
-    if(!rs->nfiles)
+    if(!dpi_binindex_files(bi))
       dpi_record_hint(r, "give the Binary NDJSON of the same export with --binaries FILE, or "
                          "the FHIR server with --fhir-base");
     else
@@ -597,7 +410,7 @@ static enum dp_status emit_attachment(struct dp_stage *st, const struct doc_sour
  * n when it matches nothing (then document order decides). */
 static size_t preference(const char *prefer, const char *type, size_t n)
 {
-  char list[1024];
+  char list[DP_MAX_PREFER];
   snprintf(list, sizeof(list), "%s", prefer);
   size_t rank = 0;
   for(char *save = NULL, *p = strtok_r(list, ", ", &save); p; p = strtok_r(NULL, ", ", &save),
@@ -611,6 +424,14 @@ static size_t preference(const char *prefer, const char *type, size_t n)
   return n;
 }
 
+/* The contentType of rendition i: list is content[] (of attachments) or
+ * presentedForm[] (attachments themselves). */
+static const char *rendition_type(json_object *list, size_t i, int content)
+{
+  json_object *item = json_object_array_get_idx(list, i);
+  return dpi_json_member_str(content ? dpi_json_member(item, "attachment") : item, "contentType");
+}
+
 /* --prefer: the content[] entries are renditions of one document (as FHIR
  * defines them); emit one record from the most preferred rendition that
  * can be had, falling back in order, and say in meta.fallback what failed. */
@@ -620,21 +441,17 @@ static enum dp_status emit_rendition(struct dp_stage *st, const struct doc_sourc
 {
   const char *prefer = dpi_opt(st, "prefer");
   size_t n = json_object_array_length(list);
-  size_t order[64];
-  size_t count = n < 64 ? n : 64;
+  size_t order[DP_MAX_RENDITIONS];
+  size_t count = n < DP_MAX_RENDITIONS ? n : DP_MAX_RENDITIONS;
   for(size_t i = 0; i < count; i++)
     order[i] = i;
   /* A stable insertion sort by preference rank keeps document order among
    * equals. */
   for(size_t i = 1; i < count; i++) {
     size_t v = order[i], j = i;
-    json_object *a = json_object_array_get_idx(list, v);
-    size_t rv = preference(prefer, dpi_json_member_str(content ? dpi_json_member(a, "attachment") : a,
-                                                       "contentType"), count + 1);
+    size_t rv = preference(prefer, rendition_type(list, v, content), count + 1);
     while(j > 0) {
-      json_object *b = json_object_array_get_idx(list, order[j - 1]);
-      size_t rb = preference(prefer, dpi_json_member_str(content ? dpi_json_member(b, "attachment")
-                                                                 : b, "contentType"), count + 1);
+      size_t rb = preference(prefer, rendition_type(list, order[j - 1], content), count + 1);
       if(rb <= rv)
         break;
       order[j] = order[j - 1];
@@ -719,7 +536,7 @@ static enum dp_status process_resource(struct dp_stage *st, json_object *res, js
     dpi_record_fail(failure, DP_KIND_INVALID_INPUT, "%s without an id", type);
     return DP_FAIL;
   }
-  char patient[DP_MAX_SHORT / 4];
+  char patient[DP_MAX_ID];
   json_object *subject = dpi_json_member(res, "subject");
   reference_of(dpi_json_member_str(subject, "reference"), "Patient", patient, sizeof(patient));
   struct doc_source src = {res, type, id, resource_facts(res, type), patient[0] ? patient : NULL,

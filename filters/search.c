@@ -9,7 +9,6 @@
  * mark moves, when the run completes without a failed search, to the time
  * the run began by the server's clock, so a nightly job fetches only what
  * changed. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,23 +22,19 @@
 #include "runstate.h"
 #include "scopes.h"
 
-#define MAX_PAGES 100000
-
 static const struct dp_option_spec search_options[] = {
   {"param", "NAME=VALUE", DP_OPT_MULTI, "DOCPIPE_SEARCH_PARAMS", NULL,
    "a search parameter added to every search (type, category, date, period, ...)"},
   {"count", "N", 0, "DOCPIPE_SEARCH_COUNT", "100", "page size (_count)"},
-  {"resource", "TYPE", 0, "DOCPIPE_SEARCH_RESOURCE", "DocumentReference", "DocumentReference or DiagnosticReport"},
+  {"resource", "TYPE", 0, "DOCPIPE_SEARCH_RESOURCE", "DocumentReference",
+   "DocumentReference or DiagnosticReport"},
   {"since", "INSTANT", 0, "DOCPIPE_SEARCH_SINCE", NULL,
    "only resources updated since then (_lastUpdated=ge); default: the mark in --state"},
   {NULL, NULL, 0, NULL, NULL, NULL},
 };
 
 struct search_state {
-  char since[64];
-  int proposed; /* the mark for next time was proposed (runstate.h) */
-  int failed;
-  pthread_mutex_t lock;
+  struct dp_runmark mark; /* --since, and the time of this run for next time */
 };
 
 static enum dp_status search_open(struct dp_stage *st, char *why, size_t whylen)
@@ -49,12 +44,8 @@ static enum dp_status search_open(struct dp_stage *st, char *why, size_t whylen)
     snprintf(why, whylen, "out of memory");
     return DP_FATAL;
   }
-  pthread_mutex_init(&ss->lock, NULL);
-  const char *since = dpi_opt(st, "since");
-  if(!since && st->ctx->state)
-    since = dpi_runstate_mark(st->ctx->state, "search");
-  if(since)
-    snprintf(ss->since, sizeof(ss->since), "%s", since);
+  /* Older state files kept search's mark as {"since": ...}. */
+  dpi_runmark_open(&ss->mark, st->ctx->state, "search", dpi_opt(st, "since"), "since");
   st->state = ss;
   return DP_OK;
 }
@@ -65,9 +56,7 @@ static void search_close(struct dp_stage *st)
   if(!ss)
     return;
   /* A failed search must be asked again next time: the mark stays. */
-  if(st->ctx->state && ss->failed)
-    dpi_runstate_withdraw(st->ctx->state, "search");
-  pthread_mutex_destroy(&ss->lock);
+  dpi_runmark_close(&ss->mark);
   free(ss);
   st->state = NULL;
 }
@@ -75,18 +64,15 @@ static void search_close(struct dp_stage *st)
 static void mark(struct dp_stage *st, int failed, const struct dp_http_response *res)
 {
   struct search_state *ss = st->state;
-  pthread_mutex_lock(&ss->lock);
   if(failed)
-    ss->failed = 1;
-  if(res && !ss->proposed && st->ctx->state) {
+    dpi_runmark_fail(&ss->mark);
+  if(res) {
     /* Next time, ask for what changed since this run began, by the
      * server's clock (its Date header), not ours. */
     char now[32];
     dpi_iso_now(res->date, now);
-    dpi_runstate_propose(st->ctx->state, "search", now);
-    ss->proposed = 1;
+    dpi_runmark_propose(&ss->mark, now);
   }
-  pthread_mutex_unlock(&ss->lock);
 }
 
 /* The first page's URL for one input.  A query string given as the input
@@ -121,9 +107,9 @@ static int first_url(struct dp_stage *st, const char *arg, char *out, size_t out
   }
   if(!bad && !has_count)
     bad = dpi_fhir_add_param(u, "_count", 6, dpi_opt(st, "count") ? dpi_opt(st, "count") : "100");
-  if(!bad && ss->since[0]) {
+  if(!bad && ss->mark.since[0]) {
     char ge[80];
-    snprintf(ge, sizeof(ge), "ge%s", ss->since);
+    snprintf(ge, sizeof(ge), "ge%s", ss->mark.since);
     bad = dpi_fhir_add_param(u, "_lastUpdated", 12, ge);
   }
   char *full = NULL;
@@ -135,13 +121,94 @@ static int first_url(struct dp_stage *st, const char *arg, char *out, size_t out
   return bad ? -1 : 0;
 }
 
+/* GET one page of the search: its Bundle, or NULL with rec failed (a
+ * failed search keeps its mark from moving). */
+static json_object *get_page(struct dp_stage *st, struct dp_record *rec, const char *url,
+                             const char *what, unsigned long emitted)
+{
+  struct dp_http_request req = {.url = url, .accept = "application/fhir+json"};
+  struct dp_http_response res;
+  if(dpi_http_do(st->ctx->net->http, &req, &res) || res.status != 200) {
+    dpi_fhir_fail(rec, &res, what, "DocumentReference", DP_FHIR_ASKED);
+    if(emitted)
+      dpi_record_hint(rec, "%lu resources of this search were received before the failure; "
+                           "run it again to get the rest",
+                      emitted);
+    dpi_http_response_free(&res);
+    mark(st, 1, NULL);
+    return NULL;
+  }
+  mark(st, 0, &res);
+  json_object *bundle = NULL;
+  char why[256];
+  if(dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &bundle, why, sizeof(why)) ||
+     !dpi_json_member_str(bundle, "resourceType") ||
+     strcmp(dpi_json_member_str(bundle, "resourceType"), "Bundle")) {
+    json_object_put(bundle);
+    dpi_http_response_free(&res);
+    mark(st, 1, NULL);
+    dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the answer is not a Bundle", what);
+    return NULL;
+  }
+  dpi_http_response_free(&res);
+  return bundle;
+}
+
+/* The resources of one page as records, each with the input's _input. */
+static enum dp_status emit_entries(json_object *bundle, json_object *input,
+                                   struct dp_emitter *out, unsigned long *emitted)
+{
+  json_object *entries = dpi_json_member(bundle, "entry");
+  size_t n = entries && json_object_is_type(entries, json_type_array)
+                 ? json_object_array_length(entries) : 0;
+  enum dp_status rc = DP_OK;
+  for(size_t i = 0; i < n && rc != DP_FATAL; i++) {
+    json_object *entry = json_object_array_get_idx(entries, i);
+    json_object *res_obj = dpi_json_member(entry, "resource");
+    const char *type = dpi_json_member_str(res_obj, "resourceType");
+    if(!type || !strcmp(type, "OperationOutcome"))
+      continue; /* search.mode "outcome": warnings, not documents */
+    /* Move the resource out of the Bundle: the record goes to another
+     * thread and must share nothing with what this one frees. */
+    json_object *resource = json_object_get(res_obj);
+    json_object_object_del(entry, "resource");
+    struct dp_record *r = dpi_record_from_json(resource);
+    if(!r)
+      return DP_FATAL;
+    json_object *copy = NULL;
+    if(input && !json_object_deep_copy(input, &copy, NULL))
+      json_object_object_add(r->obj, "_input", copy);
+    rc = dpi_emit(out, r);
+    (*emitted)++;
+  }
+  return rc;
+}
+
+/* The next page's URL into next ("" at the last page); -1 with rec failed
+ * when it is on another server than the search's (not followed). */
+static int next_page(struct dp_stage *st, struct dp_record *rec, json_object *bundle,
+                     const char *url, const char *what, char *next, size_t nextlen)
+{
+  const char *link = dpi_fhir_next_link(bundle);
+  next[0] = '\0';
+  if(!link || !strcmp(link, url))
+    return 0;
+  if(dpi_http_resolve_url(url, link, next, nextlen) ||
+     !dpi_http_same_origin(next, st->ctx->net->base)) {
+    mark(st, 1, NULL);
+    dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the next page is on another server "
+                                               "(not followed)", what);
+    return -1;
+  }
+  return 0;
+}
+
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
 {
-  struct dp_net *net = st->ctx->net;
   const char *arg = dpi_record_str(rec, "_arg");
   if(!arg || !*arg)
     return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "a patient id or a search is needed");
-  char url[8192];
+  char url[DP_MAX_BUILT_URL];
   if(first_url(st, arg, url, sizeof(url)))
     return dpi_record_fail(rec, DP_KIND_INVALID_INPUT, "search too long");
   /* Errors name the search as TYPE?query, without the server part. */
@@ -152,72 +219,19 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   dpi_record_set_str(rec, "id", label);
   json_object *input = dpi_json_member(rec->obj, "_input");
   unsigned long emitted = 0;
-  for(unsigned page = 1; page <= MAX_PAGES; page++) {
+  for(unsigned page = 1; page <= DP_SEARCH_MAX_PAGES; page++) {
     if(dpi_interrupted())
       break;
-    struct dp_http_request req = {.url = url, .accept = "application/fhir+json"};
-    struct dp_http_response res;
     char what[700];
     snprintf(what, sizeof(what), "search %s page %u", label, page);
-    if(dpi_http_do(net->http, &req, &res) || res.status != 200) {
-      dpi_fhir_fail(rec, &res, what, "DocumentReference", DP_FHIR_ASKED);
-      if(emitted)
-        dpi_record_hint(rec, "%lu resources of this search were received before the failure; "
-                             "run it again to get the rest",
-                        emitted);
-      dpi_http_response_free(&res);
-      mark(st, 1, NULL);
+    json_object *bundle = get_page(st, rec, url, what, emitted);
+    if(!bundle)
       return emitted ? dpi_emit_fail(out, rec) : DP_FAIL;
-    }
-    mark(st, 0, &res);
-    json_object *bundle = NULL;
-    char why[256];
-    if(dpi_json_parse(dpi_buf_str(&res.body), res.body.len, &bundle, why, sizeof(why)) ||
-       !dpi_json_member_str(bundle, "resourceType") ||
-       strcmp(dpi_json_member_str(bundle, "resourceType"), "Bundle")) {
+    enum dp_status rc = emit_entries(bundle, input, out, &emitted);
+    char next_url[DP_MAX_BUILT_URL] = "";
+    if(rc == DP_OK && next_page(st, rec, bundle, url, what, next_url, sizeof(next_url))) {
       json_object_put(bundle);
-      dpi_http_response_free(&res);
-      mark(st, 1, NULL);
-      dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the answer is not a Bundle", what);
-      return emitted ? dpi_emit_fail(out, rec) : DP_FAIL;
-    }
-    dpi_http_response_free(&res);
-    json_object *entries = dpi_json_member(bundle, "entry");
-    size_t n = entries && json_object_is_type(entries, json_type_array)
-                   ? json_object_array_length(entries) : 0;
-    enum dp_status rc = DP_OK;
-    for(size_t i = 0; i < n && rc != DP_FATAL; i++) {
-      json_object *entry = json_object_array_get_idx(entries, i);
-      json_object *res_obj = dpi_json_member(entry, "resource");
-      const char *type = dpi_json_member_str(res_obj, "resourceType");
-      if(!type || !strcmp(type, "OperationOutcome"))
-        continue; /* search.mode "outcome": warnings, not documents */
-      /* Move the resource out of the Bundle: the record goes to another
-       * thread and must share nothing with what this one frees. */
-      json_object *resource = json_object_get(res_obj);
-      json_object_object_del(entry, "resource");
-      struct dp_record *r = dpi_record_from_json(resource);
-      if(!r) {
-        rc = DP_FATAL;
-        break;
-      }
-      json_object *copy = NULL;
-      if(input && !json_object_deep_copy(input, &copy, NULL))
-        json_object_object_add(r->obj, "_input", copy);
-      rc = dpi_emit(out, r);
-      emitted++;
-    }
-    const char *next = rc == DP_OK ? dpi_fhir_next_link(bundle) : NULL;
-    char next_url[8192] = "";
-    if(next && strcmp(next, url)) {
-      if(dpi_http_resolve_url(url, next, next_url, sizeof(next_url)) ||
-         !dpi_http_same_origin(next_url, net->base)) {
-        json_object_put(bundle);
-        mark(st, 1, NULL);
-        dpi_record_fail(rec, DP_KIND_SERVER_ERROR, "%s: the next page is on another server "
-                                                   "(not followed)", what);
-        return dpi_emit_fail(out, rec);
-      }
+      return dpi_emit_fail(out, rec);
     }
     json_object_put(bundle);
     if(rc == DP_FATAL)

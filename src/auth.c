@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,8 +37,8 @@ struct dp_auth {
   double refresh_at; /* wall clock: get a new token from then on */
   double expires_at;
   double lifetime;
-  char token_url[2048];
-  char scope_granted[2048];
+  char token_url[DP_MAX_SERVER_URL];
+  char scope_granted[DP_MAX_SCOPES_KEPT];
   unsigned long requests;
   int from_cache;
   int cache_checked;
@@ -49,7 +50,7 @@ struct dp_auth {
   int scope_explicit;
   char *access;
   char *scope_key;
-  char dropped[256];
+  char dropped[DP_MAX_DROPPED];
   int scope_retried;
   int smart_read;
   struct dp_smart_scopes smart;
@@ -150,7 +151,7 @@ int dpi_smart_configuration(struct dp_http *http, const char *fhir_base,
                             struct dp_smart_config *out, char *why, size_t whylen)
 {
   memset(out, 0, sizeof(*out));
-  char url[2048];
+  char url[DP_MAX_SERVER_URL];
   long status;
   join(fhir_base, ".well-known/smart-configuration", url, sizeof(url));
   json_object *conf = get_json(http, url, &status, why, whylen);
@@ -282,7 +283,7 @@ static void save_cache(struct dp_auth *a)
   json_object_object_add(o, "expiresAt", json_object_new_double(a->expires_at));
   json_object_object_add(o, "lifetime", json_object_new_double(a->lifetime));
   const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-  char tmp[4096];
+  char tmp[PATH_MAX];
   snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", a->token_cache, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if(fd >= 0) {
@@ -305,7 +306,7 @@ static void load_cache(struct dp_auth *a)
   if(stat(a->token_cache, &sb) || (sb.st_mode & 077))
     return; /* missing, or readable by others: not trusted */
   size_t len = 0;
-  char *text = dpi_read_small_file(a->token_cache, 65536, &len);
+  char *text = dpi_read_small_file(a->token_cache, DP_TOKEN_CACHE_MAX, &len);
   json_object *o = NULL;
   char why[256];
   if(text && !dpi_json_parse(text, len, &o, why, sizeof(why))) {
@@ -343,7 +344,7 @@ static void load_cache(struct dp_auth *a)
 static void build_scope(struct dp_auth *a)
 {
   struct dp_buf b;
-  dpi_buf_init(&b, 8192);
+  dpi_buf_init(&b, DP_MAX_SCOPES);
   dpi_scopes_build(a->access, &a->smart, a->dropped, &b);
   free(a->scope);
   a->scope = dup_or_null(dpi_buf_str(&b));
@@ -362,7 +363,7 @@ static int drop_refused_types(struct dp_auth *a, const char *desc)
     return 0;
   a->scope_retried = 1;
   struct dp_buf named;
-  dpi_buf_init(&named, 1024);
+  dpi_buf_init(&named, DP_MAX_REFUSED);
   if(!dpi_access_named(a->access, desc, &named))
     dpi_access_unlisted(a->access, &a->smart, &named);
   size_t dl = strlen(a->dropped);

@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "dplimits.h"
 #include "http.h"
 #include "scopes.h"
 
@@ -63,10 +64,10 @@ void dpi_auth_reject(struct dp_auth *a, const char *token);
 struct dp_http_credentials dpi_auth_credentials(struct dp_auth *a);
 
 struct dp_token_info {
-  char token_url[2048];
-  char scope_granted[2048];
-  char scope_asked[2048];
-  char scope_dropped[256];   /* types left out after an invalid_scope refusal */
+  char token_url[DP_MAX_SERVER_URL];
+  char scope_granted[DP_MAX_SCOPES_KEPT];
+  char scope_asked[DP_MAX_SCOPES_KEPT];
+  char scope_dropped[DP_MAX_DROPPED]; /* types left out after an invalid_scope refusal */
   double lifetime;           /* seconds */
   unsigned long requests;    /* token requests made */
   int from_cache;
@@ -81,8 +82,8 @@ void dpi_auth_set_access(struct dp_auth *a, const char *access);
  * for the token endpoint (and the registration endpoint) the
  * CapabilityStatement's oauth-uris when it has none. */
 struct dp_smart_config {
-  char token_url[2048];    /* "" when none was found */
-  char registration[2048]; /* registration_endpoint, "" when none */
+  char token_url[DP_MAX_SERVER_URL];    /* "" when none was found */
+  char registration[DP_MAX_SERVER_URL]; /* registration_endpoint, "" when none */
   struct dp_smart_scopes scopes;
   int found;               /* .well-known/smart-configuration answered JSON */
 };

@@ -125,7 +125,7 @@ static int export_op(json_object *holder)
 
 static void read_capabilities(struct checker *c, struct offer *o)
 {
-  char url[4096];
+  char url[DP_MAX_URL];
   struct dp_http_response res;
   snprintf(url, sizeof(url), "%s/metadata", c->ctx->net->base);
   struct dp_http_request req = {.url = url, .accept = "application/fhir+json", .no_auth = 1};
@@ -226,7 +226,7 @@ static void judge(struct checker *c, const struct offer *o, const struct dp_chai
  * refused (left out of the request) are noted, not failed. */
 static void judge_scopes(struct checker *c, const char *access, const struct dp_token_info *ti)
 {
-  char buf[2048];
+  char buf[DP_MAX_SCOPES_KEPT];
   snprintf(buf, sizeof(buf), "%s", access ? access : "");
   for(char *save = NULL, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
     char *dot = strchr(w, '.');
@@ -266,7 +266,7 @@ static void judge_scopes(struct checker *c, const char *access, const struct dp_
 static void try_search(struct checker *c, const struct dp_check_options *opt, const char *type)
 {
   struct dp_net *net = c->ctx->net;
-  char url[4096];
+  char url[DP_MAX_URL];
   struct dp_http_response res;
   char step[128];
   snprintf(step, sizeof(step), "%s search", type);
@@ -298,7 +298,7 @@ static void try_search(struct checker *c, const struct dp_check_options *opt, co
     static const char *accepts[] = {"application/fhir+json", "*/*"};
     for(int k = 0; k < 2; k++) {
       struct dp_http_response br;
-      char burl[4096], bstep[128];
+      char burl[DP_MAX_URL], bstep[128];
       snprintf(bstep, sizeof(bstep), "Binary read (Accept: %s)", accepts[k]);
       if(dpi_fhir_url(net, binary, burl, sizeof(burl)))
         snprintf(burl, sizeof(burl), "%s", binary);
@@ -318,7 +318,7 @@ static void try_search(struct checker *c, const struct dp_check_options *opt, co
 static void try_export(struct checker *c, const struct dp_stage *export, const char *level)
 {
   struct dp_net *net = c->ctx->net;
-  char url[4096];
+  char url[DP_MAX_URL];
   const char *types = dpi_opt(export, "type") ? dpi_opt(export, "type") : "DocumentReference";
   if(!strcmp(level, "system"))
     snprintf(url, sizeof(url), "%s/$export?_type=%s", net->base, types);
@@ -331,7 +331,7 @@ static void try_export(struct checker *c, const struct dp_stage *export, const c
     dpi_http_response_free(&res);
     return;
   }
-  char status_url[2048] = "";
+  char status_url[DP_MAX_SERVER_URL] = "";
   if(res.content_location[0])
     dpi_http_resolve_url(url, res.content_location, status_url, sizeof(status_url));
   long st = res.status;
@@ -405,7 +405,7 @@ static int check_token(struct checker *c, const struct dp_net_config *cfg,
 {
   struct dp_net *net = c->ctx->net;
   struct dp_buf access;
-  dpi_buf_init(&access, 8192);
+  dpi_buf_init(&access, DP_MAX_SCOPES);
   const char *args[1] = {level};
   dpi_chain_access(chain, args, 1, &access);
   if(!cfg->scope)

@@ -16,6 +16,7 @@
 #include "fhir.h"
 #include "interrupt.h"
 #include "isolate.h"
+#include "isoworker.h"
 #include "jose.h"
 #include "manual.h"
 #include "pipeline.h"

@@ -80,11 +80,106 @@
 #define DP_OCR_MAX_LANGS 128
 #define DP_OCR_MAX_PATH 4096
 
-/* ---- The network: http.c, auth.c, jose.c, check.c, scopes.c ---- */
+/* The network: http.c, auth.c, jose.c, check.c and scopes.c.  Values from
+ * a server longer than their cap are cut, never overrun. */
+/* An HTTP answer held in memory: a Base64 document and the JSON around it
+ * (the network stages size it from --max-bytes instead, fhir.c). */
+#define DP_MAX_RESPONSE (DP_MAX_DOCUMENT / 3 * 4 + 4096)
+/* A URL requested (as given, after redirects, and the one that answered). */
+#define DP_MAX_URL 4096
+/* A URL a server names for docpipe to use: Location, Content-Location, the
+ * SMART token and registration endpoints. */
+#define DP_MAX_SERVER_URL 2048
+/* "scheme://host:port", and a host name (DNS allows 253 characters). */
+#define DP_MAX_ORIGIN 512
+#define DP_MAX_HOST 256
+/* Redirects followed for one request, unless the request says otherwise. */
+#define DP_MAX_REDIRECTS 5
+/* Response header values kept: Retry-After, ETag and Date; Content-Type and
+ * X-Progress; the correlation ids together; WWW-Authenticate. */
+#define DP_MAX_HEADER_SHORT 64
+#define DP_MAX_HEADER_TYPE 128
+#define DP_MAX_REQUEST_IDS 256
+#define DP_MAX_CHALLENGE 512
+/* The longest URL shown in a message, "..." included (dpi_http_safe_url). */
+#define DP_SHOWN_URL 200
+/* Idle libcurl handles kept for reuse, and the answers the pacer remembers
+ * to measure the rate a server accepts (those of the last second count). */
+#define DP_HTTP_HANDLE_POOL 64
+#define DP_PACER_WINDOW 1024
 /* Requests to the token endpoint for one token, the first one included
  * (the others after a 429, a 5xx or no answer). */
 #define DP_TOKEN_TRIES 3
 /* The form body of a token request, and the client assertion in it. */
 #define DP_TOKEN_FORM_MAX ((size_t)64 * 1024)
+/* A token cache file read back (a JSON object holding one token). */
+#define DP_TOKEN_CACHE_MAX ((size_t)64 * 1024)
+/* Scopes: the scope string made from an access list (and that list),
+ * the scopes kept and reported (asked for, granted), the types left out
+ * after an invalid_scope refusal, and the types one refusal names. */
+#define DP_MAX_SCOPES 8192
+#define DP_MAX_SCOPES_KEPT 2048
+#define DP_MAX_DROPPED 256
+#define DP_MAX_REFUSED 1024
+/* Resource types in one access list, and a resource type's name. */
+#define DP_MAX_SCOPE_TYPES 32
+#define DP_MAX_RESOURCE_TYPE 64
+/* One number of a public key in a JWK, base64url (an RSA modulus of 16384
+ * bits takes 2731 characters). */
+#define DP_MAX_JWK_NUMBER 4096
+
+/* OLE2 compound files and mail (src/ole2read.c, filters/ole2.c, doc.c, xls.c,
+ * ppt.c, msg.c, eml.c).  The sniff looks at this many directory entries of
+ * the root storage, in a tree this deep (a real file has tens). */
+#define DP_OLE2_SNIFF_ENTRIES 4096
+#define DP_OLE2_SNIFF_DEPTH 64
+/* Pieces of a Word piece table, cells of one sheet, records of a
+ * PowerPoint stream nested in each other, and attachments of one message. */
+#define DP_DOC_MAX_PIECES 1000000
+#define DP_XLS_MAX_CELLS 10000000
+#define DP_PPT_MAX_NESTING 64
+#define DP_MAIL_MAX_ATTACHMENTS 1000
+/* MIME parts of one message nested in each other (multipart in multipart). */
+#define DP_MAIL_MAX_NESTING 32
+
+/* binindex.c, walk.c, runstate.c, runner.c (salvage_id) and the filters
+ * files, resolve, search and export. */
+/* A resource id or Type/id reference read from raw text or a reference
+ * (the Binary index, resolve); a type's name is DP_MAX_RESOURCE_TYPE, above. */
+#define DP_MAX_ID (DP_MAX_SHORT / 4)
+/* An input that is not valid JSON is named by the resourceType and id found
+ * in its first DP_SALVAGE_SCAN bytes, when its id is shorter than
+ * DP_SALVAGE_ID. */
+#define DP_SALVAGE_SCAN 4096
+#define DP_SALVAGE_ID 128
+/* Folders below a folder that the files stage reads, and progress
+ * measures, before it stops going deeper (walk.h: links are not followed,
+ * so this bounds bind-mount loops and absurd trees). */
+#define DP_MAX_WALK_DEPTH 64
+/* A file is read this many bytes at a time. */
+#define DP_READ_CHUNK (1 << 16)
+/* Pipelines that docpipe pipelines lists, over all its folders. */
+#define DP_MAX_LISTED_PIPELINES 256
+/* Pages of one search followed through Bundle.link "next". */
+#define DP_SEARCH_MAX_PAGES 100000
+/* A URL docpipe builds or follows: a search page, an export kick-off. */
+#define DP_MAX_BUILT_URL 8192
+/* A Bulk export's status URL and manifest page URLs. */
+#define DP_MAX_STATUS_URL 4096
+/* Kick-off parameters of one export (_type, _since and every --param). */
+#define DP_BULK_MAX_PARAMS 64
+/* Seconds a Bulk export is polled before it is given up (option --wait). */
+#define DP_BULK_WAIT 86400
+/* Bytes of a failed export file's answer kept to explain the failure. */
+#define DP_BULK_ERROR_BODY 65536
+/* resolve --prefer: the renditions (content[] entries) of one resource
+ * that are ranked, and the longest list of content types taken. */
+#define DP_MAX_RENDITIONS 64
+#define DP_MAX_PREFER 1024
+/* A run state file (--state) read back. */
+#define DP_MAX_STATE_FILE ((size_t)1 << 20)
+/* A limit as a string, for the default of an option: DP_STR(DP_BULK_WAIT). */
+#define DP_STR_(x) #x
+#define DP_STR(x) DP_STR_(x)
 
 #endif

@@ -3,7 +3,6 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,7 +22,7 @@ struct slot {
   char *line; /* READY: the NDJSON line, '\n' included */
   size_t len;
   unsigned long input; /* an input's own slot (its last): its number, else 0 */
-  json_object *only;   /* ids to keep (a retry); owned by the input's slot */
+  struct dp_input_filter *filter; /* what to write (engine.h); owned by the input's slot */
 };
 
 struct task {
@@ -55,7 +54,7 @@ struct dp_engine {
   unsigned nworkers;
   pthread_t writer;
   struct dp_counts counts;
-  int shard_by_input;           /* shard inputs as they come in (see dpi_engine_start) */
+  int shard_at_input;           /* shard inputs as they come in (shard.h) */
   struct dp_progress *progress; /* its live line is erased around our lines */
   int to_terminal;              /* records or errors go to a terminal */
   unsigned long submitted;      /* inputs handed in */
@@ -75,60 +74,37 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
 static void slot_settle(struct dp_engine *e, struct slot *s, enum slot_state state, char *line,
                         size_t len, int is_error, enum dp_kind kind);
 
-/* ---- shards ----------------------------------------------------------- */
+/* ---- what is kept --------------------------------------------------- */
 
-int dpi_shard_mine(const char *identity, unsigned k, unsigned n)
+/* Is rec this shard's?  Pure: callers may hold the lock. */
+static int shard_keeps(const struct dp_engine *e, const struct dp_record *rec)
 {
-  if(!n)
-    return 1;
-  uint64_t h = 1469598103934665603ULL;
-  for(const unsigned char *p = (const unsigned char *)identity; *p && *p != '#'; p++) {
-    h ^= *p;
-    h *= 1099511628211ULL;
-  }
-  return h % n == k;
+  return !e->opt.shard || dpi_shard_keeps(e->opt.shard, rec);
 }
 
-/* The identity a record is sharded by: a FHIR resource's type/id, else the
- * record's id, else the argument or file line it came from.  Ids are cut at
- * '#' by dpi_shard_mine, so a DocumentReference read as input and the records
- * made from its attachments land in the same shard. */
-static int shard_mine(const struct dp_engine *e, struct dp_record *rec)
+/* Callers hold no lock.  A record of another shard still took a slot (s,
+ * unless it was refused before it had one), so that inputs are counted
+ * alike in every shard (checkpoints, resume). */
+static void leave_to_other_shard(struct dp_engine *e, struct slot *s, struct dp_record *rec)
 {
-  if(!e->opt.shard_n)
-    return 1;
-  char identity[4200];
-  const char *type = dpi_record_str(rec, "resourceType"), *id = dpi_record_str(rec, "id");
-  json_object *in = dpi_json_member(rec->obj, "_input");
-  const char *arg = dpi_record_str(rec, "_arg");
-  if(type && id)
-    snprintf(identity, sizeof(identity), "%s/%s", type, id);
-  else if(id)
-    snprintf(identity, sizeof(identity), "%s", id);
-  else if(arg)
-    snprintf(identity, sizeof(identity), "%s", arg);
-  else if(dpi_json_member_str(in, "arg"))
-    snprintf(identity, sizeof(identity), "%s", dpi_json_member_str(in, "arg"));
-  else
-    snprintf(identity, sizeof(identity), "%s:%lld",
-             dpi_json_member_str(in, "file") ? dpi_json_member_str(in, "file") : "",
-             (long long)json_object_get_int64(dpi_json_member(in, "line")));
-  return dpi_shard_mine(identity, e->opt.shard_k, e->opt.shard_n);
-}
-
-/* Callers hold no lock.  A record of another shard still took a slot, so
- * that inputs are counted alike in every shard (checkpoints, resume). */
-static int leave_to_other_shard(struct dp_engine *e, struct slot *s, struct dp_record *rec)
-{
-  if(shard_mine(e, rec))
-    return 0;
   pthread_mutex_lock(&e->lock);
   e->counts.other_shard++;
   pthread_mutex_unlock(&e->lock);
   dpi_record_free(rec);
   if(s)
     slot_settle(e, s, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
-  return 1;
+}
+
+/* Does the input's filter (a retry) refuse rec? */
+static int filtered_out(const struct slot *s, const struct dp_record *rec)
+{
+  return s->filter && !s->filter->keeps(s->filter, rec);
+}
+
+static void filter_free(struct dp_input_filter *f)
+{
+  if(f)
+    f->free(f);
 }
 
 /* ---- slots ------------------------------------------------------------ */
@@ -233,6 +209,26 @@ static int window_full(const struct dp_engine *e)
          e->live >= e->max_live;
 }
 
+/* Callers hold the lock.  Queue rec for stage; -1 when there is no memory
+ * for the task. */
+static int enqueue(struct dp_engine *e, struct dp_record *rec, size_t stage, struct slot *slot)
+{
+  struct task *t = malloc(sizeof(*t));
+  if(!t)
+    return -1;
+  *t = (struct task){NULL, rec, stage, slot};
+  if(e->qtail)
+    e->qtail->next = t;
+  else
+    e->qhead = t;
+  e->qtail = t;
+  e->qlen++;
+  pthread_cond_signal(&e->work_cv);
+  if(stage)
+    room_changed(e); /* a waiting source may run it (take_later_task) */
+  return 0;
+}
+
 /* Callers hold the lock.  Unlink the first queued task of a stage after the
  * first, or NULL. */
 static struct task *take_later_task(struct dp_engine *e)
@@ -251,21 +247,6 @@ static struct task *take_later_task(struct dp_engine *e)
     return t;
   }
   return NULL;
-}
-
-/* A retry keeps only the documents that failed before. */
-static int filtered_out(const struct slot *s, struct dp_record *rec)
-{
-  if(!s->only)
-    return 0;
-  const char *id = dpi_record_str(rec, "id");
-  size_t n = json_object_array_length(s->only);
-  for(size_t i = 0; i < n && id; i++) {
-    const char *want = json_object_get_string(json_object_array_get_idx(s->only, i));
-    if(want && !strcmp(want, id))
-      return 0;
-  }
-  return 1;
 }
 
 static void settle_record(struct dp_engine *e, struct slot *s, struct dp_record *rec)
@@ -300,11 +281,14 @@ static void settle_record(struct dp_engine *e, struct slot *s, struct dp_record 
   dpi_record_free(rec);
 }
 
+/* before_shard: rec has not been asked about its shard yet. */
 static void settle_error(struct dp_engine *e, struct slot *s, struct dp_record *rec,
                          const char *stage, int before_shard)
 {
-  if(before_shard && leave_to_other_shard(e, s, rec))
+  if(before_shard && !shard_keeps(e, rec)) {
+    leave_to_other_shard(e, s, rec);
     return;
+  }
   if(!rec->err_stage)
     rec->err_stage = stage;
   if(rec->err_kind == DP_KIND_NONE)
@@ -325,7 +309,7 @@ static struct slot *child_slot(struct task_emitter *em)
   pthread_mutex_lock(&em->e->lock);
   struct slot *s = slot_before(em->e, em->parent);
   if(s)
-    s->only = em->parent->only; /* the input's slot outlives its children's */
+    s->filter = em->parent->filter; /* the input's slot outlives its children's */
   pthread_mutex_unlock(&em->e->lock);
   return s;
 }
@@ -363,8 +347,10 @@ static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
   struct task_emitter *em = (struct task_emitter *)self;
   struct dp_engine *e = em->e;
   em->outputs++;
-  if(em->stage == 0 && !e->shard_by_input && leave_to_other_shard(e, NULL, rec))
+  if(em->stage == 0 && !e->shard_at_input && !shard_keeps(e, rec)) {
+    leave_to_other_shard(e, NULL, rec);
     return DP_OK;
+  }
   wait_for_room(em);
   struct slot *s = child_slot(em);
   if(!s) {
@@ -377,23 +363,10 @@ static enum dp_status em_emit(struct dp_emitter *self, struct dp_record *rec)
     return DP_OK;
   }
   pthread_mutex_lock(&e->lock);
-  if(e->qlen < e->max_queue) {
-    struct task *t = malloc(sizeof(*t));
-    if(t) {
-      *t = (struct task){NULL, rec, next, s};
-      if(e->qtail)
-        e->qtail->next = t;
-      else
-        e->qhead = t;
-      e->qtail = t;
-      e->qlen++;
-      pthread_cond_signal(&e->work_cv);
-      room_changed(e); /* a waiting source may run it */
-      pthread_mutex_unlock(&e->lock);
-      return DP_OK;
-    }
-  }
+  int queued = e->qlen < e->max_queue && !enqueue(e, rec, next, s);
   pthread_mutex_unlock(&e->lock);
+  if(queued)
+    return DP_OK;
   run_task(e, rec, next, s); /* queue full: go on depth-first in this thread */
   return e->fatal ? DP_FATAL : DP_OK;
 }
@@ -409,7 +382,7 @@ static enum dp_status em_fail(struct dp_emitter *self, struct dp_record *rec)
     return DP_FATAL;
   }
   settle_error(em->e, s, rec, em->e->chain->stages[em->stage].ops->name,
-               em->stage == 0 && !em->e->shard_by_input);
+               em->stage == 0 && !em->e->shard_at_input);
   return DP_OK;
 }
 
@@ -435,7 +408,7 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
                           ? em_emit(&em.base, rec)
                           : st->ops->process(st, rec, &em.base);
   if(rc == DP_FAIL) {
-    settle_error(e, slot, rec, st->ops->name, stage == 0 && !e->shard_by_input);
+    settle_error(e, slot, rec, st->ops->name, stage == 0 && !e->shard_at_input);
   } else if(rc == DP_OK && em.outputs == 0 && !(st->ops->flags & DP_STAGE_MAY_DROP) &&
             !deletion) {
     struct dp_record *lost = dpi_record_new();
@@ -444,7 +417,7 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
       json_object_object_add(lost->obj, "_input", json_object_get(input));
       dpi_record_fail(lost, DP_KIND_INTERNAL, "stage %s emitted nothing for this record",
                       st->ops->name);
-      settle_error(e, slot, lost, st->ops->name, stage == 0 && !e->shard_by_input);
+      settle_error(e, slot, lost, st->ops->name, stage == 0 && !e->shard_at_input);
     } else {
       slot_settle(e, slot, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
     }
@@ -464,7 +437,7 @@ static void run_task(struct dp_engine *e, struct dp_record *rec, size_t stage, s
   json_object_put(input);
 }
 
-/* ---- threads ------------------------------------------------------------ */
+/* ---- the workers ------------------------------------------------------ */
 
 static void *worker_main(void *arg)
 {
@@ -491,25 +464,41 @@ static void *worker_main(void *arg)
   return NULL;
 }
 
-/* Write a ready slot's text: to its FILE, or line by line to the sink (an
- * output format may make several lines of one record). */
-static int write_text(struct dp_engine *e, struct slot *s)
+/* ---- output: files, or the sink ---------------------------------------- */
+
+/* The text of a slot line by line to the sink (an output format may make
+ * several lines of one record).  The text is ours and NUL-terminated: each
+ * '\n' becomes its line's end. */
+static int sink_lines(struct dp_engine *e, int is_error, char *text, size_t len)
 {
-  if(!e->opt.sink) {
-    FILE *f = s->is_error ? e->opt.errors : e->opt.out;
-    return fwrite(s->line, 1, s->len, f) != s->len || (e->opt.unbuffered && fflush(f));
-  }
-  /* The text is ours and NUL-terminated: each '\n' becomes its line's end. */
-  for(char *p = s->line, *end = s->line + s->len; p < end;) {
+  for(char *p = text, *end = text + len; p < end;) {
     char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     p[n] = '\0';
-    if(e->opt.sink(e->opt.sink_user, s->is_error, p, n))
+    if(e->opt.sink(e->opt.sink_user, is_error, p, n))
       return -1;
     p += n + 1;
   }
   return 0;
 }
+
+/* Write a ready slot's text: to its FILE, or to the sink. */
+static int write_text(struct dp_engine *e, struct slot *s)
+{
+  if(e->opt.sink)
+    return sink_lines(e, s->is_error, s->line, s->len);
+  FILE *f = s->is_error ? e->opt.errors : e->opt.out;
+  return fwrite(s->line, 1, s->len, f) != s->len || (e->opt.unbuffered && fflush(f));
+}
+
+/* Tell the checkpoint how far the output is, when it moved (final: always). */
+static void checkpoint(struct dp_engine *e, unsigned long before, int final)
+{
+  if(e->opt.checkpoint && (final || e->inputs_written != before))
+    e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, final);
+}
+
+/* ---- the ordered writer ------------------------------------------------ */
 
 static void write_slot(struct dp_engine *e, struct slot *s)
 {
@@ -527,10 +516,96 @@ static void write_slot(struct dp_engine *e, struct slot *s)
   }
   if(s->input)
     e->inputs_written = s->input;
-  if(s->input && s->only)
-    json_object_put(s->only);
+  if(s->input)
+    filter_free(s->filter);
   free(s->line);
   free(s);
+}
+
+/* Callers hold the lock.  A slot leaves the window for the writer. */
+static void slot_taken(struct dp_engine *e, struct slot *s)
+{
+  if(s->state == SLOT_READY) {
+    e->held--;
+    e->held_bytes -= s->len;
+  }
+}
+
+/* Callers hold the lock.  --unordered: unlink every slot that is done,
+ * wherever it is, into a list; an input's own slot that holds a filter
+ * stays until its children are written.  Returns how many. */
+static size_t take_done(struct dp_engine *e, struct slot **first)
+{
+  size_t n = 0;
+  struct slot *last = NULL;
+  *first = NULL;
+  for(struct slot *s = e->head, *next; s; s = next) {
+    next = s->next;
+    if(s->state == SLOT_PENDING || (s->filter && s->input && s != e->head))
+      continue;
+    slot_taken(e, s);
+    if(s->prev)
+      s->prev->next = s->next;
+    else
+      e->head = s->next;
+    if(s->next)
+      s->next->prev = s->prev;
+    else
+      e->tail = s->prev;
+    s->next = NULL;
+    if(last)
+      last->next = s;
+    else
+      *first = s;
+    last = s;
+    n++;
+  }
+  return n;
+}
+
+/* Callers hold the lock.  Unlink the run of settled slots at the head.
+ * Returns how many. */
+static size_t take_head(struct dp_engine *e, struct slot **first)
+{
+  size_t n = 0;
+  struct slot *last = NULL;
+  *first = e->head;
+  for(struct slot *s = e->head; s && s->state != SLOT_PENDING; s = s->next) {
+    slot_taken(e, s);
+    last = s;
+    n++;
+  }
+  if(n) {
+    e->head = last->next;
+    if(e->head)
+      e->head->prev = NULL;
+    else
+      e->tail = NULL;
+    last->next = NULL;
+  }
+  return n;
+}
+
+/* Callers hold the lock, which is let go while the slots are written. */
+static void write_slots(struct dp_engine *e, struct slot *first, size_t n)
+{
+  e->live -= n;
+  pthread_cond_broadcast(&e->room_cv); /* the head moved, the window has room */
+  struct dp_progress *progress = e->to_terminal ? e->progress : NULL;
+  pthread_mutex_unlock(&e->lock);
+  unsigned long before = e->inputs_written;
+  dpi_progress_hold(progress);
+  for(struct slot *s = first, *next; s; s = next) {
+    next = s->next;
+    write_slot(e, s);
+  }
+  if(progress)
+    fflush(e->opt.out); /* before the live line comes back */
+  dpi_progress_release(progress);
+  checkpoint(e, before, 0);
+  pthread_mutex_lock(&e->lock);
+  if(e->fatal)
+    pthread_cond_broadcast(&e->room_cv);
 }
 
 static void *writer_main(void *arg)
@@ -538,74 +613,11 @@ static void *writer_main(void *arg)
   struct dp_engine *e = arg;
   pthread_mutex_lock(&e->lock);
   for(;;) {
-    /* Detach the ready run at the head, then write it without the lock. */
-    struct slot *first = e->head, *last = NULL;
-    size_t n = 0;
-    if(e->opt.unordered) {
-      /* Any slot that is done, wherever it is; an input's own slot that
-       * holds a retry filter stays until its children are written. */
-      first = NULL;
-      for(struct slot *s = e->head, *next; s; s = next) {
-        next = s->next;
-        if(s->state == SLOT_PENDING || (s->only && s->input && s != e->head))
-          continue;
-        if(s->state == SLOT_READY) {
-          e->held--;
-          e->held_bytes -= s->len;
-        }
-        if(s->prev)
-          s->prev->next = s->next;
-        else
-          e->head = s->next;
-        if(s->next)
-          s->next->prev = s->prev;
-        else
-          e->tail = s->prev;
-        s->next = NULL;
-        if(last)
-          last->next = s;
-        else
-          first = s;
-        last = s;
-        n++;
-      }
-    } else {
-      for(struct slot *s = e->head; s && s->state != SLOT_PENDING; s = s->next) {
-        if(s->state == SLOT_READY) {
-          e->held--;
-          e->held_bytes -= s->len;
-        }
-        last = s;
-        n++;
-      }
-    }
+    /* Detach what may be written, then write it without the lock. */
+    struct slot *first;
+    size_t n = e->opt.unordered ? take_done(e, &first) : take_head(e, &first);
     if(n) {
-      if(!e->opt.unordered) {
-        e->head = last->next;
-        if(e->head)
-          e->head->prev = NULL;
-        else
-          e->tail = NULL;
-        last->next = NULL;
-      }
-      e->live -= n;
-      pthread_cond_broadcast(&e->room_cv); /* the head moved, the window has room */
-      struct dp_progress *progress = e->to_terminal ? e->progress : NULL;
-      pthread_mutex_unlock(&e->lock);
-      unsigned long before = e->inputs_written;
-      dpi_progress_hold(progress);
-      for(struct slot *s = first, *next; s; s = next) {
-        next = s->next;
-        write_slot(e, s);
-      }
-      if(progress)
-        fflush(e->opt.out); /* before the live line comes back */
-      dpi_progress_release(progress);
-      if(e->opt.checkpoint && e->inputs_written != before)
-        e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, 0);
-      pthread_mutex_lock(&e->lock);
-      if(e->fatal)
-        pthread_cond_broadcast(&e->room_cv);
+      write_slots(e, first, n);
       continue;
     }
     if(e->input_done && !e->head)
@@ -624,13 +636,7 @@ struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engin
   e->chain = chain;
   e->opt = *opt;
   e->nworkers = opt->jobs ? opt->jobs : 1;
-  /* Shard each input as it comes in when it names its document (a FHIR
-   * resource, a record) or is a search, so that a shard fetches nothing for
-   * the others; a path (a folder) or an export yields many documents, which
-   * are sharded as the first stage makes them. */
-  unsigned first = chain->n ? chain->stages[0].ops->flags : 0;
-  e->shard_by_input = !(first & DP_STAGE_NO_INPUT) &&
-                      (!(first & DP_STAGE_READS_ARGS) || (first & DP_STAGE_NETWORK));
+  e->shard_at_input = opt->shard && opt->shard->at_input;
   e->to_terminal = !opt->sink && (isatty(fileno(opt->out)) || isatty(fileno(opt->errors)));
   e->max_queue = (size_t)e->nworkers * 4;
   /* Enough for what the other workers convert while one document takes
@@ -670,44 +676,42 @@ struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engin
   return e;
 }
 
-enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec)
+/* Callers hold the lock.  Wait for room (for_queue: in the task queue too),
+ * then give the next input its slot; NULL once the run cannot go on. */
+static struct slot *input_slot(struct dp_engine *e, int for_queue)
 {
-  return dpi_engine_submit_only(e, rec, NULL);
+  while((window_full(e) || (for_queue && e->qlen >= e->max_queue)) && !e->fatal)
+    wait_room(e);
+  struct slot *s = e->fatal ? NULL : slot_append(e);
+  if(s)
+    s->input = ++e->submitted;
+  return s;
 }
 
-enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec,
-                                      json_object *only)
+enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec,
+                                 struct dp_input_filter *filter)
 {
   pthread_mutex_lock(&e->lock);
   /* Inputs wait for room in the window, and for the queue: a queued input
    * holds its whole line (a DocumentReference with inline data). */
-  while((window_full(e) || e->qlen >= e->max_queue) && !e->fatal)
-    wait_room(e);
-  struct slot *s = e->fatal ? NULL : slot_append(e);
-  struct task *t = s ? malloc(sizeof(*t)) : NULL;
-  if(!t) {
+  struct slot *s = input_slot(e, 1);
+  if(s && e->shard_at_input && !shard_keeps(e, rec)) {
     pthread_mutex_unlock(&e->lock);
-    dpi_record_free(rec);
-    json_object_put(only);
-    return DP_FATAL;
-  }
-  s->input = ++e->submitted;
-  if(e->shard_by_input && !shard_mine(e, rec)) {
-    pthread_mutex_unlock(&e->lock);
-    free(t);
-    json_object_put(only);
+    filter_free(filter);
     leave_to_other_shard(e, s, rec);
     return DP_OK;
   }
-  s->only = only;
-  *t = (struct task){NULL, rec, 0, s};
-  if(e->qtail)
-    e->qtail->next = t;
-  else
-    e->qhead = t;
-  e->qtail = t;
-  e->qlen++;
-  pthread_cond_signal(&e->work_cv);
+  if(s)
+    s->filter = filter; /* the slot owns it from here on */
+  if(!s || enqueue(e, rec, 0, s)) {
+    pthread_mutex_unlock(&e->lock);
+    dpi_record_free(rec);
+    if(s)
+      slot_settle(e, s, SLOT_EMPTY, NULL, 0, 0, DP_KIND_NONE);
+    else
+      filter_free(filter);
+    return DP_FATAL;
+  }
   pthread_mutex_unlock(&e->lock);
   return DP_OK;
 }
@@ -716,11 +720,7 @@ enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *r
                                         const char *stage)
 {
   pthread_mutex_lock(&e->lock);
-  while(window_full(e) && !e->fatal)
-    wait_room(e);
-  struct slot *s = e->fatal ? NULL : slot_append(e);
-  if(s)
-    s->input = ++e->submitted;
+  struct slot *s = input_slot(e, 0);
   pthread_mutex_unlock(&e->lock);
   if(!s) {
     dpi_record_free(rec);
@@ -765,8 +765,7 @@ enum dp_status dpi_engine_finish(struct dp_engine *e, struct dp_counts *counts)
   pthread_mutex_unlock(&e->lock);
   for(unsigned i = 0; i < e->nworkers; i++)
     pthread_join(e->workers[i], NULL);
-  if(e->opt.checkpoint)
-    e->opt.checkpoint(e->opt.checkpoint_user, e->inputs_written, e->counts.failed, 1);
+  checkpoint(e, 0, 1);
   enum dp_status rc = e->fatal ? DP_FATAL : DP_OK;
   dpi_engine_snapshot(e, counts);
   return rc;

@@ -14,28 +14,29 @@
  * source stage making many documents from one input, wait for room.  The
  * producer also waits while the task queue is full, and when it is full a
  * worker runs the next stage itself, depth-first, instead of queueing.
- * docs/internals/PIPELINE.md says why this cannot deadlock. */
+ * docs/internals/PIPELINE.md says why this cannot deadlock.
+ *
+ * The engine only schedules and writes.  What it keeps is handed in: the
+ * shard policy (shard.h) for the run, and a filter per input (a retry of an
+ * error file keeps only what failed before: retry.h). */
 #ifndef DP_ENGINE_H
 #define DP_ENGINE_H
 
 #include <stdio.h>
 
+#include "counts.h"
 #include "errors.h"
 #include "pipeline.h"
 #include "record.h"
+#include "shard.h"
 
-struct dp_counts {
-  unsigned long inputs;  /* lines or arguments read (kept by the runner) */
-  unsigned long emitted; /* records written */
-  unsigned long failed;  /* error records written */
-  unsigned long skipped; /* inputs that held no document (empty Bundles, Patients) */
-  unsigned long deleted; /* deletion lines written (record.h): not documents */
-  unsigned long resumed; /* inputs done by an interrupted earlier attempt */
-  unsigned long filtered; /* records dropped by a retry: they converted before */
-  unsigned long other_shard; /* documents left to the other shards */
-  unsigned long held;    /* now: lines ready but held back for the output order,
-                            behind a document still in work (not a total) */
-  unsigned long by_kind[DP_KIND_COUNT];
+/* Which of one input's records are written.  keeps() is called on the
+ * worker threads, at once for several records, with each record about to be
+ * written; what it refuses is counted as "filtered".  free() is called once
+ * the input's every line is written (or when the input is not taken). */
+struct dp_input_filter {
+  int (*keeps)(const struct dp_input_filter *self, const struct dp_record *rec);
+  void (*free)(struct dp_input_filter *self);
 };
 
 struct dp_engine_options {
@@ -50,11 +51,10 @@ struct dp_engine_options {
   unsigned jobs;  /* worker threads, at least 1 */
   int unbuffered; /* flush after every line */
   int unordered;  /* write each line as soon as it is ready (no checkpoints) */
-  /* --shard K/N: keep only documents whose identity hashes to K modulo N
-   * (N = 0: all).  The identity is the id of what the first stage emits,
-   * without its "#..." part, so attachments and batch messages of one
-   * source stay together; errors that come before it go by their own id. */
-  unsigned shard_k, shard_n;
+  /* --shard K/N (shard.h), NULL: every document.  Errors that come before
+   * the first stage (unreadable inputs) go by their own identity.  Must
+   * outlive the engine. */
+  const struct dp_shard *shard;
   /* Called by the writer after it wrote lines, with the number of inputs
    * whose every line is now written and of error records written (final:
    * the run is over).  Runs on the writer thread, which alone writes to out
@@ -68,21 +68,16 @@ struct dp_progress;
 
 /* Start the workers and the writer; NULL when threads cannot start. */
 struct dp_engine *dpi_engine_start(struct dp_chain *chain, const struct dp_engine_options *opt);
-/* Hand a record to stage 0; waits while too much is in flight.  Returns
- * DP_FATAL once the run cannot go on (output closed). */
-enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec);
-/* The same, keeping only the records whose id is in `only` (a JSON array of
- * strings, ownership taken): retrying the failures of an earlier run
- * without repeating the documents that converted then. */
-enum dp_status dpi_engine_submit_only(struct dp_engine *e, struct dp_record *rec,
-                                      json_object *only);
+/* Hand a record to stage 0; waits while too much is in flight.  filter
+ * (NULL: write everything; ownership taken) chooses which of the records
+ * made from it are written.  Returns DP_FATAL once the run cannot go on
+ * (output closed). */
+enum dp_status dpi_engine_submit(struct dp_engine *e, struct dp_record *rec,
+                                 struct dp_input_filter *filter);
 /* Lines written to a terminal first erase this progress line (progress.h). */
 void dpi_engine_set_progress(struct dp_engine *e, struct dp_progress *progress);
 /* Add the counts so far to *out (any thread, while the run goes on). */
 void dpi_engine_snapshot(struct dp_engine *e, struct dp_counts *out);
-/* Does this identity belong to shard k of n? (FNV-1a of the text up to
- * '#', the same on every machine) */
-int dpi_shard_mine(const char *identity, unsigned k, unsigned n);
 /* A record that failed before entering the chain (unreadable input): its
  * error record is written in order with the rest. */
 enum dp_status dpi_engine_submit_failed(struct dp_engine *e, struct dp_record *rec,

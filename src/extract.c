@@ -253,3 +253,21 @@ enum dp_status dpi_extract_finish(const struct dp_stage *st, struct dp_record *r
   dpi_record_drop_body(rec);
   return dpi_emit(out, rec);
 }
+
+enum dp_status dpi_extract_attachment(const struct dp_stage *st, struct dp_record *parent,
+                                      const void *bytes, size_t len, const char *declared,
+                                      const char *label, struct dp_buf *text)
+{
+  enum dp_status rc = dpi_extract_embedded_as(st, parent, bytes, len, declared, text);
+  if(rc != DP_FAIL)
+    return rc;
+  /* The message keeps its record; what went wrong is said in it.  The
+   * error is the child's, so it names no document text either. */
+  dpi_record_warn(parent, "%s not converted (%s): %s", label, dpi_kind_name(parent->err_kind),
+                  parent->err_message ? parent->err_message : "failed");
+  free(parent->err_message);
+  free(parent->err_hint);
+  parent->err_message = parent->err_hint = NULL;
+  parent->err_kind = DP_KIND_NONE;
+  return DP_OK;
+}

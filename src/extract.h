@@ -36,6 +36,15 @@ enum dp_status dpi_extract_embedded_as(const struct dp_stage *st, struct dp_reco
                                        const void *bytes, size_t len, const char *declared,
                                        struct dp_buf *text);
 
+/* An attachment of a message (mail, Outlook .msg): like
+ * dpi_extract_embedded_as, but one that fails to convert does not fail the
+ * message: a line of parent's meta.warnings names it (`label`, such as
+ * "attachment 2 (report.pdf)", and the child's kind and reason) and DP_OK
+ * is returned; DP_FATAL still is. */
+enum dp_status dpi_extract_attachment(const struct dp_stage *st, struct dp_record *parent,
+                                      const void *bytes, size_t len, const char *declared,
+                                      const char *label, struct dp_buf *text);
+
 /* Record facts that normalize uses when the FHIR resource gives none:
  * key is "type" (a human label), "code" (a LOINC code), "date" (any date
  * form dpi_date_normalize reads). */

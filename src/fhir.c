@@ -219,19 +219,11 @@ void dpi_fhir_missing_scope(const struct dp_http_response *res, char *out, size_
   auth_param(res->www_authenticate, "scope", out, outlen);
 }
 
-enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_response *res,
-                             const char *what, const char *resource_type,
-                             enum dp_fhir_origin origin)
+/* An exchange without an HTTP answer to judge: no token, a refused
+ * origin, an answer over the cap, a transfer cut short, no connection. */
+static enum dp_status fail_unanswered(struct dp_record *rec, const struct dp_http_response *res,
+                                      const char *what)
 {
-  char diag[600];
-  dpi_fhir_server_says(res, diag, sizeof(diag));
-  const char *sep = diag[0] ? ": " : "";
-  long st = res->status;
-  rec->err_status = (int)st;
-  if(res->request_id[0])
-    dpi_record_set_str(rec, "_requestId", res->request_id);
-  const char *type = resource_type ? resource_type : "resource";
-
   if(res->auth_failed) {
     /* The reason already ends with a hint from the token endpoint's answer. */
     const char *hint = strstr(res->error, ". Hint: ");
@@ -258,32 +250,25 @@ enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_respons
   if(res->too_large)
     return dpi_record_fail(rec, DP_KIND_TOO_LARGE, "%s: response over the size cap "
                                                    "(--max-bytes)", what);
-  if(st == 0 && res->transport_error == CURLE_PARTIAL_FILE) {
+  if(res->transport_error == CURLE_PARTIAL_FILE) {
     /* The server said how long the answer is and sent less, every try. */
     dpi_record_hint(rec, "the transfer was cut short %u times; try again later",
                     res->tries ? res->tries : 1);
     return dpi_record_fail(rec, DP_KIND_DAMAGED, "%s: the answer was cut short (%s)", what,
                            res->error);
   }
-  if(st == 0) {
-    dpi_record_hint(rec, "check the network path to the server, proxy settings (https_proxy, "
-                         "no_proxy) and TLS trust; the request was retried %u times",
-                    res->tries ? res->tries - 1 : 0);
-    return dpi_record_fail(rec, DP_KIND_NETWORK, "%s: %s", what, res->error);
-  }
-  if(st == 404 || st == 410) {
-    if(origin == DP_FHIR_LISTED) {
-      dpi_record_hint(rec, "the server listed or referenced this %s but will not show it: the "
-                           "API user's security persona probably lacks access to %s resources "
-                           "of this kind (for XR- PDFs, the reporting solution may not be "
-                           "installed); ask the EHR administrator to review the system "
-                           "account's roles",
-                      type, type);
-      return dpi_record_fail(rec, DP_KIND_NOT_VISIBLE, "%s: HTTP %ld%s%s", what, st, sep, diag);
-    }
-    return dpi_record_fail(rec, DP_KIND_NOT_FOUND, "%s: HTTP %ld%s%s", what, st, sep, diag);
-  }
-  if(st == 401) {
+  dpi_record_hint(rec, "check the network path to the server, proxy settings (https_proxy, "
+                       "no_proxy) and TLS trust; the request was retried %u times",
+                  res->tries ? res->tries - 1 : 0);
+  return dpi_record_fail(rec, DP_KIND_NETWORK, "%s: %s", what, res->error);
+}
+
+/* 401 and 403: the token was refused, or lacks a scope or a header.
+ * sep and diag: what the server said, to append. */
+static enum dp_status fail_denied(struct dp_record *rec, const struct dp_http_response *res,
+                                  const char *what, const char *sep, const char *diag)
+{
+  if(res->status == 401) {
     char err[128], desc[256];
     auth_param(res->www_authenticate, "error", err, sizeof(err));
     auth_param(res->www_authenticate, "error_description", desc, sizeof(desc));
@@ -293,33 +278,79 @@ enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_respons
     return dpi_record_fail(rec, DP_KIND_UNAUTHORIZED, "%s: HTTP 401%s%s%s%s%s%s", what,
                            err[0] ? " " : "", err, desc[0] ? ": " : "", desc, sep, diag);
   }
-  if(st == 403) {
-    char scope[256];
-    dpi_fhir_missing_scope(res, scope, sizeof(scope));
-    if(scope[0]) {
-      dpi_record_hint(rec, "add %s to --scope (SMART v2 spells it with .r/.rs) and have it "
-                           "granted to the system account",
-                      scope);
-      return dpi_record_fail(rec, DP_KIND_FORBIDDEN, "%s: HTTP 403: missing scope %s%s%s", what,
-                             scope, sep, diag);
-    }
-    dpi_record_hint(rec, "the token lacks a scope or the request a header the tenant needs "
-                         "(see --scope and --header)");
-    return dpi_record_fail(rec, DP_KIND_FORBIDDEN, "%s: HTTP 403%s%s", what, sep, diag);
+  char scope[256];
+  dpi_fhir_missing_scope(res, scope, sizeof(scope));
+  if(scope[0]) {
+    dpi_record_hint(rec, "add %s to --scope (SMART v2 spells it with .r/.rs) and have it "
+                         "granted to the system account",
+                    scope);
+    return dpi_record_fail(rec, DP_KIND_FORBIDDEN, "%s: HTTP 403: missing scope %s%s%s", what,
+                           scope, sep, diag);
   }
+  dpi_record_hint(rec, "the token lacks a scope or the request a header the tenant needs "
+                       "(see --scope and --header)");
+  return dpi_record_fail(rec, DP_KIND_FORBIDDEN, "%s: HTTP 403%s%s", what, sep, diag);
+}
+
+/* 404 and 410: where the request came from says whether the resource is
+ * hidden from this API user or simply not there. */
+static enum dp_status fail_missing(struct dp_record *rec, const struct dp_http_response *res,
+                                   const char *what, const char *type, enum dp_fhir_origin origin,
+                                   const char *sep, const char *diag)
+{
+  if(origin == DP_FHIR_LISTED) {
+    dpi_record_hint(rec, "the server listed or referenced this %s but will not show it: the "
+                         "API user's security persona probably lacks access to %s resources "
+                         "of this kind (for XR- PDFs, the reporting solution may not be "
+                         "installed); ask the EHR administrator to review the system "
+                         "account's roles",
+                    type, type);
+    return dpi_record_fail(rec, DP_KIND_NOT_VISIBLE, "%s: HTTP %ld%s%s", what, res->status, sep,
+                           diag);
+  }
+  return dpi_record_fail(rec, DP_KIND_NOT_FOUND, "%s: HTTP %ld%s%s", what, res->status, sep,
+                         diag);
+}
+
+/* 429 after every retry: how long the server asked to wait, and that the
+ * waits were capped. */
+static enum dp_status fail_throttled(struct dp_record *rec, const struct dp_http_response *res,
+                                     const char *what, const char *sep, const char *diag)
+{
+  double after = dpi_retry_after_seconds(res->retry_after, (long)time(NULL));
+  char asked[160] = "";
+  if(after >= 0)
+    snprintf(asked, sizeof(asked), "; it asked to wait %.0f s (Retry-After: %.40s), and each "
+             "wait was cut to --retry-cap", after, res->retry_after);
+  dpi_record_hint(rec, "the server kept answering 429 after %u tries%s: lower --rate or "
+                       "--concurrency, or try again later",
+                  res->tries, asked);
+  return dpi_record_fail(rec, DP_KIND_RATE_LIMITED, "%s: HTTP 429%s%s", what, sep, diag);
+}
+
+enum dp_status dpi_fhir_fail(struct dp_record *rec, const struct dp_http_response *res,
+                             const char *what, const char *resource_type,
+                             enum dp_fhir_origin origin)
+{
+  char diag[600];
+  dpi_fhir_server_says(res, diag, sizeof(diag));
+  const char *sep = diag[0] ? ": " : "";
+  long st = res->status;
+  rec->err_status = (int)st;
+  if(res->request_id[0])
+    dpi_record_set_str(rec, "_requestId", res->request_id);
+  const char *type = resource_type ? resource_type : "resource";
+
+  if(res->auth_failed || res->refused || res->too_large || st == 0)
+    return fail_unanswered(rec, res, what);
+  if(st == 404 || st == 410)
+    return fail_missing(rec, res, what, type, origin, sep, diag);
+  if(st == 401 || st == 403)
+    return fail_denied(rec, res, what, sep, diag);
   if(st == 409 || st == 412)
     return dpi_record_fail(rec, DP_KIND_VERSION_CONFLICT, "%s: HTTP %ld%s%s", what, st, sep, diag);
-  if(st == 429) {
-    double after = dpi_retry_after_seconds(res->retry_after, (long)time(NULL));
-    char asked[160] = "";
-    if(after >= 0)
-      snprintf(asked, sizeof(asked), "; it asked to wait %.0f s (Retry-After: %.40s), and each "
-               "wait was cut to --retry-cap", after, res->retry_after);
-    dpi_record_hint(rec, "the server kept answering 429 after %u tries%s: lower --rate or "
-                         "--concurrency, or try again later",
-                    res->tries, asked);
-    return dpi_record_fail(rec, DP_KIND_RATE_LIMITED, "%s: HTTP 429%s%s", what, sep, diag);
-  }
+  if(st == 429)
+    return fail_throttled(rec, res, what, sep, diag);
   if(st >= 500) {
     dpi_record_hint(rec, "the server failed %u times; try again later or report the request id",
                     res->tries);
@@ -363,4 +394,16 @@ const char *dpi_fhir_next_link(json_object *bundle)
       return dpi_json_member_str(l, "url");
   }
   return NULL;
+}
+
+int dpi_fhir_identity(const struct dp_record *rec, char *out, size_t outlen)
+{
+  const char *type = dpi_record_str(rec, "resourceType"), *id = dpi_record_str(rec, "id");
+  if(type && id)
+    snprintf(out, outlen, "%s/%s", type, id);
+  else if(id)
+    snprintf(out, outlen, "%s", id);
+  else if(outlen)
+    out[0] = '\0';
+  return id ? 0 : -1;
 }

@@ -95,4 +95,10 @@ const char *dpi_fhir_next_link(json_object *bundle);
  * (null members delete, objects merge, anything else replaces). */
 json_object *dpi_merge_patch(json_object *target, json_object *patch);
 
+/* What a resource is, for --shard (shard.h): "type/id" for a FHIR resource
+ * (a DocumentReference, a Binary), else the record's id (a record made from
+ * one keeps its source's, as "DocumentReference/x#2").  0, or -1 when rec
+ * has no id (out is then ""). */
+int dpi_fhir_identity(const struct dp_record *rec, char *out, size_t outlen);
+
 #endif

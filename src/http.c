@@ -18,8 +18,6 @@
 #include "dplimits.h"
 #include "interrupt.h"
 
-#define MAX_REDIRECTS 5
-#define HANDLE_POOL 64
 /* A Retry-After number this large is no delay but a Unix time: 10^9 s is
  * 31 years, and 10^9 as a time is 2001.  10^12 and more is milliseconds
  * (10^12 s would be the year 33658). */
@@ -33,7 +31,7 @@ void dpi_http_config_defaults(struct dp_http_config *cfg)
   cfg->connect_timeout = 15;
   cfg->low_speed_time = 60;
   cfg->timeout = 0;
-  cfg->max_response = DP_MAX_DOCUMENT / 3 * 4 + 4096; /* a Base64 document and its JSON */
+  cfg->max_response = DP_MAX_RESPONSE;
   cfg->concurrency = 8;
   cfg->burst = 1;
   cfg->max_tries = 6;
@@ -66,8 +64,6 @@ static int sleep_for(double seconds)
  * 429 every few hundred requests.  The request that drew the 429 waits its
  * Retry-After; the others keep the new pace (a global pause would cost a
  * second of nothing for every 429). */
-#define OK_RING 1024
-
 struct pacer {
   pthread_mutex_t lock;
   double limit;  /* --rate, 0 = none */
@@ -77,14 +73,14 @@ struct pacer {
   double last_refill;
   double last_cut;
   double last_raise;
-  double ok[OK_RING]; /* completion times of recent answers that were not 429 */
+  double ok[DP_PACER_WINDOW]; /* completion times of recent answers that were not 429 */
   unsigned nok;
   double cap; /* no single wait is longer (--retry-cap) */
 };
 
 static double accepted_rate(struct pacer *p, double now)
 {
-  unsigned n = 0, have = p->nok < OK_RING ? p->nok : OK_RING;
+  unsigned n = 0, have = p->nok < DP_PACER_WINDOW ? p->nok : DP_PACER_WINDOW;
   for(unsigned i = 0; i < have; i++)
     if(now - p->ok[i] <= 1.0)
       n++;
@@ -136,7 +132,7 @@ static void pacer_wait(struct pacer *p)
 static void pacer_ok(struct pacer *p)
 {
   pthread_mutex_lock(&p->lock);
-  p->ok[p->nok++ % OK_RING] = now_mono();
+  p->ok[p->nok++ % DP_PACER_WINDOW] = now_mono();
   pthread_mutex_unlock(&p->lock);
 }
 
@@ -304,13 +300,13 @@ struct dp_http {
   pthread_mutex_t lock; /* handle pool, permits, stats */
   pthread_cond_t permit_cv;
   unsigned in_flight;
-  CURL *pool[HANDLE_POOL];
+  CURL *pool[DP_HTTP_HANDLE_POOL];
   unsigned npool;
   struct pacer pacer;
   struct dp_http_credentials cred;
   unsigned long requests, rate_limited, retries;
   unsigned seed;
-  char base_host[256]; /* host of cfg.origin, lower case, "" when none */
+  char base_host[DP_MAX_HOST]; /* host of cfg.origin, lower case, "" when none */
   int base_class;      /* dp_addr_class of the FHIR server's address; -1 until known */
   int proxied;         /* a proxy is set: it resolves names, not docpipe */
 };
@@ -443,7 +439,7 @@ static void give_handle(struct dp_http *h, CURL *c)
 {
   pthread_mutex_lock(&h->lock);
   h->in_flight--;
-  if(c && h->npool < HANDLE_POOL)
+  if(c && h->npool < DP_HTTP_HANDLE_POOL)
     h->pool[h->npool++] = c;
   else if(c)
     curl_easy_cleanup(c);
@@ -479,7 +475,7 @@ int dpi_http_origin(const char *url, char *out, size_t outlen)
 
 int dpi_http_same_origin(const char *a, const char *b)
 {
-  char oa[512], ob[512];
+  char oa[DP_MAX_ORIGIN], ob[DP_MAX_ORIGIN];
   if(!a || !b || dpi_http_origin(a, oa, sizeof(oa)) || dpi_http_origin(b, ob, sizeof(ob)))
     return 0;
   return !strcmp(oa, ob);
@@ -502,8 +498,8 @@ int dpi_http_resolve_url(const char *base, const char *ref, char *out, size_t ou
 void dpi_http_safe_url(const char *url, char *out, size_t outlen)
 {
   snprintf(out, outlen, "%.*s", (int)strcspn(url, "?#"), url);
-  if(outlen > 4 && strlen(out) > 200)
-    strcpy(out + 197, "...");
+  if(outlen > 4 && strlen(out) > DP_SHOWN_URL)
+    strcpy(out + DP_SHOWN_URL - 3, "...");
 }
 
 /* ---- the guard ---------------------------------------------------------- */
@@ -517,7 +513,7 @@ struct guard {
   int base;        /* the FHIR server's origin: learn its address class */
   int same_host;   /* same host as the FHIR server (another port) */
   int refused;
-  char host[256];
+  char host[DP_MAX_HOST];
   char addr[INET6_ADDRSTRLEN];
   const char *what;
 };
@@ -554,7 +550,7 @@ static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_s
 
 int dpi_http_trusted_origin(const struct dp_http *h, const char *url)
 {
-  char o[512];
+  char o[DP_MAX_ORIGIN];
   if(dpi_http_origin(url, o, sizeof(o)))
     return 0;
   if(h->cfg.origin && dpi_http_same_origin(url, h->cfg.origin))
@@ -664,19 +660,21 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
     v++, vl--;
   while(vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
     vl--;
+#define FIELD(f) offsetof(struct dp_http_response, f), sizeof(((struct dp_http_response *)0)->f)
   static const struct {
     const char *name;
     size_t off, cap;
   } wanted[] = {
-    {"content-type", offsetof(struct dp_http_response, content_type), 128},
-    {"www-authenticate", offsetof(struct dp_http_response, www_authenticate), 512},
-    {"retry-after", offsetof(struct dp_http_response, retry_after), 64},
-    {"etag", offsetof(struct dp_http_response, etag), 64},
-    {"location", offsetof(struct dp_http_response, location), 2048},
-    {"content-location", offsetof(struct dp_http_response, content_location), 2048},
-    {"x-progress", offsetof(struct dp_http_response, x_progress), 128},
-    {"date", offsetof(struct dp_http_response, date), 64},
+    {"content-type", FIELD(content_type)},
+    {"www-authenticate", FIELD(www_authenticate)},
+    {"retry-after", FIELD(retry_after)},
+    {"etag", FIELD(etag)},
+    {"location", FIELD(location)},
+    {"content-location", FIELD(content_location)},
+    {"x-progress", FIELD(x_progress)},
+    {"date", FIELD(date)},
   };
+#undef FIELD
   for(size_t i = 0; i < sizeof(wanted) / sizeof(*wanted); i++)
     if(strlen(wanted[i].name) == nl && !strncasecmp(data, wanted[i].name, nl)) {
       keep((char *)res + wanted[i].off, wanted[i].cap, v, vl);
@@ -969,7 +967,7 @@ static int get_bearer(struct dp_http *h, const struct dp_http_request *cur, cons
 static int follow(struct dp_http_request *cur, char *url, size_t urlsize,
                   const struct dp_http_response *res)
 {
-  char next[4096];
+  char next[DP_MAX_URL];
   if(dpi_http_resolve_url(url, res->location, next, sizeof(next)))
     return -1;
   snprintf(url, urlsize, "%s", next);
@@ -1021,16 +1019,16 @@ int dpi_http_do(struct dp_http *h, const struct dp_http_request *req,
   memset(res, 0, sizeof(*res));
   dpi_buf_init(&res->body, h->cfg.max_response);
   res->sink = req->sink;
-  char url[4096];
+  char url[DP_MAX_URL];
   snprintf(url, sizeof(url), "%s", req->url);
   struct dp_http_request cur = *req;
   int redirects = 0, reauthed = 0;
   /* A Bulk file URL whose manifest says requiresAccessToken gets the token
    * on its own origin too. */
-  char token_origin[512] = "";
+  char token_origin[DP_MAX_ORIGIN] = "";
   if(req->send_token && dpi_http_origin(req->url, token_origin, sizeof(token_origin)))
     token_origin[0] = '\0';
-  unsigned max_redirects = req->max_redirects ? (unsigned)req->max_redirects : MAX_REDIRECTS;
+  unsigned max_redirects = req->max_redirects ? (unsigned)req->max_redirects : DP_MAX_REDIRECTS;
   unsigned max_tries = req->no_retry ? 1 : h->cfg.max_tries;
   for(;;) {
     res->tries++;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "buf.h"
+#include "dplimits.h"
 
 struct dp_http_config {
   const char *user_agent;
@@ -54,7 +55,7 @@ struct dp_http_request {
   const char *basic_user;    /* HTTP Basic credentials (token endpoint) */
   const char *basic_password;
   int no_retry;              /* one attempt only */
-  int max_redirects;         /* 0: default 5 */
+  int max_redirects;         /* 0: DP_MAX_REDIRECTS */
   FILE *sink;                /* write the body here instead of memory (Bulk files);
                                 emptied again before each retry */
 };
@@ -62,16 +63,16 @@ struct dp_http_request {
 struct dp_http_response {
   long status;              /* 0 when no HTTP answer came */
   struct dp_buf body;
-  char content_type[128];
-  char request_id[256];     /* X-Request-Id, opc-request-id, *-Correlation-Id */
-  char www_authenticate[512];
-  char retry_after[64];
-  char etag[64];
-  char location[2048];
-  char content_location[2048];
-  char x_progress[128];
-  char date[64];
-  char url[4096];           /* the URL that answered (after redirects) */
+  char content_type[DP_MAX_HEADER_TYPE];
+  char request_id[DP_MAX_REQUEST_IDS]; /* X-Request-Id, opc-request-id, *-Correlation-Id */
+  char www_authenticate[DP_MAX_CHALLENGE];
+  char retry_after[DP_MAX_HEADER_SHORT];
+  char etag[DP_MAX_HEADER_SHORT];
+  char location[DP_MAX_SERVER_URL];
+  char content_location[DP_MAX_SERVER_URL];
+  char x_progress[DP_MAX_HEADER_TYPE];
+  char date[DP_MAX_HEADER_SHORT];
+  char url[DP_MAX_URL];     /* the URL that answered (after redirects) */
   int transport_error;      /* CURLcode when status is 0 */
   char error[512];          /* transport error text */
   unsigned tries;           /* attempts made */

@@ -1,5 +1,5 @@
 /* isolate.h - extraction in helper processes, for crash isolation and a
- * wall-clock budget.
+ * wall-clock budget: the parent's side.
  *
  * Parsers of hostile documents live in libraries (poppler above all) that
  * can crash or loop on a bad file.  With isolation (on by default for PDF),
@@ -8,14 +8,14 @@
  * --max-time is killed with its helper and becomes "timeout", and the run
  * goes on with a fresh helper.  Helpers are docpipe itself (or, for a
  * program that embeds the library, the docpipe program installed with it:
- * ctx->helper), started with posix_spawn (never a bare fork of a threaded process), limited in memory
- * (--max-memory, RLIMIT_AS), without core dumps, and they die with docpipe
- * (PR_SET_PDEATHSIG).  They are spawned when first needed and reused.
+ * ctx->helper), started with posix_spawn (never a bare fork of a threaded
+ * process), limited in memory (--max-memory, RLIMIT_AS), without core
+ * dumps, and they die with docpipe (PR_SET_PDEATHSIG).  They are spawned
+ * when first needed and reused.
  *
- * Protocol over a socketpair: the request is a length-prefixed JSON record
- * (without its bytes) followed by the raw bytes; the answer is a series of
- * frames, one per record or failure the extraction produced, then an end
- * frame.  Bytes are never re-encoded on the way. */
+ * The helper's side is isoworker.h, the protocol between them isowire.h.
+ * This side never extracts anything itself, so extract.c may call it
+ * without a circle.  docs/internals/ISOLATION.md has the whole picture. */
 #ifndef DP_ISOLATE_H
 #define DP_ISOLATE_H
 
@@ -31,9 +31,5 @@ int dpi_isolate_wants(const struct dp_context *ctx, const char *format);
 /* Extract rec in a helper; same contract as a stage's process(). */
 enum dp_status dpi_isolate_extract(struct dp_isolate *iso, struct dp_record *rec,
                                    struct dp_emitter *out);
-
-/* The helper's side: `docpipe __extract-worker ...`, extracting with the
- * extractors of `stages` (the front end's table).  Returns an exit status. */
-int dpi_isolate_worker_main(int argc, char **argv, const struct dp_stage_ops *const *stages);
 
 #endif

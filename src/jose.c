@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "b64.h"
+#include "dplimits.h"
 #include "record.h"
 
 #define ASSERTION_LIFETIME 240 /* seconds; SMART allows at most 300 */
@@ -140,7 +141,7 @@ static int add_bn(json_object *jwk, const char *name, EVP_PKEY *key, const char 
   int n = pad ? pad : BN_num_bytes(bn);
   unsigned char *bytes = malloc((size_t)n);
   struct dp_buf b;
-  dpi_buf_init(&b, 4096);
+  dpi_buf_init(&b, DP_MAX_JWK_NUMBER);
   int rc = -1;
   if(bytes && BN_bn2binpad(bn, bytes, n) == n &&
      dpi_b64url_encode(bytes, (size_t)n, &b) == DP_B64_OK) {

@@ -1,18 +1,19 @@
 /* manual.c - see manual.h */
 #include "manual.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "dplimits.h"
 #include "errors.h"
 #include "ndjson.h"
 #include "paths.h"
 #include "pipeline.h"
 #include "registry.h"
 #include "settings.h"
+#include "walk.h"
 
 #define HELP_WIDTH 79
 #define HELP_INDENT 30
@@ -307,28 +308,42 @@ static int by_string(const void *a, const void *b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The pipeline names of the folders listed so far; a name met again in a
+ * later folder is hidden by the first. */
+struct pipeline_names {
+  char *seen[DP_MAX_LISTED_PIPELINES];
+  size_t n;
+};
+
+static enum dp_walk_next pipeline_name(void *user, const struct dp_walk_entry *e)
+{
+  struct pipeline_names *pn = user;
+  if(e->depth == 0)
+    return e->type == DP_WALK_DIR ? DP_WALK_GO : DP_WALK_STOP;
+  if(pn->n >= sizeof(pn->seen) / sizeof(*pn->seen))
+    return DP_WALK_STOP;
+  size_t len = strlen(e->name);
+  if(len <= 9 || strcmp(e->name + len - 9, ".pipeline"))
+    return DP_WALK_SKIP;
+  int dup = 0;
+  for(size_t i = 0; i < pn->n && !dup; i++)
+    dup = !strncmp(pn->seen[i], e->name, len - 9) && !pn->seen[i][len - 9];
+  if(!dup && (pn->seen[pn->n] = dpi_memdup(e->name, len - 9)))
+    pn->n++;
+  return DP_WALK_SKIP;
+}
+
 void dpi_manual_list_pipelines(FILE *f)
 {
   char dirs[DP_PIPELINE_DIRS][DP_PATH_MAX];
-  size_t ndirs = dpi_pipeline_dirs(dirs), n = 0;
-  char *seen[256];
+  size_t ndirs = dpi_pipeline_dirs(dirs);
+  struct pipeline_names pn = {.n = 0};
+  char **seen = pn.seen;
   fprintf(f, "Pipelines (docpipe run NAME; the first folder that has a name wins):\n");
   for(size_t d = 0; d < ndirs; d++) {
-    DIR *dir = opendir(dirs[d]);
-    if(!dir)
-      continue;
-    size_t first = n;
-    for(struct dirent *de; (de = readdir(dir)) && n < sizeof(seen) / sizeof(*seen);) {
-      size_t len = strlen(de->d_name);
-      if(de->d_name[0] == '.' || len <= 9 || strcmp(de->d_name + len - 9, ".pipeline"))
-        continue;
-      int dup = 0;
-      for(size_t i = 0; i < n && !dup; i++)
-        dup = !strncmp(seen[i], de->d_name, len - 9) && !seen[i][len - 9];
-      if(!dup && (seen[n] = dpi_memdup(de->d_name, len - 9)))
-        n++;
-    }
-    closedir(dir);
+    size_t first = pn.n;
+    dpi_walk(dirs[d], pipeline_name, &pn); /* a folder that cannot be read lists nothing */
+    size_t n = pn.n;
     if(n > first)
       qsort(seen + first, n - first, sizeof(*seen), by_string);
     for(size_t i = first; i < n; i++) {
@@ -340,7 +355,7 @@ void dpi_manual_list_pipelines(FILE *f)
     if(n > first)
       fprintf(f, "  (in %s)\n", dirs[d]);
   }
-  for(size_t i = 0; i < n; i++)
+  for(size_t i = 0; i < pn.n; i++)
     free(seen[i]);
 }
 

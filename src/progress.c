@@ -1,17 +1,17 @@
 /* progress.c - see progress.h */
 #include "progress.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "buf.h"
+#include "dplimits.h"
 #include "errors.h"
+#include "walk.h"
 
 enum plan { PLAN_NONE, PLAN_BYTES, PLAN_FILES };
 
@@ -35,37 +35,29 @@ struct dp_progress {
 
 /* ---- measuring the input ---------------------------------------------- */
 
-#define MAX_MEASURE_DEPTH 64
+/* Bytes of the regular files under a folder; links are not followed (a
+ * link to a file counts nothing) and hidden entries are skipped, as by the
+ * files stage (walk.h). */
+static enum dp_walk_next add_size(void *user, const struct dp_walk_entry *e)
+{
+  long long *sum = user;
+  if(e->depth == 0 && (e->type == DP_WALK_LINK || e->type == DP_WALK_UNKNOWN)) {
+    *sum = -1; /* a root that cannot be known: a missing path, a dead link */
+    return DP_WALK_STOP;
+  }
+  if(e->type == DP_WALK_DIR && e->depth > DP_MAX_WALK_DEPTH)
+    return DP_WALK_SKIP;
+  if(e->type == DP_WALK_FILE)
+    *sum += (long long)e->sb->st_size;
+  return DP_WALK_GO;
+}
 
 /* Bytes under path; -1 when it cannot be known (stdin, a missing path). */
-static long long measure(const char *path, int depth)
+static long long measure(const char *path)
 {
-  struct stat sb;
-  if(!strcmp(path, "-") || (depth ? lstat(path, &sb) : stat(path, &sb)))
-    return -1;
-  if(S_ISREG(sb.st_mode))
-    return (long long)sb.st_size;
-  if(!S_ISDIR(sb.st_mode) || depth > MAX_MEASURE_DEPTH)
-    return 0;
-  DIR *d = opendir(path);
-  if(!d)
-    return 0;
   long long sum = 0;
-  struct dp_buf child;
-  dpi_buf_init(&child, 8192);
-  for(struct dirent *de; (de = readdir(d));) {
-    if(de->d_name[0] == '.')
-      continue; /* the files stage skips hidden entries too */
-    dpi_buf_reset(&child);
-    dpi_buf_addf(&child, "%s/%s", path, de->d_name);
-    if(dpi_buf_failed(&child))
-      break;
-    long long n = measure(child.mem, depth + 1);
-    if(n > 0)
-      sum += n;
-  }
-  dpi_buf_free(&child);
-  closedir(d);
+  if(!strcmp(path, "-") || dpi_walk(path, add_size, &sum) < 0)
+    return -1;
   return sum;
 }
 
@@ -197,7 +189,7 @@ static void *progress_main(void *arg)
       pthread_mutex_unlock(&p->lock);
       long long sum = 0;
       for(size_t i = 0; i < n; i++) {
-        long long b = sum >= 0 ? measure(paths[i], 0) : -1;
+        long long b = sum >= 0 ? measure(paths[i]) : -1;
         sum = b < 0 ? -1 : sum + b;
         free(paths[i]);
       }

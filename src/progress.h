@@ -17,7 +17,7 @@
 
 #include <stdio.h>
 
-#include "engine.h"
+#include "counts.h"
 
 struct dp_progress;
 

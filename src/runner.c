@@ -5,8 +5,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "binindex.h"
 #include "buf.h"
 #include "engine.h"
 #include "interrupt.h"
@@ -15,17 +15,8 @@
 #include "ndjson.h"
 #include "progress.h"
 #include "record.h"
-
-/* The input being retried, gathered from consecutive error records of an
- * error file fed back in (they come in input order, several per input when
- * several of its documents failed). */
-struct retry {
-  int active;
-  char *file, *arg;
-  unsigned long line;
-  json_object *only; /* ids of the failed documents; NULL: keep everything */
-  int unfiltered;
-};
+#include "retry.h"
+#include "shard.h"
 
 struct dp_runner {
   pthread_mutex_t lock; /* engine, while a snapshot reads it */
@@ -36,9 +27,8 @@ struct dp_runner {
   struct dp_counts counts;
   int fatal;
   unsigned long seen; /* inputs met so far, skipped ones included */
-  struct retry retry;
-  struct dp_reader source; /* the file a retried input is read back from */
-  char *source_name;
+  struct dp_shard shard;   /* --shard, handed to the engine */
+  struct dp_retry *retry;  /* error records fed back in */
 };
 
 static void checkpoint(void *user, unsigned long written, unsigned long failed, int final)
@@ -46,6 +36,23 @@ static void checkpoint(void *user, unsigned long written, unsigned long failed, 
   struct dp_runner *run = user;
   run->opt.engine.checkpoint(run->opt.engine.checkpoint_user, run->opt.skip + written,
                              run->opt.skip_failed + failed, final);
+}
+
+static enum dp_status push(struct dp_runner *run, struct dp_record *rec,
+                           struct dp_input_filter *keep);
+static enum dp_status write_error(struct dp_runner *run, struct dp_record *rec,
+                                  const char *stage);
+
+/* What retry.h hands on comes back as any input. */
+static enum dp_status retry_submit(void *user, struct dp_record *rec,
+                                   struct dp_input_filter *keep)
+{
+  return push(user, rec, keep);
+}
+
+static enum dp_status retry_fail(void *user, struct dp_record *rec)
+{
+  return write_error(user, rec, "input");
 }
 
 struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_options *opt)
@@ -59,10 +66,15 @@ struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_opt
   if(!run->opt.max_line)
     run->opt.max_line = DP_MAX_LINE;
   struct dp_engine_options eo = opt->engine;
+  eo.shard = &run->shard;
   eo.checkpoint = opt->engine.checkpoint ? checkpoint : NULL;
   eo.checkpoint_user = run;
-  run->engine = dpi_engine_start(chain, &eo);
+  dpi_shard_init(&run->shard, opt->shard_k, opt->shard_n, chain);
+  struct dp_retry_out ro = {retry_submit, retry_fail, run};
+  run->retry = dpi_retry_new(chain->n ? chain->stages[0].ops->flags : 0, run->opt.max_line, &ro);
+  run->engine = run->retry ? dpi_engine_start(chain, &eo) : NULL;
   if(!run->engine) {
+    dpi_retry_free(run->retry);
     pthread_mutex_destroy(&run->lock);
     free(run);
     return NULL;
@@ -70,13 +82,11 @@ struct dp_runner *dpi_runner_new(struct dp_chain *chain, const struct dp_run_opt
   return run;
 }
 
-static enum dp_status flush_retry(struct dp_runner *run);
-
 enum dp_status dpi_runner_finish(struct dp_runner *run)
 {
   if(!run->engine)
     return run->fatal ? DP_FATAL : DP_OK;
-  if(flush_retry(run) == DP_FATAL)
+  if(dpi_retry_flush(run->retry) == DP_FATAL)
     run->fatal = 1;
   if(dpi_engine_finish(run->engine, &run->counts) == DP_FATAL)
     run->fatal = 1;
@@ -84,10 +94,8 @@ enum dp_status dpi_runner_finish(struct dp_runner *run)
   dpi_engine_free(run->engine);
   run->engine = NULL;
   pthread_mutex_unlock(&run->lock);
-  if(run->source.f)
-    dpi_reader_close(&run->source);
-  free(run->source_name);
-  run->source_name = NULL;
+  dpi_retry_free(run->retry);
+  run->retry = NULL;
   return run->fatal ? DP_FATAL : DP_OK;
 }
 
@@ -132,22 +140,20 @@ static int resumed(struct dp_runner *run)
   return 0;
 }
 
-static enum dp_status push_only(struct dp_runner *run, struct dp_record *rec, json_object *only)
+/* keep: which of rec's records to write (a retry, retry.h), or NULL. */
+static enum dp_status push(struct dp_runner *run, struct dp_record *rec,
+                           struct dp_input_filter *keep)
 {
   if(resumed(run)) {
     dpi_record_free(rec);
-    json_object_put(only);
+    if(keep)
+      keep->free(keep);
     return DP_OK;
   }
-  enum dp_status rc = dpi_engine_submit_only(run->engine, rec, only);
+  enum dp_status rc = dpi_engine_submit(run->engine, rec, keep);
   if(rc == DP_FATAL)
     run->fatal = 1;
   return rc;
-}
-
-static enum dp_status push(struct dp_runner *run, struct dp_record *rec)
-{
-  return push_only(run, rec, NULL);
 }
 
 static enum dp_status write_error(struct dp_runner *run, struct dp_record *rec, const char *stage)
@@ -173,45 +179,14 @@ static json_object *input_ref(const char *file, unsigned long line)
   return in;
 }
 
-/* The same from a path already in its record form (an error file's). */
-static json_object *input_ref_named(const char *file, unsigned long line)
-{
-  json_object *in = json_object_new_object();
-  dpi_json_set_str(in, "file", file);
-  if(line)
-    json_object_object_add(in, "line", json_object_new_int64((int64_t)line));
-  return in;
-}
-
-/* For an input that could not be parsed: find "resourceType" and "id" near
- * the start of the raw text so the error names the document when it can. */
+/* For an input that could not be parsed: the resourceType and id near
+ * the start of the raw text, so the error names the document when it can. */
 static void salvage_id(const char *text, size_t len, struct dp_record *rec)
 {
-  char type[64] = "", id[128] = "";
-  const char *keys[2] = {"\"resourceType\"", "\"id\""};
-  char *vals[2] = {type, id};
-  size_t caps[2] = {sizeof(type), sizeof(id)};
-  size_t scan = len < 4096 ? len : 4096;
-  for(int k = 0; k < 2; k++) {
-    size_t kl = strlen(keys[k]);
-    for(size_t i = 0; i + kl < scan; i++) {
-      if(memcmp(text + i, keys[k], kl))
-        continue;
-      size_t j = i + kl;
-      while(j < scan && (text[j] == ' ' || text[j] == ':'))
-        j++;
-      if(j >= scan || text[j] != '"')
-        break;
-      size_t n = 0;
-      j++;
-      while(j < scan && text[j] != '"' && text[j] != '\\' && n + 1 < caps[k])
-        vals[k][n++] = text[j++];
-      vals[k][j < scan && text[j] == '"' ? n : 0] = '\0';
-      break;
-    }
-  }
-  if(type[0] && id[0]) {
-    char full[200];
+  char type[DP_MAX_RESOURCE_TYPE], id[DP_SALVAGE_ID];
+  if(dpi_json_scan_id(text, len < DP_SALVAGE_SCAN ? len : DP_SALVAGE_SCAN, type, sizeof(type), id,
+                      sizeof(id))) {
+    char full[sizeof(type) + sizeof(id) + 1];
     snprintf(full, sizeof(full), "%s/%s", type, id);
     dpi_record_set_str(rec, "id", full);
   }
@@ -231,24 +206,15 @@ static enum dp_status input_error(struct dp_runner *run, const char *file, unsig
   return write_error(run, rec, "input");
 }
 
-static enum dp_status gather_retry(struct dp_runner *run, json_object *err, const char *file,
-                                   unsigned long line);
-
-static int is_error_record(json_object *obj)
-{
-  return dpi_json_member_str(obj, "kind") && dpi_json_member_str(obj, "stage") &&
-         dpi_json_member_str(obj, "message") && !dpi_json_member(obj, "resourceType");
-}
-
 static enum dp_status push_json(struct dp_runner *run, json_object *obj, const char *file,
                                 unsigned long line)
 {
-  if(json_object_is_type(obj, json_type_object) && is_error_record(obj)) {
-    enum dp_status rc = gather_retry(run, obj, file, line);
+  if(json_object_is_type(obj, json_type_object) && dpi_retry_is_error_record(obj)) {
+    enum dp_status rc = dpi_retry_add(run->retry, obj);
     json_object_put(obj);
     return rc;
   }
-  if(run->retry.active && flush_retry(run) == DP_FATAL) {
+  if(dpi_retry_flush(run->retry) == DP_FATAL) {
     json_object_put(obj);
     return DP_FATAL;
   }
@@ -266,7 +232,7 @@ static enum dp_status push_json(struct dp_runner *run, json_object *obj, const c
     json_object_object_add(rec->obj, "_input", input_ref(file, line));
   if(rec->err_kind != DP_KIND_NONE)
     return write_error(run, rec, "input");
-  return push(run, rec);
+  return push(run, rec, NULL);
 }
 
 /* One NDJSON line (not blank, not over the cap). */
@@ -470,134 +436,6 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
   return rc;
 }
 
-/* ---- retrying the failures of an error file ----------------------------- */
-
-static void retry_clear(struct retry *r)
-{
-  free(r->file);
-  free(r->arg);
-  json_object_put(r->only);
-  memset(r, 0, sizeof(*r));
-}
-
-/* Line `line` of file (its record form, names.h), read again (forward from
- * where the last one was). */
-static char *read_back(struct dp_runner *run, const char *file, unsigned long line, size_t *len)
-{
-  /* Stdin (or a library's pushed input) is gone: reading "-" would take
-   * whatever comes on stdin now. */
-  if(!strcmp(file, "-"))
-    return NULL;
-  if(!run->source_name || strcmp(run->source_name, file) || run->source.line >= line) {
-    if(run->source.f)
-      dpi_reader_close(&run->source);
-    free(run->source_name);
-    run->source_name = strdup(file);
-    char *path = dpi_name_bytes(file);
-    int failed = !run->source_name || !path ||
-                 dpi_reader_open(&run->source, path, run->opt.max_line);
-    free(path);
-    if(failed)
-      return NULL;
-  }
-  const char *text;
-  int too_long;
-  while(dpi_reader_next(&run->source, &text, len, &too_long) == 1)
-    if(run->source.line == line)
-      return too_long ? NULL : dpi_memdup(text, *len);
-  return NULL;
-}
-
-static enum dp_status flush_retry(struct dp_runner *run)
-{
-  struct retry *r = &run->retry;
-  if(!r->active)
-    return DP_OK;
-  json_object *only = r->unfiltered ? NULL : json_object_get(r->only);
-  int reads_args = run->chain->stages[0].ops->flags & DP_STAGE_READS_ARGS;
-  enum dp_status rc;
-  struct dp_record *rec = dpi_record_new();
-  if(!rec) {
-    json_object_put(only);
-    retry_clear(r);
-    return DP_FATAL;
-  }
-  if(r->arg && reads_args) {
-    /* The error named the argument in its record form: open the bytes. */
-    char *arg = dpi_name_bytes(r->arg);
-    if(!arg) {
-      dpi_record_free(rec);
-      json_object_put(only);
-      retry_clear(r);
-      return DP_FATAL;
-    }
-    dpi_record_set_str(rec, "_arg", arg);
-    free(arg);
-    json_object *in = json_object_new_object();
-    dpi_json_set_str(in, "arg", r->arg);
-    json_object_object_add(rec->obj, "_input", in);
-    rc = push_only(run, rec, only);
-  } else if(r->file && r->line && !reads_args) {
-    size_t len = 0;
-    char *text = read_back(run, r->file, r->line, &len);
-    json_object *obj = NULL;
-    char why[256];
-    if(text && dpi_json_parse(text, len, &obj, why, sizeof(why)) == DP_JSON_OK &&
-       json_object_is_type(obj, json_type_object)) {
-      dpi_record_free(rec);
-      rec = dpi_record_parse(obj);
-      if(rec)
-        json_object_object_add(rec->obj, "_input", input_ref_named(r->file, r->line));
-      rc = rec ? push_only(run, rec, only) : DP_FATAL;
-    } else {
-      json_object_object_add(rec->obj, "_input", input_ref_named(r->file, r->line));
-      dpi_record_fail(rec, text ? DP_KIND_BAD_JSON : DP_KIND_IO,
-                      "cannot read line %lu of %s again to retry it", r->line, r->file);
-      json_object_put(only);
-      rc = write_error(run, rec, "input");
-      json_object_put(obj);
-    }
-    free(text);
-  } else {
-    dpi_record_fail(rec, DP_KIND_INVALID_INPUT,
-                    r->arg || r->file ? "this error came from another kind of input: retry it "
-                                        "with the pipeline that made it"
-                                      : "error record without an input to retry");
-    json_object_put(only);
-    rc = write_error(run, rec, "input");
-  }
-  retry_clear(r);
-  return rc;
-}
-
-static enum dp_status gather_retry(struct dp_runner *run, json_object *err, const char *file,
-                                   unsigned long line)
-{
-  (void)file;
-  (void)line;
-  json_object *in = dpi_json_member(err, "input");
-  const char *ifile = dpi_json_member_str(in, "file"), *iarg = dpi_json_member_str(in, "arg");
-  unsigned long iline = (unsigned long)json_object_get_int64(dpi_json_member(in, "line"));
-  struct retry *r = &run->retry;
-  int same = r->active && ((iarg && r->arg && !strcmp(iarg, r->arg)) ||
-                           (ifile && r->file && !strcmp(ifile, r->file) && iline == r->line));
-  if(!same) {
-    if(flush_retry(run) == DP_FATAL)
-      return DP_FATAL;
-    r->active = 1;
-    r->file = ifile ? strdup(ifile) : NULL;
-    r->arg = iarg ? strdup(iarg) : NULL;
-    r->line = iline;
-    r->only = json_object_new_array();
-  }
-  json_object *id = dpi_json_member(err, "id");
-  if(id && json_object_is_type(id, json_type_string))
-    json_object_array_add(r->only, json_object_new_string(json_object_get_string(id)));
-  else
-    r->unfiltered = 1; /* the whole input failed: retry all of it */
-  return DP_OK;
-}
-
 /* An argument (a path, a patient id) for a stage that reads arguments;
  * line is its line on stdin, 0 when it came from the command line. */
 static enum dp_status feed_arg(struct dp_runner *run, const char *arg, unsigned long line)
@@ -611,48 +449,10 @@ static enum dp_status feed_arg(struct dp_runner *run, const char *arg, unsigned 
   if(line)
     json_object_object_add(in, "line", json_object_new_int64((int64_t)line));
   json_object_object_add(rec->obj, "_input", in);
-  return push(run, rec);
+  return push(run, rec, NULL);
 }
 
 static enum dp_status feed_arg_lines(struct dp_runner *run, const char *path);
-
-/* Is this path argument an error file, to retry rather than convert?  Its
- * first line that is not blank is an error record.  Only for stages whose
- * arguments are paths (a patient id is never opened), and only the file's
- * first DP_MAX_ARG_LINE bytes are looked at: a big document is not read
- * twice. */
-static int is_error_file(const struct dp_runner *run, const char *path)
-{
-  unsigned flags = run->chain->stages[0].ops->flags;
-  if(flags & (DP_STAGE_NETWORK | DP_STAGE_NO_INPUT))
-    return 0;
-  FILE *f = fopen(path, "rbe");
-  struct stat sb;
-  if(!f)
-    return 0;
-  char *head = NULL;
-  size_t n = 0;
-  if(!fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) && (head = malloc(DP_MAX_ARG_LINE)))
-    n = fread(head, 1, DP_MAX_ARG_LINE, f);
-  fclose(f);
-  if(!head)
-    return 0;
-  const char *p = head, *end = head + n;
-  while(p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-    p++;
-  const char *nl = p < end && *p == '{' ? memchr(p, '\n', (size_t)(end - p)) : NULL;
-  int found = 0;
-  if(nl || (p < end && *p == '{' && (off_t)n == sb.st_size)) {
-    size_t len = (size_t)((nl ? nl : end) - p);
-    json_object *obj = NULL;
-    char why[64];
-    found = dpi_json_parse(p, len, &obj, why, sizeof(why)) == DP_JSON_OK &&
-            json_object_is_type(obj, json_type_object) && is_error_record(obj);
-    json_object_put(obj);
-  }
-  free(head);
-  return found;
-}
 
 enum dp_status dpi_runner_feed(struct dp_runner *run, const char *input)
 {
@@ -663,7 +463,9 @@ enum dp_status dpi_runner_feed(struct dp_runner *run, const char *input)
       return dpi_runner_feed_stdin(run);
     /* `docpipe convert errors.ndjson` retries, as the error file on stdin
      * or `docpipe run fhir-dump errors.ndjson` does. */
-    return is_error_file(run, input) ? feed_arg_lines(run, input) : feed_arg(run, input, 0);
+    if(dpi_retry_is_error_file(run->retry, input))
+      return feed_arg_lines(run, input);
+    return feed_arg(run, input, 0);
   }
   return feed_ndjson(run, input);
 }
@@ -675,13 +477,13 @@ static enum dp_status feed_arg_line(struct dp_runner *run, const char *text, siz
   json_object *obj = NULL;
   char why[256];
   if(len && text[0] == '{' && dpi_json_parse(text, len, &obj, why, sizeof(why)) == DP_JSON_OK &&
-     is_error_record(obj)) {
-    enum dp_status rc = gather_retry(run, obj, "-", line);
+     dpi_retry_is_error_record(obj)) {
+    enum dp_status rc = dpi_retry_add(run->retry, obj);
     json_object_put(obj);
     return rc;
   }
   json_object_put(obj);
-  if(run->retry.active && flush_retry(run) == DP_FATAL)
+  if(dpi_retry_flush(run->retry) == DP_FATAL)
     return DP_FATAL;
   char *arg = dpi_memdup(text, len);
   if(!arg)

@@ -10,10 +10,11 @@
  * record, and a stage that swallows a record is reported as an internal
  * error.  documents = emitted + failed, always.
  *
- * Error records fed back as input are retried: the input each names is read
- * again (a line of the original file, or an argument) and only the
- * documents that failed are kept.  With a checkpoint callback and a skip
- * count, an interrupted run resumes where its output stops (runstate.h). */
+ * Error records fed back as input are retried (retry.h): the input each
+ * names is read again (a line of the original file, or an argument) and
+ * only the documents that failed are kept.  With a checkpoint callback and
+ * a skip count, an interrupted run resumes where its output stops
+ * (runstate.h). */
 #ifndef DP_RUNNER_H
 #define DP_RUNNER_H
 
@@ -24,10 +25,12 @@
 #include "pipeline.h"
 
 struct dp_run_options {
-  /* Where lines go, workers, order and shard, as the engine takes them
-   * (engine.h); but its checkpoint is told how many inputs and error
-   * records, the skipped ones included, are completely written. */
+  /* Where lines go, workers and order, as the engine takes them (engine.h);
+   * but its checkpoint is told how many inputs and error records, the
+   * skipped ones included, are completely written, and its shard is the
+   * runner's, made from shard_k and shard_n. */
   struct dp_engine_options engine;
+  unsigned shard_k, shard_n; /* --shard K/N (shard.h); N = 0: everything */
   size_t max_line;
   unsigned long skip;        /* inputs an interrupted earlier attempt completed */
   unsigned long skip_failed; /* error records those inputs gave */

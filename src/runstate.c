@@ -10,12 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dplimits.h"
 #include "ndjson.h"
 #include "record.h"
 
 struct dp_runstate {
   char *path;
   json_object *doc; /* {"marks": {}, "proposed": {}, "resume": {...}} */
+  const char *legacy; /* an older file's key of a mark, taken into "marks" */
   pthread_mutex_t lock;
 };
 
@@ -39,7 +41,7 @@ struct dp_runstate *dpi_runstate_open(const char *path, char *why, size_t whylen
   }
   pthread_mutex_init(&rs->lock, NULL);
   size_t len = 0;
-  char *text = dpi_read_small_file(path, 1 << 20, &len);
+  char *text = dpi_read_small_file(path, DP_MAX_STATE_FILE, &len);
   if(!text && errno == ENOENT) {
     rs->doc = json_object_new_object();
     return rs;
@@ -59,10 +61,6 @@ struct dp_runstate *dpi_runstate_open(const char *path, char *why, size_t whylen
     return NULL;
   }
   free(text);
-  /* An older state file held only {"since": ...}: that was search's mark. */
-  const char *old = dpi_json_member_str(rs->doc, "since");
-  if(old && !dpi_json_member(rs->doc, "marks"))
-    dpi_json_set_str(section(rs->doc, "marks"), "search", old);
   return rs;
 }
 
@@ -94,30 +92,6 @@ static int save(struct dp_runstate *rs)
     return -1;
   }
   return 0;
-}
-
-const char *dpi_runstate_mark(struct dp_runstate *rs, const char *name)
-{
-  pthread_mutex_lock(&rs->lock);
-  const char *v = dpi_json_member_str(dpi_json_member(rs->doc, "marks"), name);
-  pthread_mutex_unlock(&rs->lock);
-  return v;
-}
-
-void dpi_runstate_propose(struct dp_runstate *rs, const char *name, const char *value)
-{
-  pthread_mutex_lock(&rs->lock);
-  json_object *p = section(rs->doc, "proposed");
-  if(!dpi_json_member(p, name))
-    dpi_json_set_str(p, name, value);
-  pthread_mutex_unlock(&rs->lock);
-}
-
-void dpi_runstate_withdraw(struct dp_runstate *rs, const char *name)
-{
-  pthread_mutex_lock(&rs->lock);
-  json_object_object_add(section(rs->doc, "proposed"), name, NULL);
-  pthread_mutex_unlock(&rs->lock);
 }
 
 int dpi_runstate_resume(struct dp_runstate *rs, const char *fingerprint, unsigned long *done,
@@ -177,8 +151,72 @@ int dpi_runstate_complete(struct dp_runstate *rs)
   }
   json_object_object_del(rs->doc, "proposed");
   json_object_object_del(rs->doc, "resume");
-  json_object_object_del(rs->doc, "since");
+  if(rs->legacy) /* now under "marks"; unclaimed, it waits for its stage */
+    json_object_object_del(rs->doc, rs->legacy);
   int rc = save(rs);
   pthread_mutex_unlock(&rs->lock);
   return rc;
+}
+
+/* ---- marks -------------------------------------------------------------- */
+
+/* The committed mark called name, or NULL.  An older state file held a
+ * stage's mark at the top level, under legacy ({"since": ...}): it is taken
+ * into "marks" the first time the stage asks. */
+static const char *committed_mark(struct dp_runstate *rs, const char *name, const char *legacy)
+{
+  pthread_mutex_lock(&rs->lock);
+  const char *old = legacy ? dpi_json_member_str(rs->doc, legacy) : NULL;
+  if(old && !dpi_json_member(dpi_json_member(rs->doc, "marks"), name)) {
+    dpi_json_set_str(section(rs->doc, "marks"), name, old);
+    rs->legacy = legacy;
+  }
+  const char *v = dpi_json_member_str(dpi_json_member(rs->doc, "marks"), name);
+  pthread_mutex_unlock(&rs->lock);
+  return v;
+}
+
+void dpi_runmark_open(struct dp_runmark *m, struct dp_runstate *rs, const char *name,
+                      const char *since, const char *legacy)
+{
+  memset(m, 0, sizeof(*m));
+  m->rs = rs;
+  m->name = name;
+  pthread_mutex_init(&m->lock, NULL);
+  const char *mark = rs ? committed_mark(rs, name, legacy) : NULL;
+  if(!since)
+    since = mark;
+  if(since)
+    snprintf(m->since, sizeof(m->since), "%s", since);
+}
+
+void dpi_runmark_propose(struct dp_runmark *m, const char *value)
+{
+  pthread_mutex_lock(&m->lock);
+  if(m->rs && !m->proposed) {
+    pthread_mutex_lock(&m->rs->lock);
+    json_object *p = section(m->rs->doc, "proposed");
+    if(!dpi_json_member(p, m->name))
+      dpi_json_set_str(p, m->name, value);
+    pthread_mutex_unlock(&m->rs->lock);
+    m->proposed = 1;
+  }
+  pthread_mutex_unlock(&m->lock);
+}
+
+void dpi_runmark_fail(struct dp_runmark *m)
+{
+  pthread_mutex_lock(&m->lock);
+  m->failed = 1;
+  pthread_mutex_unlock(&m->lock);
+}
+
+void dpi_runmark_close(struct dp_runmark *m)
+{
+  if(m->rs && m->failed) {
+    pthread_mutex_lock(&m->rs->lock);
+    json_object_object_add(section(m->rs->doc, "proposed"), m->name, NULL);
+    pthread_mutex_unlock(&m->rs->lock);
+  }
+  pthread_mutex_destroy(&m->lock);
 }

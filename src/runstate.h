@@ -17,6 +17,7 @@
 #ifndef DP_RUNSTATE_H
 #define DP_RUNSTATE_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 struct dp_runstate;
@@ -24,15 +25,6 @@ struct dp_runstate;
 /* Load (or start) the state in path; NULL with a reason when unreadable. */
 struct dp_runstate *dpi_runstate_open(const char *path, char *why, size_t whylen);
 void dpi_runstate_free(struct dp_runstate *rs);
-
-/* The committed mark of a stage ("search", "export"), or NULL. */
-const char *dpi_runstate_mark(struct dp_runstate *rs, const char *name);
-/* Propose the mark to commit when the run completes; a proposal made by an
- * interrupted earlier attempt of the same run is kept (it is older). */
-void dpi_runstate_propose(struct dp_runstate *rs, const char *name, const char *value);
-
-/* The stage failed somewhere this run: its mark must not move. */
-void dpi_runstate_withdraw(struct dp_runstate *rs, const char *name);
 
 /* Resuming: fingerprint identifies the inputs.  Returns 1 and the
  * checkpoint when an unfinished run over the same inputs is recorded, 0
@@ -46,5 +38,31 @@ int dpi_runstate_checkpoint(struct dp_runstate *rs, const char *fingerprint, uns
                             unsigned long failed, long long out_bytes, long long err_bytes);
 /* The run completed: commit proposals, forget the checkpoint, write. */
 int dpi_runstate_complete(struct dp_runstate *rs);
+
+/* ---- the mark of an incremental stage (search, export) ----------------
+ *
+ * One per stage instance, shared by its threads: the instant to ask from
+ * (the stage's --since, else its committed mark), and what it proposes as
+ * the next mark.  A proposal made by an interrupted earlier attempt of the
+ * same run is kept (it is older); a stage that failed anywhere in the run
+ * withdraws its proposal when it closes, so its mark does not move. */
+struct dp_runmark {
+  struct dp_runstate *rs; /* NULL: no --state, nothing is kept */
+  const char *name;       /* the key of the mark: the stage's name */
+  char since[64];         /* "" when there is none */
+  int proposed, failed;
+  pthread_mutex_t lock;
+};
+
+/* since: the stage's --since, or NULL for the committed mark.  legacy: the
+ * top-level key under which older state files kept this mark, or NULL. */
+void dpi_runmark_open(struct dp_runmark *m, struct dp_runstate *rs, const char *name,
+                      const char *since, const char *legacy);
+/* Propose value as the next mark; the first proposal of the run wins. */
+void dpi_runmark_propose(struct dp_runmark *m, const char *value);
+/* Something the mark covers failed: it must not move. */
+void dpi_runmark_fail(struct dp_runmark *m);
+/* The stage closes: withdraw the proposal if anything failed. */
+void dpi_runmark_close(struct dp_runmark *m);
 
 #endif

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TYPES 32
+#include "dplimits.h"
 
 void dpi_smart_scopes_free(struct dp_smart_scopes *s)
 {
@@ -22,7 +22,7 @@ void dpi_access_add(struct dp_buf *access, const char *type, const char *perms)
 }
 
 struct need {
-  char type[64];
+  char type[DP_MAX_RESOURCE_TYPE];
   unsigned perms; /* bit i: "cruds"[i] */
 };
 
@@ -114,8 +114,8 @@ static int server_wants_v2(const struct dp_smart_scopes *sc)
 size_t dpi_scopes_build(const char *access, const struct dp_smart_scopes *sc, const char *drop,
                         struct dp_buf *out)
 {
-  struct need needs[MAX_TYPES];
-  size_t n = parse_access(access, needs, MAX_TYPES), made = 0;
+  struct need needs[DP_MAX_SCOPE_TYPES];
+  size_t n = parse_access(access, needs, DP_MAX_SCOPE_TYPES), made = 0;
   int v2 = server_wants_v2(sc);
   for(size_t i = 0; i < n; i++) {
     if(listed(drop, needs[i].type, strlen(needs[i].type)) || !needs[i].perms)
@@ -152,8 +152,8 @@ static int word_char(char c)
 
 size_t dpi_access_named(const char *access, const char *text, struct dp_buf *out)
 {
-  struct need needs[MAX_TYPES];
-  size_t n = parse_access(access, needs, MAX_TYPES), found = 0;
+  struct need needs[DP_MAX_SCOPE_TYPES];
+  size_t n = parse_access(access, needs, DP_MAX_SCOPE_TYPES), found = 0;
   for(size_t i = 0; i < n && text; i++) {
     size_t tl = strlen(needs[i].type);
     for(const char *p = text; (p = strstr(p, needs[i].type)); p += tl) {
@@ -178,8 +178,8 @@ size_t dpi_access_unlisted(const char *access, const struct dp_smart_scopes *sc,
     specific = !strncmp(sc->supported[i], "system/", 7) && sc->supported[i][7] != '*';
   if(!specific)
     return 0;
-  struct need needs[MAX_TYPES];
-  size_t n = parse_access(access, needs, MAX_TYPES), found = 0;
+  struct need needs[DP_MAX_SCOPE_TYPES];
+  size_t n = parse_access(access, needs, DP_MAX_SCOPE_TYPES), found = 0;
   for(size_t i = 0; i < n; i++)
     if(!listed_form(sc, needs[i].type)) {
       dpi_buf_addf(out, "%s%s", out->len ? " " : "", needs[i].type);

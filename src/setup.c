@@ -215,10 +215,9 @@ static void start_progress(struct dp_setup *su)
 static struct dp_run_options run_options(struct dp_setup *su, unsigned jobs)
 {
   const struct dp_settings *s = su->s;
-  struct dp_run_options ro = {.engine = {.jobs = jobs,
-                                         .unordered = s->unordered,
-                                         .shard_k = s->shard_k,
-                                         .shard_n = s->shard_n},
+  struct dp_run_options ro = {.engine = {.jobs = jobs, .unordered = s->unordered},
+                              .shard_k = s->shard_k,
+                              .shard_n = s->shard_n,
                               .max_line = s->max_line};
   if(!su->status) {
     ro.engine.sink = su->sink;

@@ -1,6 +1,7 @@
 /* test_http.c - the network building blocks without a network: the JWT
- * client assertion (verified with OpenSSL), Retry-After, the backoff
- * schedule, paging links, URL origins, failure diagnosis, merge patch. */
+ * client assertion (verified with OpenSSL), the credentials callback,
+ * Retry-After, the backoff schedule, paging links, URL origins, failure
+ * diagnosis, merge patch. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/bn.h>
@@ -9,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "auth.h"
 #include "b64.h"
 #include "fhir.h"
 #include "http.h"
@@ -134,6 +137,75 @@ static void test_weak_keys_refused(void)
   CU_ASSERT_PTR_NULL(dpi_jwt_alg(p256));
   EVP_PKEY_free(small);
   EVP_PKEY_free(p256);
+}
+
+/* A credentials source that fails, as a token endpoint that keeps answering
+ * 429 does (auth.c gives -2 then). */
+static int calls;
+static int refusing_bearer(void *user, char *out, size_t outlen, char *why, size_t whylen)
+{
+  (void)user;
+  (void)out;
+  (void)outlen;
+  calls++;
+  snprintf(why, whylen, "the token endpoint said no");
+  return -2;
+}
+
+static void test_credentials(void)
+{
+  /* The client asks its credentials before a request to the FHIR origin,
+   * and stops there when they fail: nothing is sent. */
+  struct dp_http_config cfg;
+  dpi_http_config_defaults(&cfg);
+  cfg.origin = "https://fhir.example/r4/t";
+  char why[256];
+  struct dp_http *h = dpi_http_new(&cfg, why, sizeof(why));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+  dpi_http_set_credentials(h, (struct dp_http_credentials){refusing_bearer, NULL, NULL});
+  struct dp_http_request req = {.url = "https://fhir.example/r4/t/metadata"};
+  struct dp_http_response res;
+  CU_ASSERT_EQUAL(dpi_http_do(h, &req, &res), -1);
+  CU_ASSERT_EQUAL(res.auth_failed, 2);
+  CU_ASSERT_STRING_EQUAL(res.error, "the token endpoint said no");
+  CU_ASSERT_EQUAL(calls, 1);
+  unsigned long requests, limited, retries;
+  dpi_http_stats(h, &requests, &limited, &retries);
+  CU_ASSERT_EQUAL(requests, 0);
+  dpi_http_response_free(&res);
+  dpi_http_free(h);
+
+  /* auth.c's credentials: none without a mode, a bearer file's token, read
+   * again after a 401 rejected it. */
+  struct dp_auth_config ac = {0};
+  struct dp_auth *none = dpi_auth_new(&ac, NULL, why, sizeof(why));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(none);
+  struct dp_http_credentials cred = dpi_auth_credentials(none);
+  char token[64];
+  CU_ASSERT_EQUAL(cred.bearer(cred.user, token, sizeof(token), why, sizeof(why)), 1);
+  dpi_auth_free(none);
+  char path[] = "/tmp/docpipe-bearer-XXXXXX";
+  int fd = mkstemp(path);
+  CU_ASSERT_FATAL(fd >= 0);
+  CU_ASSERT_EQUAL(write(fd, "tok-1\n", 6), 6);
+  close(fd);
+  ac.bearer_file = path;
+  struct dp_auth *file = dpi_auth_new(&ac, NULL, why, sizeof(why));
+  CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+  cred = dpi_auth_credentials(file);
+  CU_ASSERT_EQUAL(cred.bearer(cred.user, token, sizeof(token), why, sizeof(why)), 0);
+  CU_ASSERT_STRING_EQUAL(token, "tok-1");
+  FILE *f = fopen(path, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fputs("tok-2\n", f);
+  fclose(f);
+  CU_ASSERT_EQUAL(cred.bearer(cred.user, token, sizeof(token), why, sizeof(why)), 0);
+  CU_ASSERT_STRING_EQUAL(token, "tok-1"); /* kept until refused */
+  cred.reject(cred.user, "tok-1");
+  CU_ASSERT_EQUAL(cred.bearer(cred.user, token, sizeof(token), why, sizeof(why)), 0);
+  CU_ASSERT_STRING_EQUAL(token, "tok-2");
+  dpi_auth_free(file);
+  unlink(path);
 }
 
 static void test_retry_after(void)
@@ -411,6 +483,8 @@ DPT_SUITE(http)
   CU_add_test(s, "JWT client assertion RS384, verified with OpenSSL", test_jwt_rs384);
   CU_add_test(s, "JWT client assertion ES384, verified with OpenSSL", test_jwt_es384);
   CU_add_test(s, "weak or wrong keys are refused", test_weak_keys_refused);
+  CU_add_test(s, "credentials: asked before a request, auth.c's bearer and reject",
+              test_credentials);
   CU_add_test(s, "Retry-After: seconds and HTTP dates", test_retry_after);
   CU_add_test(s, "backoff schedule", test_backoff_schedule);
   CU_add_test(s, "every wait is capped by --retry-cap", test_waits_are_capped);

@@ -1,0 +1,9 @@
+/* fuzz_ppt.c - the ppt extractor on any bytes. */
+#include "fuzz.h"
+#include "registry.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  dpf_run_stage(&dp_stage_ppt, data, size);
+  return 0;
+}
