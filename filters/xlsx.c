@@ -139,7 +139,11 @@ static void read_styles(struct xlsx *x, const xmlNode *root)
 static void put_date(struct dp_buf *out, double serial, int date1904)
 {
   long days = (long)floor(serial) + (date1904 ? 1462 : 0);
-  if(!date1904 && serial < 61)
+  if(!date1904 && days == 60) {
+    dpi_buf_adds(out, "1900-02-29"); /* Lotus 1-2-3's leap day, kept by Excel */
+    return;
+  }
+  if(!date1904 && days < 60)
     days += 1; /* before the phantom 29 February */
   long z = days - 25569 + 719468; /* days from 0000-03-01 to 1970-01-01 = 719468 */
   long era = (z >= 0 ? z : z - 146096) / 146097;

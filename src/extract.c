@@ -27,7 +27,8 @@ enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record
   if(!ops) {
     if(rec->body.len == 0)
       return dpi_record_fail(rec, DP_KIND_EMPTY, "document is empty (0 bytes)");
-    dpi_record_hint(rec, "docpipe reads PDF, CDA, XML, HL7 v2, RTF, HTML, text and images");
+    dpi_record_hint(rec, "docpipe reads PDF, CDA, XML, HL7 v2, RTF, HTML, text, images, DOCX, "
+                         "XLSX, PPTX, ODT, ODS, ODP, ZIP and gzip");
     return dpi_record_fail(rec, DP_KIND_UNSUPPORTED, "format not recognised (%zu bytes)",
                            rec->body.len);
   }
