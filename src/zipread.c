@@ -272,15 +272,15 @@ enum dp_zip_err dpi_gzip_read(const void *data, size_t len, struct dp_buf *out, 
   struct archive *a = archive_read_new();
   struct archive_entry *e;
   if(!a || archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
-     archive_read_support_format_raw(a) != ARCHIVE_OK ||
-     archive_read_open_memory(a, data, len) != ARCHIVE_OK) {
+     archive_read_support_format_raw(a) != ARCHIVE_OK) {
     snprintf(why, whylen, "out of memory");
     archive_read_free(a);
     return DP_ZIP_NOMEM;
   }
   enum dp_zip_err rc = DP_ZIP_OK;
-  if(archive_read_next_header(a, &e) < ARCHIVE_WARN || archive_filter_code(a, 0) !=
-                                                           ARCHIVE_FILTER_GZIP) {
+  if(archive_read_open_memory(a, data, len) != ARCHIVE_OK ||
+     archive_read_next_header(a, &e) < ARCHIVE_WARN ||
+     archive_filter_code(a, 0) != ARCHIVE_FILTER_GZIP) {
     reason(why, whylen, "not a readable gzip file", a);
     rc = DP_ZIP_DAMAGED;
   } else {
