@@ -11,8 +11,8 @@
  * tree in document order (p:sp text bodies, groups read through, tables
  * of graphic frames as rows with cells joined by " | "), each DrawingML
  * paragraph (a:p) one line, a:br a line break; then the notes: the text of
- * the notes slide's body placeholders (its slide image and slide number
- * are left out).  Text inherited from layouts and masters (placeholder
+ * the notes slide's shapes, but for its placeholders for the slide image,
+ * the slide number, header, footer and date.  Text inherited from layouts and masters (placeholder
  * prompts, footers) is not the slide's and is not read.  Title and author
  * come from docProps/core.xml.  At most DP_OOXML_MAX_SLIDES slides. */
 #include <libxml/tree.h>
@@ -95,16 +95,26 @@ static const char *placeholder(const xmlNode *sp)
   return type ? type : "body"; /* a placeholder without a type is a body */
 }
 
-/* A shape tree (p:spTree, p:grpSp) in document order; notes: only body
- * placeholders. */
+/* Placeholders of a notes slide that are not notes: the slide's image,
+ * its number, the header, the footer and the date. */
+static int notes_furniture(const char *ph)
+{
+  static const char *const types[] = {"sldImg", "sldNum", "hdr", "ftr", "dt", NULL};
+  for(int i = 0; ph && types[i]; i++)
+    if(!strcmp(ph, types[i]))
+      return 1;
+  return 0;
+}
+
+/* A shape tree (p:spTree, p:grpSp) in document order; of notes, what is
+ * not furniture. */
 static void put_tree(const xmlNode *tree, struct dp_buf *out, int notes, int depth)
 {
   if(depth > DP_MAX_NESTING)
     return;
   for(const xmlNode *c = tree->children; c; c = c->next) {
     if(dpi_ox_is(c, "sp")) {
-      const char *ph = placeholder(c);
-      if(!notes || (ph && !strcmp(ph, "body")))
+      if(!notes || !notes_furniture(placeholder(c)))
         put_body(dpi_xml_child(c, "txBody"), out);
     } else if(dpi_ox_is(c, "grpSp") || dpi_ox_is(c, "AlternateContent") ||
               dpi_ox_is(c, "Choice")) {
