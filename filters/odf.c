@@ -13,8 +13,13 @@
  *     white space in the XML one space (as ODF says); notes (text:note) and
  *     comments (office:annotation) are read where they are anchored, their
  *     citation marks left out;
- *   - lists, sections, frames, text boxes, drawing shapes and the pages of
- *     a presentation (draw:page, with its presentation:notes) are read
+ *   - a list item's first paragraph starts with its label, as LibreOffice
+ *     writes it: the bullet character of its list style's level, or the
+ *     prefix, number(s) and suffix of a numbered level (list styles from
+ *     content.xml's automatic styles, else styles.xml); nested lists are a
+ *     level deeper, in their own style or their parent's;
+ *   - sections, frames, text boxes, drawing shapes and the pages of a
+ *     presentation (draw:page, with its presentation:notes) are read
  *     through;
  *   - each table row (table:table-row) one line with its non-empty cells
  *     joined by " | "; a table of a spreadsheet starts with its name on a
@@ -34,7 +39,20 @@
 
 #define DC_NS "http://purl.org/dc/elements/1.1/"
 
-static int render_blocks(const xmlNode *parent, struct dp_buf *out, int depth);
+/* Lists: the list style in force, the level, the counters of each level,
+ * and the label the next paragraph owes. */
+#define ODF_LEVELS 10
+
+struct odf {
+  const xmlNode *auto_styles; /* content.xml office:automatic-styles */
+  const xmlNode *styles;      /* styles.xml office:styles, or NULL */
+  const char *list_style;
+  int level;
+  long count[ODF_LEVELS + 1];
+  char label[96];
+};
+
+static int render_blocks(struct odf *o, const xmlNode *parent, struct dp_buf *out, int depth);
 
 /* Text content with XML white space collapsed, as ODF reads it. */
 static void put_collapsed(struct dp_buf *out, const char *s)
@@ -48,7 +66,7 @@ static void put_collapsed(struct dp_buf *out, const char *s)
   }
 }
 
-static void render_inline(const xmlNode *n, struct dp_buf *out, int depth)
+static void render_inline(struct odf *o, const xmlNode *n, struct dp_buf *out, int depth)
 {
   if(depth > DP_MAX_NESTING)
     return;
@@ -73,16 +91,15 @@ static void render_inline(const xmlNode *n, struct dp_buf *out, int depth)
     } else if(!strcmp(name, "note-body") || !strcmp(name, "annotation") ||
               !strcmp(name, "frame") || !strcmp(name, "text-box")) {
       dpi_lines_end(out); /* paragraphs of their own, then the rest of ours */
-      render_blocks(c, out, depth + 1);
+      render_blocks(o, c, out, depth + 1);
     } else if(strcmp(name, "note-citation") && strcmp(name, "tracked-changes")) {
-      render_inline(c, out, depth + 1); /* span, a, note, bookmarks, fields... */
+      render_inline(o, c, out, depth + 1); /* span, a, note, bookmarks, fields... */
     }
   }
 }
 
-static void render_table(const xmlNode *table, struct dp_buf *out, int sheet, int depth);
-
-static void render_rows(const xmlNode *group, struct dp_buf *out, struct dp_buf *cell, int depth)
+static void render_rows(struct odf *o, const xmlNode *group, struct dp_buf *out,
+                        struct dp_buf *cell, int depth)
 {
   if(depth > DP_MAX_NESTING)
     return;
@@ -90,7 +107,7 @@ static void render_rows(const xmlNode *group, struct dp_buf *out, struct dp_buf 
     if(!dpi_ox_is(row, "table-row")) {
       if(dpi_ox_is(row, "table-header-rows") || dpi_ox_is(row, "table-rows") ||
          dpi_ox_is(row, "table-row-group"))
-        render_rows(row, out, cell, depth + 1);
+        render_rows(o, row, out, cell, depth + 1);
       continue;
     }
     int cells = 0;
@@ -98,7 +115,7 @@ static void render_rows(const xmlNode *group, struct dp_buf *out, struct dp_buf 
       if(!dpi_ox_is(c, "table-cell"))
         continue;
       dpi_buf_reset(cell);
-      render_blocks(c, cell, depth + 1);
+      render_blocks(o, c, cell, depth + 1);
       while(cell->len && cell->mem[cell->len - 1] == '\n')
         cell->len--;
       for(size_t i = 0; i < cell->len; i++)
@@ -114,7 +131,8 @@ static void render_rows(const xmlNode *group, struct dp_buf *out, struct dp_buf 
   }
 }
 
-static void render_table(const xmlNode *table, struct dp_buf *out, int sheet, int depth)
+static void render_table(struct odf *o, const xmlNode *table, struct dp_buf *out, int sheet,
+                         int depth)
 {
   const char *name = dpi_xml_attr(table, "name");
   dpi_lines_end(out);
@@ -127,7 +145,7 @@ static void render_table(const xmlNode *table, struct dp_buf *out, int sheet, in
   }
   struct dp_buf cell;
   dpi_buf_init(&cell, out->max);
-  render_rows(table, out, &cell, depth + 1);
+  render_rows(o, table, out, &cell, depth + 1);
   if(dpi_buf_failed(&cell))
     (void)dpi_buf_reserve(out, out->max + 1); /* a cell passed the cap: so does the text */
   dpi_buf_free(&cell);
@@ -150,7 +168,110 @@ static int skipped(const xmlNode *n)
   return 0;
 }
 
-static int render_blocks(const xmlNode *parent, struct dp_buf *out, int depth)
+/* ---- list labels ----------------------------------------------------- */
+
+static const xmlNode *list_style(const struct odf *o, const char *name)
+{
+  const xmlNode *where[] = {o->auto_styles, o->styles};
+  for(int k = 0; k < 2 && name; k++)
+    for(const xmlNode *c = where[k] ? where[k]->children : NULL; c; c = c->next) {
+      const char *n = dpi_ox_is(c, "list-style") ? dpi_xml_attr(c, "name") : NULL;
+      if(n && !strcmp(n, name))
+        return c;
+    }
+  return NULL;
+}
+
+static void put_count(char *out, size_t cap, const char *fmt, long v)
+{
+  size_t w = strlen(out);
+  if(w + 24 >= cap)
+    return;
+  if((*fmt == 'a' || *fmt == 'A') && v > 0) {
+    for(long r = (v - 1) / 26; r >= 0 && w + 1 < cap; r--)
+      out[w++] = (char)(*fmt + (v - 1) % 26);
+    out[w] = '\0';
+  } else if((*fmt == 'i' || *fmt == 'I') && v > 0 && v < 4000) {
+    static const char *const rn[] = {"m", "cm", "d", "cd", "c", "xc", "l", "xl", "x", "ix",
+                                     "v", "iv", "i"};
+    static const int rv[] = {1000, 900, 500, 400, 100, 90, 50, 40, 10, 9, 5, 4, 1};
+    for(int i = 0; i < 13; i++)
+      for(; v >= rv[i]; v -= rv[i])
+        for(const char *c = rn[i]; *c && w + 1 < cap; c++)
+          out[w++] = *fmt == 'I' ? (char)(*c - 'a' + 'A') : *c;
+    out[w] = '\0';
+  } else if(*fmt) {
+    snprintf(out + w, cap - w, "%ld", v);
+  }
+}
+
+/* The label of the item just counted at o->level, as LibreOffice writes
+ * it: a bullet's character, or prefix, the numbers of the levels shown
+ * (text:display-levels) joined by ".", and suffix. */
+static const xmlNode *level_style(const xmlNode *style, long level)
+{
+  for(const xmlNode *c = style ? style->children : NULL; c; c = c->next) {
+    const char *l = dpi_xml_attr(c, "level");
+    if(l && strtol(l, NULL, 10) == level)
+      return c;
+  }
+  return NULL;
+}
+
+static void make_label(struct odf *o)
+{
+  o->label[0] = '\0';
+  const xmlNode *style = list_style(o, o->list_style), *lv = level_style(style, o->level);
+  if(dpi_ox_is(lv, "list-level-style-bullet")) {
+    const char *b = dpi_xml_attr(lv, "bullet-char");
+    snprintf(o->label, sizeof(o->label), "%s ", b ? b : "\xE2\x80\xA2");
+  } else if(dpi_ox_is(lv, "list-level-style-number")) {
+    const char *fmt = dpi_xml_attr(lv, "num-format"), *d = dpi_xml_attr(lv, "display-levels");
+    const char *pre = dpi_xml_attr(lv, "num-prefix"), *suf = dpi_xml_attr(lv, "num-suffix");
+    long shown = d ? strtol(d, NULL, 10) : 1;
+    if(!fmt || !*fmt)
+      return;
+    snprintf(o->label, sizeof(o->label), "%s", pre ? pre : "");
+    for(long k = o->level - (shown > 0 ? shown : 1) + 1; k <= o->level; k++) {
+      if(k < 1)
+        continue;
+      const char *kf = k == o->level ? fmt : dpi_xml_attr(level_style(style, k), "num-format");
+      put_count(o->label, sizeof(o->label), kf ? kf : "1", o->count[k]);
+      if(k < o->level)
+        strncat(o->label, ".", sizeof(o->label) - strlen(o->label) - 1);
+    }
+    strncat(o->label, suf ? suf : "", sizeof(o->label) - strlen(o->label) - 1);
+    strncat(o->label, " ", sizeof(o->label) - strlen(o->label) - 1);
+  }
+}
+
+/* A list: its items counted at one level deeper, in its own style or the
+ * enclosing list's. */
+static void render_list(struct odf *o, const xmlNode *list, struct dp_buf *out, int depth)
+{
+  const char *saved = o->list_style, *own = dpi_xml_attr(list, "style-name");
+  if(own)
+    o->list_style = own;
+  if(o->level < ODF_LEVELS)
+    o->level++;
+  o->count[o->level] = 0;
+  const char *start = NULL;
+  for(const xmlNode *c = list->children; c; c = c->next) {
+    if(dpi_ox_is(c, "list-item")) {
+      start = dpi_xml_attr(c, "start-value");
+      o->count[o->level] = start ? strtol(start, NULL, 10) : o->count[o->level] + 1;
+      make_label(o);
+      render_blocks(o, c, out, depth + 1);
+      o->label[0] = '\0';
+    } else if(dpi_ox_is(c, "list-header")) {
+      render_blocks(o, c, out, depth + 1);
+    }
+  }
+  o->level--;
+  o->list_style = saved;
+}
+
+static int render_blocks(struct odf *o, const xmlNode *parent, struct dp_buf *out, int depth)
 {
   if(depth > DP_MAX_NESTING)
     return -1;
@@ -159,15 +280,23 @@ static int render_blocks(const xmlNode *parent, struct dp_buf *out, int depth)
       continue;
     const char *name = (const char *)c->name;
     if(!strcmp(name, "p") || !strcmp(name, "h")) {
-      render_inline(c, out, depth + 1);
+      size_t at = out->len;
+      dpi_buf_adds(out, o->label);
+      o->label[0] = '\0'; /* a label goes before the item's first paragraph only */
+      size_t text = out->len;
+      render_inline(o, c, out, depth + 1);
+      if(out->len == text && !dpi_buf_failed(out))
+        dpi_buf_truncate(out, at);
       dpi_lines_end(out);
+    } else if(!strcmp(name, "list")) {
+      render_list(o, c, out, depth + 1);
     } else if(!strcmp(name, "table")) {
-      render_table(c, out, dpi_ox_is(parent, "spreadsheet"), depth + 1);
+      render_table(o, c, out, dpi_ox_is(parent, "spreadsheet"), depth + 1);
     } else if(!strcmp(name, "page")) {
       dpi_lines_gap(out);
-      render_blocks(c, out, depth + 1);
+      render_blocks(o, c, out, depth + 1);
     } else if(!skipped(c)) {
-      render_blocks(c, out, depth + 1); /* lists, sections, frames, shapes, notes... */
+      render_blocks(o, c, out, depth + 1); /* sections, frames, shapes, notes... */
     }
   }
   return 0;
@@ -208,12 +337,24 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
     dpi_pkg_close(&p);
     return rc;
   }
+  xmlDocPtr styles = NULL;
+  if(dpi_pkg_xml(&p, "styles.xml", 1, &styles) != DP_OK) {
+    xmlFreeDoc(doc);
+    dpi_pkg_close(&p);
+    return DP_FAIL;
+  }
   struct dp_buf text;
   dpi_text_buf_init(st, &text);
-  const xmlNode *body = dpi_xml_child(xmlDocGetRootElement(doc), "body");
-  if(body && render_blocks(body, &text, 0))
+  const xmlNode *root = xmlDocGetRootElement(doc);
+  struct odf o;
+  memset(&o, 0, sizeof(o));
+  o.auto_styles = dpi_xml_child(root, "automatic-styles");
+  o.styles = styles ? dpi_xml_child(xmlDocGetRootElement(styles), "styles") : NULL;
+  const xmlNode *body = dpi_xml_child(root, "body");
+  if(body && render_blocks(&o, body, &text, 0))
     rc = dpi_record_fail(rec, DP_KIND_TOO_LARGE, "content.xml nested more than %d deep",
                          DP_MAX_NESTING);
+  xmlFreeDoc(styles);
   xmlFreeDoc(doc);
   if(rc == DP_OK)
     read_meta(&p);

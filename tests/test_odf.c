@@ -128,6 +128,36 @@ static void test_meta_and_broken(void)
   dpt_result_free(&res);
 }
 
+/* Labels from the list style: bullets, numbers with prefix and suffix,
+ * a nested level showing both numbers, the style inherited. */
+static void test_list_labels(void)
+{
+  static const char content[] =
+    "<office:document-content " O_NS " xmlns:style='urn:oasis:names:tc:opendocument:xmlns:"
+    "style:1.0'><office:automatic-styles><text:list-style style:name='L1'>"
+    "<text:list-level-style-number text:level='1' style:num-format='1' style:num-suffix='.'/>"
+    "<text:list-level-style-number text:level='2' style:num-format='a' text:display-levels='2'"
+    " style:num-prefix='(' style:num-suffix=')'/></text:list-style><text:list-style "
+    "style:name='L2'><text:list-level-style-bullet text:level='1' text:bullet-char='-'/>"
+    "</text:list-style></office:automatic-styles><office:body><office:text>"
+    "<text:list text:style-name='L1'><text:list-item><text:p>One</text:p><text:list>"
+    "<text:list-item><text:p>sub</text:p></text:list-item><text:list-item><text:p>sub2</text:p>"
+    "</text:list-item></text:list></text:list-item><text:list-item><text:p>Two</text:p>"
+    "<text:p>more</text:p></text:list-item></text:list><text:list text:style-name='L2'>"
+    "<text:list-item><text:p>dash</text:p></text:list-item></text:list>"
+    "</office:text></office:body></office:document-content>";
+  size_t len;
+  char *zip = dpt_zip(&len, NULL, "mimetype", DPT_S(MT "text"), "content.xml", DPT_S(content),
+                      NULL);
+  struct dpt_result res;
+  dpt_extract(zip, len, &res);
+  free(zip);
+  CU_ASSERT_EQUAL_FATAL(res.status, DP_OK);
+  CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
+                         "1. One\n(1.a) sub\n(1.b) sub2\n2. Two\nmore\n- dash\n");
+  dpt_result_free(&res);
+}
+
 static void test_real_sample(void)
 {
   size_t len;
@@ -153,5 +183,6 @@ DPT_SUITE(odf)
   CU_add_test(s, "ODS: sheets and rows", test_spreadsheet);
   CU_add_test(s, "ODP: pages and notes", test_presentation);
   CU_add_test(s, "meta.xml, no content.xml", test_meta_and_broken);
+  CU_add_test(s, "list labels", test_list_labels);
   CU_add_test(s, "the Tika sample", test_real_sample);
 }

@@ -15,7 +15,8 @@ SOURCE = os.environ.get("DOCPIPE_SOURCE", os.path.join(os.path.dirname(__file__)
 SHARED = os.environ.get("DOCPIPE_SHARED", os.path.join(SOURCE, "..", "shared"))
 CORPUS = os.path.join(SHARED, "corpus")
 
-FORMATS = {"pdf", "cda", "xml", "hl7v2", "text", "html", "rtf", "image", "unknown"}
+FORMATS = {"pdf", "cda", "xml", "hl7v2", "text", "html", "rtf", "image", "docx", "xlsx", "pptx",
+           "odt", "ods", "odp", "unknown"}
 KINDS = {"bad-json", "invalid-input", "bad-base64", "empty", "unsupported", "damaged",
          "encrypted", "too-large", "timeout", "extractor-crash", "not-visible", "not-found",
          "unauthorized", "forbidden", "version-conflict", "rate-limited", "server-error",
