@@ -128,7 +128,7 @@ static void put_number(struct dp_buf *out, const char *fmt, long v)
 }
 
 /* The label of a list paragraph, and a space, as LibreOffice writes it:
- * bullets as U+2022, numbers from lvlText with %1..%9 replaced. */
+ * bullets by level, numbers from lvlText with %1..%9 replaced. */
 static void put_label(struct docx *d, const xmlNode *numpr, struct dp_buf *out)
 {
   const char *id = dpi_xml_attr(dpi_xml_child(numpr, "numId"), "val");
@@ -144,7 +144,10 @@ static void put_label(struct docx *d, const xmlNode *numpr, struct dp_buf *out)
   for(long j = k + 1; j < DOCX_LEVELS; j++)
     l->count[j] = 0;
   if(!strcmp(l->fmt[k], "bullet")) {
-    dpi_buf_adds(out, "\xE2\x80\xA2 ");
+    /* LibreOffice's text export writes U+2022, U+25E6, U+25AA by level,
+     * whatever the bullet's own (often Symbol-font) character. */
+    static const char *const bullets[] = {"\xE2\x80\xA2 ", "\xE2\x97\xA6 ", "\xE2\x96\xAA "};
+    dpi_buf_adds(out, bullets[k % 3]);
     return;
   }
   for(const char *t = l->text[k]; *t; t++) {

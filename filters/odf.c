@@ -14,10 +14,12 @@
  *     comments (office:annotation) are read where they are anchored, their
  *     citation marks left out;
  *   - a list item's first paragraph starts with its label, as LibreOffice
- *     writes it: the bullet character of its list style's level, or the
- *     prefix, number(s) and suffix of a numbered level (list styles from
- *     content.xml's automatic styles, else styles.xml); nested lists are a
- *     level deeper, in their own style or their parent's;
+ *     writes it: a bullet by level (U+2022, U+25E6, U+25AA), or the prefix,
+ *     number(s) and suffix of a numbered level, counted from its
+ *     start-value, or on from the list before (text:continue-numbering);
+ *     list styles from content.xml's automatic styles, else styles.xml;
+ *     nested lists are a level deeper, in their own style or their
+ *     parent's;
  *   - sections, frames, text boxes, drawing shapes and the pages of a
  *     presentation (draw:page, with its presentation:notes) are read
  *     through;
@@ -223,8 +225,10 @@ static void make_label(struct odf *o)
   o->label[0] = '\0';
   const xmlNode *style = list_style(o, o->list_style), *lv = level_style(style, o->level);
   if(dpi_ox_is(lv, "list-level-style-bullet")) {
-    const char *b = dpi_xml_attr(lv, "bullet-char");
-    snprintf(o->label, sizeof(o->label), "%s ", b ? b : "\xE2\x80\xA2");
+    /* LibreOffice's text export writes U+2022, U+25E6, U+25AA by level,
+     * whatever the bullet's own (often Symbol-font) character. */
+    static const char *const bullets[] = {"\xE2\x80\xA2 ", "\xE2\x97\xA6 ", "\xE2\x96\xAA "};
+    snprintf(o->label, sizeof(o->label), "%s", bullets[(o->level - 1) % 3]);
   } else if(dpi_ox_is(lv, "list-level-style-number")) {
     const char *fmt = dpi_xml_attr(lv, "num-format"), *d = dpi_xml_attr(lv, "display-levels");
     const char *pre = dpi_xml_attr(lv, "num-prefix"), *suf = dpi_xml_attr(lv, "num-suffix");
@@ -254,7 +258,14 @@ static void render_list(struct odf *o, const xmlNode *list, struct dp_buf *out, 
     o->list_style = own;
   if(o->level < ODF_LEVELS)
     o->level++;
-  o->count[o->level] = 0;
+  /* A list that continues the one before keeps counting; any other starts
+   * at its level's start-value. */
+  const char *cont = dpi_xml_attr(list, "continue-numbering");
+  if(!(cont && !strcmp(cont, "true")) && !dpi_xml_attr(list, "continue-list")) {
+    const char *first = dpi_xml_attr(level_style(list_style(o, o->list_style), o->level),
+                                     "start-value");
+    o->count[o->level] = first ? strtol(first, NULL, 10) - 1 : 0;
+  }
   const char *start = NULL;
   for(const xmlNode *c = list->children; c; c = c->next) {
     if(dpi_ox_is(c, "list-item")) {

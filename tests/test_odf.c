@@ -154,7 +154,7 @@ static void test_list_labels(void)
   free(zip);
   CU_ASSERT_EQUAL_FATAL(res.status, DP_OK);
   CU_ASSERT_STRING_EQUAL(dpt_content(&res, 0),
-                         "1. One\n(1.a) sub\n(1.b) sub2\n2. Two\nmore\n- dash\n");
+                         "1. One\n(1.a) sub\n(1.b) sub2\n2. Two\nmore\n\xE2\x80\xA2 dash\n");
   dpt_result_free(&res);
 }
 
