@@ -9,7 +9,9 @@
  * dpi_extract_member, so a ZIP in a ZIP is read the same way, nested at
  * most ctx->max_depth deep, and meta.embedded names the chain
  * (["zip","zip","pdf"]).  Directories and the AppleDouble copies macOS adds
- * under __MACOSX/ hold no document and give nothing.
+ * under __MACOSX/ hold no document and give nothing.  An Office package
+ * that no extractor took (.xlsb, .vsdx, .odg...) is one `unsupported`
+ * error, not a record per part.
  *
  * Caps (src/zipread.h, src/dplimits.h): DP_ZIP_MAX_MEMBERS members (more is
  * too-large, for the archive), a member at most --max-bytes and
@@ -106,6 +108,16 @@ static enum dp_status each_member(struct dp_stage *st, struct dp_record *rec, st
   return rc;
 }
 
+/* An OPC package ([Content_Types].xml) or an OpenDocument one (its
+ * mimetype) that came here is of a kind no extractor bid for (.xlsb,
+ * .vsdx, .odg...): its parts are not documents of their own. */
+static int office_package(const struct dp_zip *z, const unsigned char *body, size_t len)
+{
+  static const char *const odf[] = {"application/vnd.oasis.opendocument.", NULL};
+  return dpi_zip_find(z, "[Content_Types].xml") >= 0 ||
+         dpi_zip_peek_find(body, len, "mimetype", odf) == 0;
+}
+
 static enum dp_status process_zip(struct dp_stage *st, struct dp_record *rec,
                                   struct dp_emitter *out)
 {
@@ -121,6 +133,13 @@ static enum dp_status process_zip(struct dp_stage *st, struct dp_record *rec,
     return dpi_record_fail(rec, zip_kind(err), "%s", why);
   if(!dpi_record_str(rec, "format")) /* run by name: no sniff before */
     dpi_record_set_str(rec, "format", st->ops->format);
+  if(office_package(z, body, len)) {
+    dpi_zip_close(z);
+    return dpi_record_fail(rec, DP_KIND_UNSUPPORTED,
+                           "an Office package of a kind docpipe does not read (not a "
+                           "Word, Excel or PowerPoint document, nor OpenDocument text, "
+                           "spreadsheet or presentation)");
+  }
   size_t files = 0;
   enum dp_status rc = each_member(st, rec, z, out, &files);
   int truncated = dpi_zip_truncated(z);

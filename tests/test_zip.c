@@ -138,6 +138,27 @@ static void test_encrypted(void)
   dpt_result_free(&res);
 }
 
+/* An OPC package of a kind docpipe does not read is one error, not a
+ * record per part. */
+static void test_other_office_package(void)
+{
+  size_t len;
+  char *zip = dpt_zip(&len, NULL, "[Content_Types].xml",
+                      DPT_S("<Types xmlns='http://schemas.openxmlformats.org/package/2006/"
+                            "content-types'><Override PartName='/xl/workbook.bin' ContentType="
+                            "'application/vnd.ms-excel.sheet.binary.macroEnabled.main'/></Types>"),
+                      "xl/workbook.bin", DPT_S("\x83\x01\x00"), NULL);
+  struct dpt_result res;
+  dpt_extract(zip, len, &res);
+  free(zip);
+  CU_ASSERT_EQUAL(res.status, DP_FAIL);
+  CU_ASSERT_EQUAL(res.n, 0);
+  CU_ASSERT_EQUAL(res.nfails, 1);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_UNSUPPORTED);
+  CU_ASSERT_STRING_EQUAL(dpi_record_str(res.failed, "id"), "test");
+  dpt_result_free(&res);
+}
+
 static char *gzip_bytes(const void *data, size_t n, size_t *len)
 {
   z_stream z;
@@ -214,6 +235,7 @@ DPT_SUITE(zip)
   CU_add_test(s, "a ZIP bomb is too-large", test_bomb);
   CU_add_test(s, "a deep ZIP-in-ZIP is too-large", test_deep_nesting);
   CU_add_test(s, "encrypted, cut short, empty", test_encrypted);
+  CU_add_test(s, "an Office package no extractor reads", test_other_office_package);
   CU_add_test(s, "gzip: one document, cut, bomb", test_gzip);
   CU_add_test(s, "the bidders' peeks", test_peeks);
 }
