@@ -26,6 +26,15 @@ const struct dp_stage_ops *const dp_stage_registry[] = {
 #ifdef DP_HAVE_POPPLER
   &dp_stage_pdf,
 #endif
+  &dp_stage_docx,
+  &dp_stage_xlsx,
+  &dp_stage_pptx,
+  &dp_stage_odt,
+  &dp_stage_ods,
+  &dp_stage_odp,
+  /* ZIPs that are none of the above, and gzip: their members are documents */
+  &dp_stage_zip,
+  &dp_stage_gzip,
   &dp_stage_cda,
   /* OLE2 compound files: by their streams, then any other (ole2.c) */
   &dp_stage_doc,

@@ -182,4 +182,26 @@
 #define DP_STR_(x) #x
 #define DP_STR(x) DP_STR_(x)
 
+/* ZIP, OOXML and ODF (src/zipread.c, src/opc.c; filters/docx.c, xlsx.c,
+ * pptx.c, odf.c, zip.c).  Members of one archive, the bytes one member may
+ * inflate to (also at most --max-bytes), and the bytes read out of one
+ * archive in all: a ZIP bomb stops at the first cap it hits.  ZIPs in ZIPs
+ * nest at most DP_MAX_EMBED_DEPTH deep, as every embedded document. */
+#define DP_ZIP_MAX_MEMBERS 10000
+#define DP_ZIP_MAX_MEMBER (256 * DP_MIB)
+#define DP_ZIP_MAX_TOTAL (1024 * DP_MIB)
+/* The bidders' peek into a member ([Content_Types].xml, mimetype): zlib's
+ * stack arena (its state and 32 KiB window), the inflated bytes scanned,
+ * and the overlap kept between two windows (longer than any needle). */
+#define DP_ZIP_PEEK_ARENA (48 * 1024)
+#define DP_ZIP_PEEK_SCAN (256 * 1024)
+#define DP_ZIP_PEEK_KEEP 128
+/* Sheets, slides and cells: a workbook's sheets and a presentation's
+ * slides read, and the columns of one row (XFD is column 16384). */
+#define DP_OOXML_MAX_SHEETS 4096
+#define DP_OOXML_MAX_SLIDES 10000
+#define DP_OOXML_MAX_COLUMNS 16384
+/* Shared strings of a workbook kept for its cells. */
+#define DP_OOXML_MAX_STRINGS 4000000
+
 #endif

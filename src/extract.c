@@ -26,7 +26,8 @@ enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record
   if(!ops) {
     if(rec->body.len == 0)
       return dpi_record_fail(rec, DP_KIND_EMPTY, "document is empty (0 bytes)");
-    dpi_record_hint(rec, "docpipe reads PDF, CDA, XML, HL7 v2, RTF, HTML, text and images");
+    dpi_record_hint(rec, "docpipe reads PDF, CDA, XML, HL7 v2, RTF, HTML, text, images, DOCX, "
+                         "XLSX, PPTX, ODT, ODS, ODP, ZIP and gzip");
     return dpi_record_fail(rec, DP_KIND_UNSUPPORTED, "format not recognised (%zu bytes)",
                            rec->body.len);
   }
@@ -194,6 +195,85 @@ enum dp_status dpi_extract_embedded_as(const struct dp_stage *st, struct dp_reco
     dpi_record_free(c.recs[i]);
   free(c.recs);
   dpi_record_free(c.failed);
+  return rc;
+}
+
+/* Hands a member's records on, with the container's trail before theirs. */
+struct member_out {
+  struct dp_emitter base;
+  struct dp_emitter *out;
+  json_object *trail; /* the container's meta.embedded */
+};
+
+static enum dp_status member_emit(struct dp_emitter *self, struct dp_record *rec)
+{
+  struct member_out *m = (struct member_out *)self;
+  json_object *meta = dpi_record_object(rec, "meta");
+  json_object *own = dpi_json_member(meta, "embedded"), *list = json_object_new_array();
+  size_t n = json_object_array_length(m->trail);
+  for(size_t i = 0; i < n; i++)
+    json_object_array_add(list, json_object_get(json_object_array_get_idx(m->trail, i)));
+  const char *fmt = dpi_record_str(rec, "format");
+  if(own && json_object_is_type(own, json_type_array)) {
+    size_t k = json_object_array_length(own);
+    for(size_t j = 0; j < k; j++)
+      json_object_array_add(list, json_object_get(json_object_array_get_idx(own, j)));
+  } else if(fmt) {
+    json_object_array_add(list, json_object_new_string(fmt));
+  }
+  json_object_object_add(meta, "embedded", list);
+  return dpi_emit(m->out, rec);
+}
+
+static enum dp_status member_fail(struct dp_emitter *self, struct dp_record *rec)
+{
+  return dpi_emit_fail(((struct member_out *)self)->out, rec);
+}
+
+/* The container's trail: its meta.embedded, else its format. */
+static json_object *container_trail(const struct dp_record *parent)
+{
+  json_object *meta = dpi_json_member(parent->obj, "meta");
+  json_object *list = dpi_json_member(meta, "embedded");
+  if(list && json_object_is_type(list, json_type_array))
+    return json_object_get(list);
+  list = json_object_new_array();
+  const char *own = dpi_record_str(parent, "format");
+  if(own)
+    json_object_array_add(list, json_object_new_string(own));
+  return list;
+}
+
+enum dp_status dpi_extract_member(const struct dp_stage *st, const struct dp_record *parent,
+                                  const char *id, struct dp_buf *bytes, struct dp_emitter *out)
+{
+  struct dp_record *child = dpi_record_derive(parent);
+  if(!child) {
+    dpi_buf_free(bytes);
+    return DP_FATAL;
+  }
+  child->depth = parent->depth + 1;
+  if(id)
+    dpi_record_set_str(child, "id", id);
+  static const char *const drop[] = {"meta", "_doc", "format", "content"};
+  for(size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+    json_object_object_del(child->obj, drop[i]);
+  if((unsigned)child->depth > st->ctx->max_depth) {
+    dpi_buf_free(bytes);
+    dpi_record_fail(child, DP_KIND_TOO_LARGE, "documents nested more than %u deep",
+                    st->ctx->max_depth);
+    return dpi_emit_fail(out, child);
+  }
+  if(dpi_record_set_body(child, bytes)) {
+    dpi_record_fail(child, DP_KIND_INTERNAL, "cannot hash the document");
+    return dpi_emit_fail(out, child);
+  }
+  dpi_sniff_record(child);
+  struct member_out m = {{member_emit, member_fail}, out, container_trail(parent)};
+  enum dp_status rc = dpi_extract_record(st->ctx, child, &m.base);
+  if(rc == DP_FAIL)
+    rc = dpi_emit_fail(out, child);
+  json_object_put(m.trail);
   return rc;
 }
 

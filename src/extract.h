@@ -45,6 +45,17 @@ enum dp_status dpi_extract_attachment(const struct dp_stage *st, struct dp_recor
                                       const void *bytes, size_t len, const char *declared,
                                       const char *label, struct dp_buf *text);
 
+/* Extract a document that a container holds as a document of its own (a
+ * ZIP member, the file inside a gzip): it gets a record of its own, derived
+ * from `parent` (source and provenance kept, meta and document facts not),
+ * with id `id` (NULL: parent's), bytes, bytes and sha256 its own, depth one
+ * more, its format sniffed, and meta.embedded the parent's trail (or its
+ * format) followed by its own.  `bytes` is taken over.  Its record or its
+ * error record goes to out (a document nested deeper than ctx->max_depth
+ * is too-large); returns DP_OK, or DP_FATAL when out says so. */
+enum dp_status dpi_extract_member(const struct dp_stage *st, const struct dp_record *parent,
+                                  const char *id, struct dp_buf *bytes, struct dp_emitter *out);
+
 /* Record facts that normalize uses when the FHIR resource gives none:
  * key is "type" (a human label), "code" (a LOINC code), "date" (any date
  * form dpi_date_normalize reads). */

@@ -1,6 +1,9 @@
 /* testutil.c - see testutil.h */
 #include "testutil.h"
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,10 +59,9 @@ static enum dp_status collect(struct dp_emitter *self, struct dp_record *rec)
 static enum dp_status collect_fail(struct dp_emitter *self, struct dp_record *rec)
 {
   struct dpt_result *res = ((struct collector *)self)->res;
-  if(res->failed)
-    dpi_record_free(rec);
-  else
-    res->failed = rec;
+  res->fails = realloc(res->fails, (res->nfails + 1) * sizeof(*res->fails));
+  res->fails[res->nfails++] = rec;
+  res->failed = res->fails[0];
   return DP_OK;
 }
 
@@ -144,7 +146,9 @@ void dpt_result_free(struct dpt_result *res)
   for(size_t i = 0; i < res->n; i++)
     dpi_record_free(res->recs[i]);
   free(res->recs);
-  dpi_record_free(res->failed);
+  for(size_t i = 0; i < res->nfails; i++)
+    dpi_record_free(res->fails[i]);
+  free(res->fails);
   memset(res, 0, sizeof(*res));
 }
 
@@ -172,4 +176,38 @@ int dpt_contains_squeezed(const char *text, const char *phrase)
   dpi_buf_free(&a);
   dpi_buf_free(&b);
   return found;
+}
+
+char *dpt_zip(size_t *len, const char *passphrase, ...)
+{
+  struct archive *a = archive_write_new();
+  size_t cap = (size_t)64 << 20;
+  char *mem = malloc(cap);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(mem);
+  CU_ASSERT_FATAL(archive_write_set_format_zip(a) == ARCHIVE_OK);
+  if(passphrase) {
+    CU_ASSERT_FATAL(archive_write_set_options(a, "zip:encryption=zipcrypt") == ARCHIVE_OK);
+    CU_ASSERT_FATAL(archive_write_set_passphrase(a, passphrase) == ARCHIVE_OK);
+  }
+  CU_ASSERT_FATAL(archive_write_open_memory(a, mem, cap, len) == ARCHIVE_OK);
+  va_list ap;
+  va_start(ap, passphrase);
+  const char *name;
+  while((name = va_arg(ap, const char *))) {
+    const char *data = va_arg(ap, const char *);
+    size_t n = va_arg(ap, size_t);
+    struct archive_entry *e = archive_entry_new();
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, name[strlen(name) - 1] == '/' ? AE_IFDIR : AE_IFREG);
+    archive_entry_set_perm(e, 0644);
+    archive_entry_set_size(e, (la_int64_t)n);
+    CU_ASSERT(archive_write_header(a, e) == ARCHIVE_OK);
+    if(n)
+      CU_ASSERT(archive_write_data(a, data, n) == (la_ssize_t)n);
+    archive_entry_free(e);
+  }
+  va_end(ap);
+  CU_ASSERT(archive_write_close(a) == ARCHIVE_OK);
+  archive_write_free(a);
+  return mem;
 }

@@ -18,7 +18,9 @@
 struct dpt_result {
   struct dp_record **recs; /* emitted records, in order */
   size_t n;
-  struct dp_record *failed; /* the failed record (error set), or NULL */
+  struct dp_record *failed; /* the first failed record (error set), or NULL */
+  struct dp_record **fails; /* every failed record, in order */
+  size_t nfails;
   enum dp_status status;
 };
 
@@ -44,6 +46,13 @@ struct dp_record *dpt_body_record(const void *bytes, size_t len);
 /* Sniff, then extract (the extract stage's path) bytes into res. */
 void dpt_extract(const void *bytes, size_t len, struct dpt_result *res);
 void dpt_result_free(struct dpt_result *res);
+
+/* A ZIP made in memory by libarchive's writer: (name, bytes, size_t len)
+ * triples, NULL-terminated; a name ending in '/' is a directory.  With a
+ * passphrase, every member is encrypted (traditional PKWARE).  Free it. */
+char *dpt_zip(size_t *len, const char *passphrase, ...);
+/* A string's bytes and length, for dpt_zip. */
+#define DPT_S(s) (s), strlen(s)
 
 /* Content of the i-th emitted record, or "" */
 const char *dpt_content(const struct dpt_result *res, size_t i);

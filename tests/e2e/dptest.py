@@ -16,7 +16,7 @@ SHARED = os.environ.get("DOCPIPE_SHARED", os.path.join(SOURCE, "..", "shared"))
 CORPUS = os.path.join(SHARED, "corpus")
 
 FORMATS = {"pdf", "cda", "xml", "hl7v2", "text", "html", "rtf", "image", "unknown",
-           "doc", "xls", "ppt", "msg", "eml"}
+           "doc", "xls", "ppt", "msg", "eml", "docx", "xlsx", "pptx", "odt", "ods", "odp"}
 KINDS = {"bad-json", "invalid-input", "bad-base64", "empty", "unsupported", "damaged",
          "encrypted", "too-large", "timeout", "extractor-crash", "not-visible", "not-found",
          "unauthorized", "forbidden", "version-conflict", "rate-limited", "server-error",

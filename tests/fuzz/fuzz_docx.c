@@ -1,0 +1,10 @@
+/* fuzz_docx.c - the docx extractor on any bytes (the ZIP reader and the
+ * package's XML parts with it). */
+#include "fuzz.h"
+#include "registry.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  dpf_run_stage(&dp_stage_docx, data, size);
+  return 0;
+}
