@@ -268,7 +268,7 @@ enum dp_status dpi_extract_member(const struct dp_stage *st, const struct dp_rec
     dpi_record_fail(child, DP_KIND_INTERNAL, "cannot hash the document");
     return dpi_emit_fail(out, child);
   }
-  dpi_sniff_record(child);
+  dpi_sniff_record(st->ctx->stages, child);
   struct member_out m = {{member_emit, member_fail}, out, container_trail(parent)};
   enum dp_status rc = dpi_extract_record(st->ctx, child, &m.base);
   if(rc == DP_FAIL)
