@@ -135,7 +135,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 
 const struct dp_stage_ops dp_stage_image = {
   .name = "image",
-  .summary = "images (PNG, JPEG, GIF, TIFF, JPEG 2000, WebP, BMP): text by OCR (Tesseract); DICOM kept",
+  .summary = "images (PNG, JPEG, GIF, TIFF, WebP, BMP, JPEG 2000) read by OCR; DICOM kept",
   .format = "image",
   .mime = "application/octet-stream",
   .flags = DP_STAGE_EXTRACTOR,

@@ -1014,9 +1014,8 @@ static int ocr_page(const struct dp_context *ctx, PopplerPage *page, unsigned nu
   for(int y = 0; y < ph; y++) {
     const uint32_t *row = (const uint32_t *)(const void *)(data + (size_t)y * (size_t)stride);
     for(int x = 0; x < pw; x++) { /* ITU-R BT.601 luma, as pdftoppm -gray */
-      uint32_t p = row[x];
-      gray[(size_t)y * (size_t)pw + (size_t)x] =
-          (unsigned char)((((p >> 16) & 0xFF) * 77 + ((p >> 8) & 0xFF) * 150 + (p & 0xFF) * 29) >> 8);
+      uint32_t p = row[x], r = (p >> 16) & 0xFF, g = (p >> 8) & 0xFF, b = p & 0xFF;
+      gray[(size_t)y * (size_t)pw + (size_t)x] = (unsigned char)((r * 77 + g * 150 + b * 29) >> 8);
     }
   }
   cairo_surface_destroy(surface);

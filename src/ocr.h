@@ -6,7 +6,7 @@
  * far more than a page), so a worker pool of N threads runs N engines.
  * Tesseract's own OpenMP threads are capped through OMP_THREAD_LIMIT, which
  * the OpenMP runtime reads once when the program starts: see
- * dpi_ocr_limit_threads. */ 
+ * dpi_ocr_limit_threads. */
 #ifndef DP_OCR_H
 #define DP_OCR_H
 
