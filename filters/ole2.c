@@ -83,17 +83,29 @@ static void summary_meta(struct dp_record *rec, GsfInfile *root)
   g_object_unref(in);
 }
 
-enum dp_status dpi_ole2_process(struct dp_stage *st, struct dp_record *rec,
-                                struct dp_emitter *out, dp_ole2_reader read)
+/* The record's compound file opened, or NULL with the record failed
+ * (damaged: no signature, or a directory libgsf cannot read). */
+static GsfInfile *open_root(struct dp_record *rec)
 {
   size_t len;
   const unsigned char *body = dpi_record_body(rec, &len);
-  if(!dpi_ole2_magic(body, len))
-    return dpi_record_fail(rec, DP_KIND_DAMAGED, "not an OLE2 compound file (no signature)");
+  if(!dpi_ole2_magic(body, len)) {
+    dpi_record_fail(rec, DP_KIND_DAMAGED, "not an OLE2 compound file (no signature)");
+    return NULL;
+  }
   char why[256];
   GsfInfile *root = dpi_ole2_open(body, len, why, sizeof(why));
   if(!root)
-    return dpi_record_fail(rec, DP_KIND_DAMAGED, "%s", why);
+    dpi_record_fail(rec, DP_KIND_DAMAGED, "%s", why);
+  return root;
+}
+
+enum dp_status dpi_ole2_process(struct dp_stage *st, struct dp_record *rec,
+                                struct dp_emitter *out, dp_ole2_reader read)
+{
+  GsfInfile *root = open_root(rec);
+  if(!root)
+    return DP_FAIL;
   if(!dpi_record_str(rec, "format"))
     dpi_record_set_str(rec, "format", st->ops->format);
   struct dp_buf text;
@@ -119,14 +131,9 @@ static int bid(const struct dp_peek *peek, const char **mime)
 
 static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct dp_emitter *out)
 {
-  size_t len;
-  const unsigned char *body = dpi_record_body(rec, &len);
-  if(!dpi_ole2_magic(body, len))
-    return dpi_record_fail(rec, DP_KIND_DAMAGED, "not an OLE2 compound file (no signature)");
-  char why[256];
-  GsfInfile *root = dpi_ole2_open(body, len, why, sizeof(why));
+  GsfInfile *root = open_root(rec);
   if(!root)
-    return dpi_record_fail(rec, DP_KIND_DAMAGED, "%s", why);
+    return DP_FAIL;
   enum dp_ole2_kind kind = dpi_ole2_kind_of(root);
   g_object_unref(root);
   const struct dp_stage_ops *ops = kind == DP_OLE2_DOC   ? &dp_stage_doc

@@ -161,7 +161,7 @@ static void wait_room(struct dp_engine *e)
  * than when the writer reaches it, so that slots a record left behind on its
  * way through the stages do not fill the window.  An input's own slot stays:
  * the writer counts inputs by it (checkpoints) and it owns the retry filter. */
-static void slot_drop(struct dp_engine *e, struct slot *s)
+static void slot_unlink(struct dp_engine *e, struct slot *s)
 {
   if(s->prev)
     s->prev->next = s->next;
@@ -171,6 +171,11 @@ static void slot_drop(struct dp_engine *e, struct slot *s)
     s->next->prev = s->prev;
   else
     e->tail = s->prev;
+}
+
+static void slot_drop(struct dp_engine *e, struct slot *s)
+{
+  slot_unlink(e, s);
   e->live--;
   free(s);
   room_changed(e);
@@ -544,14 +549,7 @@ static size_t take_done(struct dp_engine *e, struct slot **first)
     if(s->state == SLOT_PENDING || (s->filter && s->input && s != e->head))
       continue;
     slot_taken(e, s);
-    if(s->prev)
-      s->prev->next = s->next;
-    else
-      e->head = s->next;
-    if(s->next)
-      s->next->prev = s->prev;
-    else
-      e->tail = s->prev;
+    slot_unlink(e, s);
     s->next = NULL;
     if(last)
       last->next = s;
