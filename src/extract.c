@@ -26,8 +26,9 @@ enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record
   if(!ops) {
     if(rec->body.len == 0)
       return dpi_record_fail(rec, DP_KIND_EMPTY, "document is empty (0 bytes)");
-    dpi_record_hint(rec, "docpipe reads PDF, CDA, XML, HL7 v2, RTF, HTML, text, images, DOCX, "
-                         "XLSX, PPTX, ODT, ODS, ODP, ZIP and gzip");
+    dpi_record_hint(rec, "docpipe reads PDF, CDA, XML, HL7 v2, RTF, HTML, text, images, "
+                         "Office (DOC, XLS, PPT, DOCX, XLSX, PPTX, ODF), mail (EML, MSG), "
+                         "ZIP and gzip");
     return dpi_record_fail(rec, DP_KIND_UNSUPPORTED, "format not recognised (%zu bytes)",
                            rec->body.len);
   }
