@@ -13,5 +13,6 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 const struct dp_stage_ops dp_stage_extract = {
   .name = "extract",
   .summary = "extract text with the extractor for each record's format (sniffs if needed)",
+  .open = dpi_extract_open,
   .process = process,
 };

@@ -140,5 +140,6 @@ const struct dp_stage_ops dp_stage_image = {
   .mime = "application/octet-stream",
   .flags = DP_STAGE_EXTRACTOR,
   .bid = bid,
+  .open = dpi_extract_open,
   .process = process,
 };

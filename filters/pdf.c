@@ -1135,5 +1135,6 @@ const struct dp_stage_ops dp_stage_pdf = {
   .mime = "application/pdf",
   .flags = DP_STAGE_EXTRACTOR,
   .bid = bid,
+  .open = dpi_extract_open,
   .process = process,
 };

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "fhir.h"
@@ -239,8 +240,22 @@ static int read_args(struct invocation *v, int argc, char **argv, int i)
   return 0;
 }
 
-/* The command, its arguments read: the exit status. */
-static int dispatch(struct invocation *v)
+/* Tesseract's OpenMP threads are capped by a variable that the OpenMP
+ * runtime reads only as the program starts (ocr.h).  The helpers get it in
+ * their environment (isolate.c); a run that may OCR in this process starts
+ * again with it set, before anything is read or opened. */
+static void cap_ocr_threads(const struct dp_context *ctx, char **argv)
+{
+  if(ctx->ocr == DP_OCR_NEVER ||
+     (dpi_isolate_names(ctx->isolate, "pdf") && dpi_isolate_names(ctx->isolate, "image")))
+    return;
+  if(dpi_ocr_limit_threads())
+    execv("/proc/self/exe", argv); /* when it fails, Tesseract keeps its own threads */
+}
+
+/* The command, its arguments read (argv: the program's, to start again
+ * with): the exit status. */
+static int dispatch(struct invocation *v, char **argv)
 {
   char why[1024];
   if(v->want_help) {
@@ -270,6 +285,7 @@ static int dispatch(struct invocation *v)
     usage_error("convert needs at least one file or folder");
     return DP_EXIT_FATAL;
   }
+  cap_ocr_threads(&v->s.ctx, argv);
   return run_chain(&v->s, &v->chain, v->what, v->inputs, v->ninputs);
 }
 
@@ -286,7 +302,7 @@ static int cli(struct invocation *v, int argc, char **argv)
     return DP_EXIT_FATAL;
   if(read_args(v, argc, argv, i))
     return DP_EXIT_FATAL;
-  return dispatch(v);
+  return dispatch(v, argv);
 }
 
 int dpi_cli_main(int argc, char **argv)

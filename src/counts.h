@@ -12,6 +12,7 @@
 struct dp_counts {
   unsigned long inputs;  /* lines or arguments read (kept by the runner) */
   unsigned long emitted; /* records written */
+  unsigned long no_text; /* of those, scans whose OCR found no text */
   unsigned long failed;  /* error records written */
   unsigned long skipped; /* inputs that held no document (empty Bundles, Patients) */
   unsigned long deleted; /* deletion lines written (record.h): not documents */

@@ -72,6 +72,10 @@
 #define DP_MAX_IMAGE_PIXELS 100e6
 /* The resolution PDF pages without text are rendered at for OCR. */
 #define DP_OCR_DPI 300
+/* --ocr-dpi: below 70 Tesseract reads nothing; above 1200 a page is
+ * hundreds of megapixels (and is rendered lower, under the pixel cap). */
+#define DP_OCR_MIN_DPI 70
+#define DP_OCR_MAX_DPI 1200
 /* --ocr auto: a PDF page with fewer characters than this in its text
  * layer, and images over this share of its area, is a scan. */
 #define DP_OCR_SPARSE_TEXT 100

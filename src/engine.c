@@ -18,6 +18,7 @@ struct slot {
   enum slot_state state;
   int is_error;
   int is_deletion; /* a deletion line (record.h), counted apart */
+  int no_text;     /* a scan whose OCR found no text (record.h), counted too */
   enum dp_kind kind;
   char *line; /* READY: the NDJSON line, '\n' included */
   size_t len;
@@ -281,6 +282,7 @@ static void settle_record(struct dp_engine *e, struct slot *s, struct dp_record 
     /* Read by the writer once slot_settle has marked the slot ready, under
      * the lock. */
     s->is_deletion = dpi_record_is_deletion(rec);
+    s->no_text = dpi_record_no_text(rec);
     slot_settle(e, s, SLOT_READY, line, len, 0, DP_KIND_NONE);
   }
   dpi_record_free(rec);
@@ -517,6 +519,7 @@ static void write_slot(struct dp_engine *e, struct slot *s)
       e->counts.deleted++;
     } else {
       e->counts.emitted++;
+      e->counts.no_text += (unsigned long)s->no_text;
     }
   }
   if(s->input)
@@ -739,6 +742,7 @@ void dpi_engine_snapshot(struct dp_engine *e, struct dp_counts *out)
 {
   pthread_mutex_lock(&e->lock);
   out->emitted += e->counts.emitted;
+  out->no_text += e->counts.no_text;
   out->failed += e->counts.failed;
   out->skipped += e->counts.skipped;
   out->deleted += e->counts.deleted;

@@ -9,6 +9,14 @@
 #include "sniff.h"
 #include "textconv.h"
 
+enum dp_status dpi_extract_open(struct dp_stage *st, char *why, size_t whylen)
+{
+  const struct dp_context *ctx = st->ctx;
+  if(ctx->ocr != DP_OCR_NEVER && dpi_ocr_check_languages(ctx->ocr_lang, why, whylen))
+    return DP_FATAL;
+  return DP_OK;
+}
+
 enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record *rec,
                                   struct dp_emitter *out)
 {

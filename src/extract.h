@@ -13,6 +13,11 @@
 #include "buf.h"
 #include "stage.h"
 
+/* The open() of every stage that may OCR (extract, pdf, image): the
+ * languages of --ocr-lang must have their data, checked once at the start
+ * rather than failing every scan (nothing is checked with --ocr never). */
+enum dp_status dpi_extract_open(struct dp_stage *st, char *why, size_t whylen);
+
 /* Run the extractor for rec's "format" (sniffing first when it has none)
  * and hand the result to out.  Same contract as a stage's process(). */
 enum dp_status dpi_extract_record(const struct dp_context *ctx, struct dp_record *rec,

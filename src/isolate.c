@@ -15,6 +15,7 @@
 
 #include "isowire.h"
 #include "ndjson.h"
+#include "ocr.h"
 
 extern char **environ;
 
@@ -31,23 +32,47 @@ struct dp_isolate {
   struct helper *idle;
   unsigned live, max;
   char exe[4096];
+  /* The helpers' environment: this process's, with Tesseract's threads
+   * capped at one when the user did not say otherwise (ocr.h). */
+  char **env;
 };
 
-int dpi_isolate_wants(const struct dp_context *ctx, const char *format)
+int dpi_isolate_names(const char *isolate, const char *format)
 {
-  if(!ctx->iso || !ctx->isolate || !format || !strcmp(ctx->isolate, "none"))
+  if(!isolate || !format || !strcmp(isolate, "none"))
     return 0;
-  if(!strcmp(ctx->isolate, "all"))
+  if(!strcmp(isolate, "all"))
     return 1;
   /* A comma-separated list of formats. */
   size_t fl = strlen(format);
-  for(const char *p = ctx->isolate; *p;) {
+  for(const char *p = isolate; *p;) {
     size_t n = strcspn(p, ",");
     if(n == fl && !strncmp(p, format, n))
       return 1;
     p += n + (p[n] == ',');
   }
   return 0;
+}
+
+int dpi_isolate_wants(const struct dp_context *ctx, const char *format)
+{
+  return ctx->iso && dpi_isolate_names(ctx->isolate, format);
+}
+
+/* environ, plus OMP_THREAD_LIMIT=1 when it has none; NULL when out of
+ * memory.  The array is owned, its strings are environ's (or static). */
+static char **helper_env(void)
+{
+  size_t n = 0;
+  while(environ[n])
+    n++;
+  char **env = calloc(n + 2, sizeof(*env));
+  if(!env)
+    return NULL;
+  memcpy(env, environ, n * sizeof(*env));
+  if(!getenv(DP_OCR_THREAD_VAR))
+    env[n] = DP_OCR_THREAD_VAR "=1";
+  return env;
 }
 
 struct dp_isolate *dpi_isolate_new(const struct dp_context *ctx, unsigned max_helpers)
@@ -68,6 +93,10 @@ struct dp_isolate *dpi_isolate_new(const struct dp_context *ctx, unsigned max_he
       return NULL;
     }
     iso->exe[n] = '\0';
+  }
+  if(!(iso->env = helper_env())) {
+    free(iso);
+    return NULL;
   }
   iso->ctx = ctx;
   iso->max = max_helpers ? max_helpers : 1;
@@ -103,6 +132,7 @@ void dpi_isolate_free(struct dp_isolate *iso)
   }
   pthread_mutex_destroy(&iso->lock);
   pthread_cond_destroy(&iso->cv);
+  free(iso->env);
   free(iso);
 }
 
@@ -112,13 +142,16 @@ static struct helper *spawn(struct dp_isolate *iso)
   if(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
     return NULL;
   const struct dp_context *ctx = iso->ctx;
-  char text[32], pages[32], bytes[32], mem[32], depth[32];
+  char text[32], pages[32], bytes[32], mem[32], depth[32], dpi[32];
   snprintf(text, sizeof(text), "%zu", ctx->max_text);
   snprintf(pages, sizeof(pages), "%u", ctx->max_pages);
   snprintf(bytes, sizeof(bytes), "%zu", ctx->max_document);
   snprintf(mem, sizeof(mem), "%zu", ctx->max_memory);
   snprintf(depth, sizeof(depth), "%u", ctx->max_depth);
-  char *argv[] = {"docpipe", "__extract-worker", text, pages, bytes, mem, depth, NULL};
+  snprintf(dpi, sizeof(dpi), "%u", ctx->ocr_dpi);
+  /* (posix_spawn takes char *const argv[]; it writes none of them.) */
+  char *argv[] = {"docpipe", "__extract-worker", text, pages, bytes, mem, depth,
+                  (char *)dpi_ocr_mode_name(ctx->ocr), (char *)ctx->ocr_lang, dpi, NULL};
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
@@ -135,7 +168,7 @@ static struct helper *spawn(struct dp_isolate *iso)
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   pid_t pid;
-  int rc = posix_spawn(&pid, iso->exe, &fa, &attr, argv, environ);
+  int rc = posix_spawn(&pid, iso->exe, &fa, &attr, argv, iso->env);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(sv[1]);

@@ -26,6 +26,8 @@ struct dp_isolate;
 struct dp_isolate *dpi_isolate_new(const struct dp_context *ctx, unsigned max_helpers);
 void dpi_isolate_free(struct dp_isolate *iso);
 
+/* Does an --isolate value ("pdf,image", "all", "none") name this format? */
+int dpi_isolate_names(const char *isolate, const char *format);
 /* Should records of this format go to a helper? */
 int dpi_isolate_wants(const struct dp_context *ctx, const char *format);
 /* Extract rec in a helper; same contract as a stage's process(). */

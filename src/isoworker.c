@@ -73,7 +73,7 @@ static void test_hooks(const struct dp_record *rec)
 static int set_up(int argc, char **argv, const struct dp_stage_ops *const *stages,
                   struct dp_context *ctx)
 {
-  if(argc < 7)
+  if(argc < 10)
     return 2;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if(getppid() == 1)
@@ -85,8 +85,10 @@ static int set_up(int argc, char **argv, const struct dp_stage_ops *const *stage
   size_t mem = 0;
   if(dpi_parse_size(argv[2], &ctx->max_text) || dpi_parse_uint(argv[3], &ctx->max_pages) ||
      dpi_parse_size(argv[4], &ctx->max_document) || dpi_parse_size(argv[5], &mem) ||
-     dpi_parse_uint(argv[6], &ctx->max_depth))
+     dpi_parse_uint(argv[6], &ctx->max_depth) || dpi_ocr_mode_parse(argv[7], &ctx->ocr) ||
+     dpi_parse_uint(argv[9], &ctx->ocr_dpi))
     return 2;
+  ctx->ocr_lang = argv[8];
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   /* (The sanitizers reserve terabytes of address space up front.) */
   struct rlimit as = {(rlim_t)mem, (rlim_t)mem};

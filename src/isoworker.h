@@ -12,7 +12,8 @@
 #include "stage.h"
 
 /* The helper's main: argv is "docpipe __extract-worker TEXT PAGES BYTES
- * MEMORY DEPTH" (the caps of the run).  Returns an exit status: 0 once the
+ * MEMORY DEPTH OCR LANGS DPI" (the caps of the run, and --ocr, --ocr-lang
+ * and --ocr-dpi).  Returns an exit status: 0 once the
  * parent closes the socket (or is gone), 2 for bad arguments, 3 when the
  * parent's bytes are no request.  stages: the extractors, the front end's
  * table (ctx->stages). */

@@ -61,17 +61,16 @@ int dpi_ocr_check_languages(const char *langs, char *why, size_t whylen)
     char name[DP_OCR_MAX_LANGS];
     memcpy(name, p, n);
     name[n] = 0;
-    int ok = n > 0 && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                   "0123456789_-") == n;
+    if(!n || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
+      snprintf(why, whylen, "--ocr-lang: '%s' is not a language name (eng, deu, eng+deu)", name);
+      return -1;
+    }
     char path[DP_OCR_MAX_PATH];
-    if(!ok || snprintf(path, sizeof(path), "%s/%s.traineddata", tessdata_dir(), name) >=
-                  (int)sizeof(path) ||
+    if(snprintf(path, sizeof(path), "%s/%s.traineddata", tessdata_dir(), name) >=
+           (int)sizeof(path) ||
        access(path, R_OK) != 0) {
-      snprintf(why, whylen,
-               ok ? "no OCR data for language '%s' in %s (install tesseract-ocr-%s, or set "
-                    "TESSDATA_PREFIX)"
-                  : "'%s' is not a language name (%s; %s)",
-               name, tessdata_dir(), ok ? name : "eng, deu, eng+deu");
+      snprintf(why, whylen, "no OCR data for language '%s' in %s (install tesseract-ocr-%s, or "
+                            "set TESSDATA_PREFIX)", name, tessdata_dir(), name);
       return -1;
     }
     p += n;
@@ -81,11 +80,26 @@ int dpi_ocr_check_languages(const char *langs, char *why, size_t whylen)
   return 0;
 }
 
+static const char *const mode_names[] = {
+  [DP_OCR_AUTO] = "auto", [DP_OCR_ALWAYS] = "always", [DP_OCR_NEVER] = "never"};
+
+int dpi_ocr_mode_parse(const char *name, enum dp_ocr_mode *mode)
+{
+  for(size_t k = 0; k < sizeof(mode_names) / sizeof(*mode_names); k++)
+    if(!strcmp(name, mode_names[k])) {
+      *mode = (enum dp_ocr_mode)k;
+      return 0;
+    }
+  return -1;
+}
+
+const char *dpi_ocr_mode_name(enum dp_ocr_mode mode) { return mode_names[mode]; }
+
 int dpi_ocr_limit_threads(void)
 {
-  if(getenv("OMP_THREAD_LIMIT"))
+  if(getenv(DP_OCR_THREAD_VAR))
     return 0;
-  return setenv("OMP_THREAD_LIMIT", "1", 1) == 0;
+  return setenv(DP_OCR_THREAD_VAR, "1", 1) == 0;
 }
 
 /* The calling thread's engine for `langs`, made on first use. */

@@ -45,6 +45,13 @@ const char *dpi_ocr_version(void);
  * one-line reason naming the missing one. */
 int dpi_ocr_check_languages(const char *langs, char *why, size_t whylen);
 
+/* "auto", "always", "never" (--ocr): 0, or -1 for another word. */
+int dpi_ocr_mode_parse(const char *name, enum dp_ocr_mode *mode);
+const char *dpi_ocr_mode_name(enum dp_ocr_mode mode);
+
+/* The variable that caps the OpenMP threads of Tesseract. */
+#define DP_OCR_THREAD_VAR "OMP_THREAD_LIMIT"
+
 /* A process that has no OMP_THREAD_LIMIT gets 1, so that -j N means N busy
  * cores and not N times Tesseract's own threads.  The OpenMP runtime reads
  * it once, when it is loaded, before main (and libc's start-up resets any

@@ -18,7 +18,7 @@ void dpi_context_defaults(struct dp_context *ctx, const struct dp_stage_ops *con
   ctx->max_pages = DP_MAX_PAGES;
   ctx->max_depth = DP_MAX_EMBED_DEPTH;
   ctx->net = NULL;
-  ctx->isolate = "pdf";
+  ctx->isolate = "pdf,image"; /* poppler, and Tesseract on Leptonica's decoders */
   ctx->ocr = DP_OCR_AUTO;
   ctx->ocr_lang = "eng";
   ctx->ocr_dpi = DP_OCR_DPI;

@@ -224,6 +224,13 @@ int dpi_record_is_deletion(const struct dp_record *r)
          !r->has_body && !dpi_json_member(r->obj, "resourceType") && dpi_record_str(r, "id");
 }
 
+int dpi_record_no_text(const struct dp_record *r)
+{
+  const char *content = dpi_record_str(r, "content");
+  json_object *ocr = dpi_json_member(dpi_json_member(r->obj, "meta"), "ocr");
+  return (!content || !*content) && dpi_json_member(ocr, "pages");
+}
+
 int dpi_record_write(const struct dp_record *r, struct dp_buf *out)
 {
   /* An output format (es-bulk) has already written the line(s). */

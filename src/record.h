@@ -68,6 +68,9 @@ const char *dpi_json_path_str(json_object *o, const char *path);
  * but those flagged DP_STAGE_DELETIONS (the output formats), and counts it
  * apart from the documents. */
 int dpi_record_is_deletion(const struct dp_record *r);
+/* A scan whose OCR found no text at all (meta.ocr names pages OCRed, the
+ * content is empty): converted, but counted apart (docs/RECORD.md). */
+int dpi_record_no_text(const struct dp_record *r);
 
 /* Take ownership of bytes as the decoded document; records "bytes" and
  * "sha256" and removes "data".  Returns 0, or -1 when hashing failed. */

@@ -560,8 +560,11 @@ static enum dp_status feed_arg_lines(struct dp_runner *run, const char *path)
 void dpi_runner_summary(const struct dp_runner *run, FILE *f)
 {
   const struct dp_counts *c = &run->counts;
-  fprintf(f, "docpipe: %lu documents from %lu inputs: %lu converted, %lu failed",
-          c->emitted + c->failed, c->inputs, c->emitted, c->failed);
+  fprintf(f, "docpipe: %lu documents from %lu inputs: %lu converted", c->emitted + c->failed,
+          c->inputs, c->emitted);
+  if(c->no_text)
+    fprintf(f, " (%lu without text: scans whose OCR found none)", c->no_text);
+  fprintf(f, ", %lu failed", c->failed);
   if(c->failed) {
     const char *sep = " (";
     for(int k = 0; k < DP_KIND_COUNT; k++)

@@ -15,7 +15,8 @@
 enum opt_id {
   O_OUTPUT, O_ERRORS, O_FORMAT, O_INDEX, O_QUIET, O_PROGRESS, O_NO_PROGRESS,
   O_PROGRESS_INTERVAL, O_UNBUFFERED, O_UNORDERED, O_JOBS, O_SHARD, O_MAX_BYTES, O_MAX_TEXT,
-  O_MAX_PAGES, O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_STATE, O_CONFIG,
+  O_MAX_PAGES, O_MAX_LINE, O_ISOLATE, O_MAX_TIME, O_MAX_MEMORY, O_OCR, O_OCR_LANG, O_OCR_DPI,
+  O_STATE, O_CONFIG,
   O_FHIR_BASE, O_CLIENT_ID, O_PRIVATE_KEY, O_KEY_ID, O_SCOPE, O_TOKEN_URL, O_CLIENT_SECRET_FILE,
   O_BEARER_FILE, O_TOKEN_CACHE, O_HEADER, O_ALLOW_ORIGIN, O_INSECURE, O_CONCURRENCY, O_RATE,
   O_BURST, O_RETRIES, O_RETRY_BASE, O_RETRY_CAP, O_TIMEOUT,
@@ -58,13 +59,21 @@ static const struct dp_option_spec gopts[O_COUNT] = {
   [O_MAX_PAGES] = {"max-pages", "N", 0, "DOCPIPE_MAX_PAGES", "10000",
     "most pages read from one PDF"},
   [O_MAX_LINE] = {"max-line", "SIZE", 0, "DOCPIPE_MAX_LINE", "512M", "longest input line"},
-  [O_ISOLATE] = {"isolate", "FORMATS", 0, "DOCPIPE_ISOLATE", "pdf",
+  [O_ISOLATE] = {"isolate", "FORMATS", 0, "DOCPIPE_ISOLATE", "pdf,image",
     "extract these formats (comma list, 'all' or 'none') in helper processes: a crash or a hang "
     "there becomes an error record"},
   [O_MAX_TIME] = {"max-time", "SECONDS", 0, "DOCPIPE_MAX_TIME", "120",
     "wall-clock budget of one isolated extraction"},
   [O_MAX_MEMORY] = {"max-memory", "SIZE", 0, "DOCPIPE_MAX_MEMORY", "4G",
     "address space of one extraction helper"},
+  [O_OCR] = {"ocr", "WHEN", 0, "DOCPIPE_OCR", "auto",
+    "OCR scans with Tesseract: auto (images, and PDF pages with no text layer or next to none), "
+    "always (every PDF page too) or never"},
+  [O_OCR_LANG] = {"ocr-lang", "LANGS", 0, "DOCPIPE_OCR_LANG", "eng",
+    "languages of the scans, joined by '+' as Tesseract takes them (eng+deu); each needs its "
+    "tesseract-ocr-LANG package"},
+  [O_OCR_DPI] = {"ocr-dpi", "DPI", 0, "DOCPIPE_OCR_DPI", "300",
+    "resolution that PDF pages are rendered at for OCR"},
   [O_STATE] = {"state", "FILE", 0, "DOCPIPE_STATE", NULL,
     "run state: resume an interrupted run exactly once (with -o/-e files), and keep the marks of "
     "incremental search/export runs"},
@@ -296,6 +305,12 @@ static int apply(struct dp_settings *s, const struct dp_option_spec *o, const ch
   case O_ISOLATE: s->ctx.isolate = v; break;
   case O_MAX_TIME: bad = parse_double(v, &s->ctx.max_time) || s->ctx.max_time <= 0; break;
   case O_MAX_MEMORY: bad = dpi_parse_size(v, &s->ctx.max_memory); break;
+  case O_OCR: bad = dpi_ocr_mode_parse(v, &s->ctx.ocr); break;
+  case O_OCR_LANG: s->ctx.ocr_lang = v; break;
+  case O_OCR_DPI:
+    bad = dpi_parse_uint(v, &s->ctx.ocr_dpi) || s->ctx.ocr_dpi < DP_OCR_MIN_DPI ||
+          s->ctx.ocr_dpi > DP_OCR_MAX_DPI;
+    break;
   case O_STATE: s->state = v; break;
   case O_CONFIG: s->config = v; break;
   case O_FHIR_BASE: s->net.fhir_base = v; break;
