@@ -2,7 +2,7 @@
  * wall-clock budget: the parent's side.
  *
  * Parsers of hostile documents live in libraries (poppler above all) that
- * can crash or loop on a bad file.  With isolation (on by default for PDF),
+ * can crash or loop on a bad file.  With isolation (on by default for PDF and images),
  * docpipe hands the document to a helper process: a crash becomes an error
  * record of kind "extractor-crash", a document that takes longer than
  * --max-time is killed with its helper and becomes "timeout", and the run
