@@ -66,6 +66,11 @@
  * fed back to retry (its id and input may hold an escaped path, names.h). */
 #define DP_MAX_ARG_LINE ((size_t)64 * 1024)
 
+/* --state: how long the output may stand still with lines written past the
+ * last checkpoint before they are recorded (checkpoints otherwise keep to
+ * five a second, src/setup.c). */
+#define DP_CHECKPOINT_IDLE 0.25
+
 /* OCR (src/ocr.c).  A page at 300 dpi is 8.4 megapixels (US Letter) and
  * A0 at 200 dpi 69; an image header claiming more is a decompression bomb,
  * refused before any pixel is decoded. */

@@ -1,9 +1,11 @@
 /* engine.c - see engine.h */
 #include "engine.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -60,6 +62,7 @@ struct dp_engine {
   int to_terminal;              /* records or errors go to a terminal */
   unsigned long submitted;      /* inputs handed in */
   unsigned long inputs_written; /* inputs whose every line is written */
+  unsigned long inputs_settled; /* inputs_written when the writer last forced a checkpoint */
 };
 
 /* What a stage emits while it runs one task. */
@@ -609,6 +612,31 @@ static void write_slots(struct dp_engine *e, struct slot *first, size_t n)
     pthread_cond_broadcast(&e->room_cv);
 }
 
+/* Callers hold the lock; nothing is ready to write.  The checkpoint keeps
+ * to a few a second, so the last lines written may not be in it: when the
+ * output stands still (a slow document, an input that has gone quiet) for
+ * DP_CHECKPOINT_IDLE, record them, so that a kill then costs nothing done.
+ * 1 when it waited (the caller looks again), 0 when there is nothing to
+ * record. */
+static int idle_checkpoint(struct dp_engine *e)
+{
+  if(!e->opt.checkpoint || e->inputs_written == e->inputs_settled)
+    return 0;
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_nsec += (long)(DP_CHECKPOINT_IDLE * 1e9);
+  until.tv_sec += until.tv_nsec / 1000000000L;
+  until.tv_nsec %= 1000000000L;
+  if(pthread_cond_timedwait(&e->write_cv, &e->lock, &until) == ETIMEDOUT && !e->head) {
+    unsigned long done = e->inputs_written;
+    pthread_mutex_unlock(&e->lock);
+    e->opt.checkpoint(e->opt.checkpoint_user, done, e->counts.failed, 1);
+    pthread_mutex_lock(&e->lock);
+    e->inputs_settled = done;
+  }
+  return 1;
+}
+
 static void *writer_main(void *arg)
 {
   struct dp_engine *e = arg;
@@ -623,6 +651,8 @@ static void *writer_main(void *arg)
     }
     if(e->input_done && !e->head)
       break;
+    if(idle_checkpoint(e))
+      continue;
     pthread_cond_wait(&e->write_cv, &e->lock);
   }
   pthread_mutex_unlock(&e->lock);

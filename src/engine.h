@@ -57,7 +57,8 @@ struct dp_engine_options {
   const struct dp_shard *shard;
   /* Called by the writer after it wrote lines, with the number of inputs
    * whose every line is now written and of error records written (final:
-   * the run is over).  Runs on the writer thread, which alone writes to out
+   * the run is over, or the output has stood still since lines were
+   * written: record it whatever the pace).  Runs on the writer thread, which alone writes to out
    * and errors. */
   void (*checkpoint)(void *user, unsigned long inputs_written, unsigned long failed, int final);
   void *checkpoint_user;

@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
+#include "interrupt.h"
 
 #define READ_CHUNK ((size_t)1 << 20)
 /* FHIR resources nest deeper than json-c's default of 32 only in odd cases,
@@ -79,14 +81,30 @@ static size_t fill(struct dp_reader *r)
     r->buf = m;
     r->cap = cap;
   }
-  size_t n = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
-  if(n == 0) {
-    if(ferror(r->f))
-      r->error = errno ? errno : EIO;
+  /* read(2), not fread: on a pipe fread waits until the whole megabyte is
+   * there, and a slow producer's lines (tail -f, a paced export) would sit
+   * unconverted; read returns what has arrived.  (Nothing reads these
+   * streams through stdio: a FILE given to dpi_reader_attach is rewound
+   * first, which leaves stdio's buffer empty.) */
+  ssize_t n;
+  do
+    n = read(fileno(r->f), r->buf + r->end, r->cap - r->end);
+  while(n < 0 && errno == EINTR && !dpi_interrupted());
+  if(n < 0 && errno == EINTR) {
+    /* Interrupted (SIGINT, SIGTERM): the input ends here, and a line cut
+     * short by the stop is no line. */
+    r->start = r->end;
     r->eof = 1;
+    return 0;
   }
-  r->end += n;
-  return n;
+  if(n <= 0) {
+    if(n < 0)
+      r->error = errno;
+    r->eof = 1;
+    return 0;
+  }
+  r->end += (size_t)n;
+  return (size_t)n;
 }
 
 int dpi_reader_next(struct dp_reader *r, const char **line, size_t *len, int *too_long)

@@ -287,12 +287,6 @@ static void test_deep_nesting(void)
 
 static void test_nonxml_b64_text(void)
 {
-  if(!dp_stage_text.process) {
-    /* The text extractor is written on another branch; until it is merged
-     * a text payload has nothing to run it. */
-    fprintf(stderr, "\n  note: text extractor not built, B64 text case skipped\n");
-    return;
-  }
   struct dpt_result res;
   run_cda_file("cda/nonxml-b64-text.xml", &res);
   CU_ASSERT_EQUAL_FATAL(res.n, 1);

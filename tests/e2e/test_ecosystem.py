@@ -154,7 +154,7 @@ def sha256_of(path):
 
 
 # A run that lasts about a second whatever the machine: the extraction helper
-# hangs on the sample PDF (a test hook of src/isolate.c) until --max-time.
+# hangs on the sample PDF (a test hook of src/isoworker.c) until --max-time.
 SLOW = ["--max-time", "1", "--isolate", "all"]
 SLOW_ENV = {"DOCPIPE_TEST_HANG_SHA256":
             sha256_of(os.path.join(SAMPLES, "files", "discharge-summary.pdf"))}
@@ -201,7 +201,12 @@ class Progress(TempDirTest):
         clean line: the live line is erased first."""
         _, drawn = run_on_pty(["--progress-interval", "0.01", *SLOW, "--unordered", "convert",
                                os.path.join(SAMPLES, "files"), BAD_FILES], env=SLOW_ENV)
-        for m in re.finditer(rb'\{"id":', drawn):
+        errors = list(re.finditer(rb'\{"id":', drawn))
+        # BAD_FILES fail while the slow PDF keeps the line up: both were drawn
+        self.assertGreaterEqual(len(errors), len(os.listdir(BAD_FILES)), drawn[-400:])
+        self.assertRegex(drawn, rb"\rdocpipe: \d+ docs ")
+        self.assertIn(b"\x1b[K", drawn[:errors[-1].start()], "no live line before the errors")
+        for m in errors:
             before = drawn[max(0, m.start() - 3):m.start()]
             self.assertTrue(before.endswith(b"\n") or before.endswith(b"\x1b[K"),
                             drawn[max(0, m.start() - 80):m.start() + 20])
@@ -284,6 +289,11 @@ class StatelessMapper(TempDirTest):
             lines = f.read().splitlines(keepends=True)
         whole = docpipe("-q", "run", "fhir-dump", "--binaries", BINARIES, "-",
                         stdin=b"".join(lines))
+        # the whole run is itself right: one record per DocumentReference, in order
+        self.assertEqual(whole.status, 0, whole.stderr)
+        self.assertEqual([r["source"]["documentReference"] for r in whole.records],
+                         ["DocumentReference/" + json.loads(l)["id"] for l in lines])
+        self.assertTrue(all(r["content"] for r in whole.records))
         for cut in ((1,), (2, 5), (len(lines) - 1,)):
             pieces, start = [], 0
             for end in cut + (len(lines),):

@@ -173,21 +173,23 @@ class Documents(LiveServer):
         self.assert_same_documents(run)
 
     def test_es384_and_client_secret_and_bearer_file(self):
-        run = docpipe(*self.auth("ec"), "run", "fhir-documents", stdin=b"4300202\n")
-        self.assertEqual(run.status, 0, run.stderr)
+        runs = [docpipe(*self.auth("ec"), "run", "fhir-documents", stdin=b"4300202\n")]
         secret = self.write("secret", "s3cret-value\n")
-        run = docpipe("--fhir-base", self.srv.base_url, "--client-id", "basic-client",
-                      "--client-secret-file", secret, "run", "fhir-documents",
-                      stdin=b"4300202\n")
-        self.assertEqual(run.status, 0, run.stderr)
-        bearer = self.write("bearer", self.srv.mint_token("system/*.read") + "\n")
-        run = docpipe("--fhir-base", self.srv.base_url, "--bearer-file", bearer,
-                      "run", "fhir-documents", stdin=b"4300202\n")
-        self.assertEqual(run.status, 0, run.stderr)
-        self.assertEqual(len(run.records), 1)
-        # Secrets never reach stderr.
-        for r in (run,):
-            self.assertNotIn(b"s3cret", r.stderr)
+        runs.append(docpipe("--fhir-base", self.srv.base_url, "--client-id", "basic-client",
+                            "--client-secret-file", secret, "run", "fhir-documents",
+                            stdin=b"4300202\n"))
+        token = self.srv.mint_token("system/*.read")
+        bearer = self.write("bearer", token + "\n")
+        runs.append(docpipe("--fhir-base", self.srv.base_url, "--bearer-file", bearer,
+                            "run", "fhir-documents", stdin=b"4300202\n"))
+        with open(self.ec) as f:
+            key_lines = [l.strip() for l in f if l.strip() and "-----" not in l]
+        for r in runs:
+            self.assertEqual(r.status, 0, r.stderr)
+            self.assertEqual(len(r.records), 1)
+            # Secrets, keys and tokens reach no output of any of the runs.
+            for secret_text in ["s3cret", token] + key_lines[:2]:
+                self.assertNotIn(secret_text.encode(), r.stdout + r.stderr)
 
     def test_secrets_never_reach_any_output(self):
         """Refused tokens and secrets are not repeated in records, error
@@ -258,11 +260,27 @@ class Tokens(LiveServer):
         with open(cache, "w") as f:
             json.dump(data, f)
         before = self.srv.stats()["token_requests"]
-        run = docpipe(*self.auth(), "--token-cache", cache, "run", "fhir-documents",
-                      stdin=b"4300202\n")
+        refused = self.srv.stats()["status_counts"].get(401, 0)
+        run = docpipe(*self.auth(), "--token-cache", cache, "--concurrency", "4", "run",
+                      "fhir-documents", stdin=b"4300202\n4300203\n4300204\n")
         self.assertEqual(run.status, 0, run.stderr)
-        self.assertEqual(self.srv.stats()["token_requests"], before + 1)
+        stats = self.srv.stats()
+        # one new token for the whole run, though four requests were in flight
+        self.assertEqual(stats["token_requests"], before + 1)
+        self.assertGreaterEqual(stats["status_counts"].get(401, 0) - refused, 1)
         self.assertNotIn(b"revoked-token-value", run.stderr)
+
+    def test_a_token_refused_again_is_not_asked_for_in_a_loop(self):
+        """A server that refuses every token (revoked access): one new token is
+        asked for, then the documents fail as unauthorized; no loop."""
+        self.srv.configure(refuse_tokens=True)
+        before = self.srv.stats()["token_requests"]
+        run = docpipe(*self.auth(), "--concurrency", "1", "run", "fhir-documents",
+                      stdin=b"4300202\n")
+        self.srv.configure(refuse_tokens=None)
+        self.assertEqual(run.status, 1, run.stderr)
+        self.assertEqual([e["kind"] for e in run.errors], ["unauthorized"])
+        self.assertEqual(self.srv.stats()["token_requests"] - before, 2)  # the first, one more
 
 
 class RateLimits(LiveServer):

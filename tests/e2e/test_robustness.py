@@ -9,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import unittest
 import zlib
@@ -204,79 +205,173 @@ class Isolation(TempDirTest):
         self.assertEqual(run.status, 0)
 
 
+class FedRun:
+    """docpipe reading its input from a FIFO that the test fills, so that the
+    test, not the clock, decides how far a run has got when it is stopped:
+    the lines up to `gate` are written at once, the rest when release() is
+    called (an interrupted run never sees the end of its input)."""
+
+    def __init__(self, args, fifo, lines, gate=None, stderr=subprocess.DEVNULL):
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr)
+        self.fifo, self.lines = fifo, lines
+        self.gate = len(lines) if gate is None else gate
+        self.more = threading.Event()
+        self.writer = threading.Thread(target=self.feed, daemon=True)
+        self.writer.start()
+
+    def feed(self):
+        fd = None
+        while fd is None and self.proc.poll() is None:
+            try:  # no reader yet: ENXIO
+                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                time.sleep(0.005)
+        if fd is None:
+            return
+        os.set_blocking(fd, True)
+        try:
+            os.write(fd, b"".join(self.lines[:self.gate]))
+            if self.gate < len(self.lines):
+                self.more.wait()
+                os.write(fd, b"".join(self.lines[self.gate:]))
+        except OSError:  # the run is gone
+            pass
+        finally:
+            os.close(fd)
+
+    def release(self):
+        self.more.set()
+
+    def finish(self, timeout=120):
+        self.release()
+        out = self.proc.communicate(timeout=timeout)[1]
+        self.writer.join()
+        return self.proc.returncode, out
+
+
+def resume_point(state):
+    """The checkpoint a state file holds: {"done", "outputBytes", ...} or None."""
+    try:
+        with open(state) as f:
+            return json.load(f).get("resume")
+    except (OSError, ValueError):
+        return None
+
+
 class Resume(TempDirTest):
     def setUp(self):
         super().setUp()
         good = read(os.path.join(CORPUS, "docrefs-inline.ndjson"))
         bad = read(os.path.join(CORPUS, "bad", "docrefs-inline.ndjson"))
-        self.input = self.write("in.ndjson", (good + bad) * 12)
-        ref = docpipe("-q", "-o", os.path.join(self.tmp, "ref.ndjson"),
-                      "-e", os.path.join(self.tmp, "ref.err"), "run", "fhir-dump", self.input)
-        self.assertEqual(ref.status, 1)
-        self.ref_out = read(os.path.join(self.tmp, "ref.ndjson"))
-        self.ref_err = read(os.path.join(self.tmp, "ref.err"))
+        self.lines = ((good + bad) * 12).splitlines(keepends=True)
+        self.fifo = os.path.join(self.tmp, "in.ndjson")
+        os.mkfifo(self.fifo)
+        self.out, self.err, self.state = (os.path.join(self.tmp, n)
+                                          for n in ("out.ndjson", "out.err", "st"))
+        ref = os.path.join(self.tmp, "ref.ndjson"), os.path.join(self.tmp, "ref.err")
+        rc, _ = FedRun([DOCPIPE, "-q", "-o", ref[0], "-e", ref[1], "run", "fhir-dump",
+                        self.fifo], self.fifo, self.lines).finish()
+        self.assertEqual(rc, 1)
+        self.ref_out, self.ref_err = read(ref[0]), read(ref[1])
         self.assertEqual(len(self.ref_out.splitlines()), 120)
+        self.args = [DOCPIPE, "--state", self.state, "-o", self.out, "-e", self.err, "run",
+                     "fhir-dump", self.fifo]
 
-    def run_to_end(self, sig, delays):
-        out, err, state = (os.path.join(self.tmp, n) for n in ("out.ndjson", "out.err", "st"))
-        for f in (out, err, state):
+    def wait_for(self, what, cond, run, timeout=60):
+        deadline = time.monotonic() + timeout
+        while not cond():
+            self.assertIsNone(run.proc.poll(), "the run ended before " + what)
+            self.assertLess(time.monotonic(), deadline, "no " + what + " within %ds" % timeout)
+            time.sleep(0.001)
+
+    def interrupt(self, sig, at):
+        """One attempt, stopped by sig once `at` inputs are checkpointed: for
+        SIGKILL with records written past the checkpoint (which the next
+        attempt must cut off), else with the input held back (the run cannot
+        have finished).  Returns (checkpoint, output past it, output kept)."""
+        run = FedRun(self.args, self.fifo, self.lines, gate=at + 20)
+        self.wait_for("a checkpoint at %d inputs" % at,
+                      lambda: (resume_point(self.state) or {}).get("done", 0) >= at, run)
+        if sig == signal.SIGKILL:
+            run.release()  # more output, then the kill before the next checkpoint
+            past = lambda: os.path.getsize(self.out) > resume_point(self.state)["outputBytes"]
+            self.wait_for("output past the checkpoint", past, run)
+        run.proc.send_signal(sig)
+        try:
+            rc, _ = run.finish(timeout=60)
+        except subprocess.TimeoutExpired:
+            run.proc.kill()
+            self.fail("signal %s did not stop the run" % sig)
+        if sig == signal.SIGKILL:
+            self.assertEqual(rc, -signal.SIGKILL)
+        else:  # interrupted, told so: not a run that went to its end (1)
+            self.assertEqual(rc, 2, "an interrupted run exits 2")
+        self.assertEqual(stat.S_IMODE(os.stat(self.state).st_mode), 0o600)
+        point = resume_point(self.state)
+        self.assertTrue(point and point["done"] >= at, point)
+        out = read(self.out)
+        return point, len(out) - point["outputBytes"], out[:point["outputBytes"]]
+
+    def resume_to_end(self, sig, points):
+        """Interrupt at each of points, then run to the end: the final run
+        goes on from the last checkpoint and the output is the reference."""
+        for f in (self.out, self.err, self.state):
             if os.path.exists(f):
                 os.unlink(f)
-        args = [DOCPIPE, "-q", "--state", state, "-o", out, "-e", err, "run", "fhir-dump",
-                self.input]
-        kills = 0
-        for delay in delays:
-            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            time.sleep(delay)
-            if proc.poll() is None:
-                proc.send_signal(sig)
-                kills += 1
-            proc.wait(timeout=120)
-            proc.stderr.close()
-            if os.path.exists(state):
-                self.assertEqual(stat.S_IMODE(os.stat(state).st_mode), 0o600)
-        final = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               timeout=300)
-        self.assertEqual(final.returncode, 1, final.stderr)
-        self.assertGreater(kills, 0, "the run ended before any kill: nothing was tested")
-        return read(out), read(err)
+        tails = []
+        for at in points:
+            point, tail, kept = self.interrupt(sig, at)
+            tails.append(tail)
+        rc, stderr = FedRun(self.args, self.fifo, self.lines, stderr=subprocess.PIPE).finish()
+        self.assertEqual(rc, 1, stderr)
+        # it continued: the inputs of the checkpoint were not done again
+        self.assertIn(b"; %d inputs done before the interruption" % point["done"], stderr)
+        out = read(self.out)
+        self.assertTrue(out.startswith(kept), "output before the checkpoint was not kept")
+        self.assertEqual(out, self.ref_out)  # exactly once: nothing lost, nothing twice
+        self.assertEqual(read(self.err), self.ref_err)
+        self.assertIsNone(resume_point(self.state), "a finished run forgets its checkpoint")
+        return tails
 
     def test_sigkill_at_several_points(self):
-        out, err = self.run_to_end(signal.SIGKILL, [0.3, 0.4, 0.6, 0.9])
-        self.assertEqual(out, self.ref_out)
-        self.assertEqual(err, self.ref_err)
+        tails = self.resume_to_end(signal.SIGKILL, [10, 50, 90])
+        # every kill left records past its checkpoint, which the next run cut off
+        self.assertTrue(all(t > 0 for t in tails), tails)
 
     def test_sigterm_and_sigint_finish_cleanly(self):
         for sig in (signal.SIGTERM, signal.SIGINT):
-            out, err = self.run_to_end(sig, [0.4, 0.8])
-            self.assertEqual(out, self.ref_out)
-            self.assertEqual(err, self.ref_err)
+            tails = self.resume_to_end(sig, [30, 80])
+            # a clean stop checkpoints what it wrote: nothing to cut off
+            self.assertEqual(tails, [0, 0], sig)
 
     def test_interrupted_run_reports_and_leaves_whole_lines(self):
         out = os.path.join(self.tmp, "o.ndjson")
-        proc = subprocess.Popen([DOCPIPE, "-o", out, "run", "fhir-dump", self.input],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode == 1:
-            self.skipTest("the run finished before the signal")
-        self.assertEqual(proc.returncode, 2)
+        run = FedRun([DOCPIPE, "-o", out, "run", "fhir-dump", self.fifo], self.fifo, self.lines,
+                     gate=40, stderr=subprocess.PIPE)
+        self.wait_for("the first records", lambda: os.path.exists(out) and
+                      os.path.getsize(out) > 0, run)
+        run.proc.send_signal(signal.SIGINT)
+        rc, err = run.finish(timeout=60)
+        self.assertEqual(rc, 2)
         self.assertIn(b"interrupted", err)
         self.assertIn(b"documents from", err)  # the summary
-        for line in read(out).splitlines():
+        lines = read(out).splitlines()
+        self.assertTrue(0 < len(lines) < 120, len(lines))
+        for line in lines:
             json.loads(line)  # no torn line
 
     def test_error_file_retries_only_the_failures(self):
-        errors = os.path.join(self.tmp, "ref.err")
+        given = self.write("given.ndjson", b"".join(self.lines))
+        errors = os.path.join(self.tmp, "given.err")
+        first = docpipe("-e", errors, "run", "fhir-dump", given)
+        self.assertEqual(first.status, 1)
         run = docpipe("run", "fhir-dump", "--binaries", os.path.join(CORPUS, "bad",
                                                                       "binaries.ndjson"),
                       errors)
         # The same documents fail again, nothing else comes back.
         self.assertEqual(run.records, [])
         self.assertEqual(len(run.errors), len(self.ref_err.splitlines()))
-        self.assertEqual({e["input"]["file"] for e in run.errors}, {self.input})
-
+        self.assertEqual({e["input"]["file"] for e in run.errors}, {given})
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -89,6 +89,7 @@ FAULT_DEFAULTS = {
     "rate_limit": 0,              # requests/second over resource + token endpoints (0 = off)
     "retry_after_date": False,    # 429 Retry-After as an HTTP-date instead of "1"
     "token_lifetime": 570,        # seconds
+    "refuse_tokens": False,       # every access token is answered 401 invalid_token (revoked)
     "no_binary_scope": False,     # never grant a scope that covers Binary
     "fail_503_every": 0,          # every k-th resource request -> 503 (no Retry-After)
     "cut_body_every": 0,          # every k-th Binary/bulk-file body is cut in half
@@ -209,7 +210,7 @@ def _norm_fault(name, value):
         if not re.match(r"^https?://[^/?#]+$", str(value)):
             raise ValueError("redirect_binaries_to is an origin: scheme://host[:port]")
         return str(value)
-    if name in ("retry_after_date", "no_binary_scope", "redirect_binaries", "export_requires_token",
+    if name in ("retry_after_date", "no_binary_scope", "refuse_tokens", "redirect_binaries", "export_requires_token",
                 "export_post_only", "export_files_on_storage"):
         return bool(value)
     if name in ("fail_503_every", "cut_body_every", "export_polls"):
@@ -1582,7 +1583,7 @@ class _FhirHandler(_Handler):
             return None
         scheme, _, tok = h.strip().partition(" ")
         rec, why = (None, "The access token is invalid")
-        if scheme.lower() == "bearer" and tok.strip():
+        if scheme.lower() == "bearer" and tok.strip() and not self.app.faults()["refuse_tokens"]:
             rec, why = self.app._lookup_token(tok.strip())
         if rec is None:
             self._send_oo(401, why, headers=[(
