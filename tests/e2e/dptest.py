@@ -29,6 +29,57 @@ KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+# What scripts/build test installs is required there (it sets this): a test
+# that would skip for want of it fails instead, so a package missing from the
+# list cannot hide a whole test file behind a skip.
+REQUIRE_ALL = os.environ.get("DOCPIPE_REQUIRE_ALL") == "1"
+# ctest reports a test file that exits with this as skipped (SKIP_RETURN_CODE).
+SKIPPED_EXIT = 77
+
+
+def require(present, what):
+    """Skip the test unless `what` (a package, a tool) is `present`; under
+    scripts/build test, where it is installed, its absence is a failure."""
+    if present:
+        return
+    if REQUIRE_ALL:
+        raise AssertionError("%s is missing, though scripts/build test installs it" % what)
+    raise unittest.SkipTest("%s is missing" % what)
+
+
+def needs(present, what):
+    """A class decorator: require() for every test of the class."""
+    if present:
+        return lambda cls: cls
+    if not REQUIRE_ALL:
+        return unittest.skip("%s is missing" % what)
+
+    def failing(cls):
+        def setUpClass(_cls):
+            raise AssertionError("%s is missing, though scripts/build test installs it" % what)
+        cls.setUpClass = classmethod(setUpClass)
+        return cls
+    return failing
+
+
+def main():
+    """unittest's main, with exits ctest understands: 0 when tests ran and
+    passed, 1 for a failure or when no test ran, SKIPPED_EXIT when every
+    test skipped."""
+    import sys
+    prog = unittest.main(verbosity=2, exit=False)
+    r = prog.result
+    if not r.wasSuccessful():
+        sys.exit(1)
+    if r.testsRun == 0:
+        print("no test ran", file=sys.stderr)
+        sys.exit(1)
+    if len(r.skipped) == r.testsRun:
+        print("every test skipped", file=sys.stderr)
+        sys.exit(SKIPPED_EXIT)
+    sys.exit(0)
+
+
 class Run:
     def __init__(self, proc):
         self.status = proc.returncode

@@ -14,6 +14,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fhirserver"))
 from bulkserver import BulkServer  # noqa: E402
+import dptest  # noqa: E402
 from dptest import CORPUS, DOCPIPE, TempDirTest, b64, check_error, check_record, docpipe  # noqa: E402
 from fhirserver import FhirTestServer  # noqa: E402
 
@@ -447,4 +448,4 @@ class DiagnosticReports(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

@@ -12,6 +12,7 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import SHARED, TempDirTest, b64, contains, docpipe  # noqa: E402
 
 REAL = os.path.join(SHARED, "corpus", "real", "files")
@@ -50,7 +51,7 @@ class CdaNonXmlBody(TempDirTest):
         "4. Hypercholesterolemia.",
     ]
 
-    @unittest.skipUnless(has_pdf(), "docpipe built without poppler")
+    @dptest.needs(has_pdf(), "poppler (docpipe was built without it)")
     def test_compressed_pdf_bodies(self):
         contents = []
         for how in ("DF", "GZ", "ZL"):
@@ -145,4 +146,4 @@ class RtfAsLibreOffice(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    dptest.main()

@@ -12,6 +12,7 @@ import unicodedata
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import CORPUS, TempDirTest, docpipe, read  # noqa: E402
 
 REAL = os.path.join(CORPUS, "real", "files")
@@ -165,4 +166,4 @@ class Sniff(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    dptest.main()

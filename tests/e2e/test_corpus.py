@@ -6,6 +6,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import CORPUS, TempDirTest, contains, docpipe, expected_rows, read  # noqa: E402
 
 
@@ -115,4 +116,4 @@ class BadCorpus(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

@@ -14,6 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fhirserver"))
+import dptest  # noqa: E402
 from dptest import CORPUS, DOCPIPE, SOURCE, TempDirTest, docpipe  # noqa: E402
 from fhirserver import FhirTestServer  # noqa: E402
 
@@ -112,7 +113,7 @@ class Help(unittest.TestCase):
         self.assertRegex(version, r"^docpipe \d+\.\d+\.\d+\n$")
 
 
-@unittest.skipUnless(shutil.which("groff"), "groff is not installed (Debian package groff-base)")
+@dptest.needs(shutil.which("groff"), "groff (Debian package groff-base)")
 class ManPages(unittest.TestCase):
     def render(self, page):
         path = os.path.join(MAN_DIR, page)
@@ -305,4 +306,4 @@ class StatelessMapper(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

@@ -13,6 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fhirserver"))
+import dptest  # noqa: E402
 from dptest import CORPUS, DOCPIPE, TempDirTest, docpipe, read  # noqa: E402
 from fhirserver import FhirTestServer, make_jwk  # noqa: E402
 
@@ -466,4 +467,4 @@ class Check(LiveServer):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

@@ -16,6 +16,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fhirserver"))
+import dptest  # noqa: E402
 from dptest import CORPUS, DOCPIPE, TempDirTest, docpipe  # noqa: E402
 from fhirserver import FhirTestServer  # noqa: E402
 
@@ -486,4 +487,4 @@ class Registration(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

@@ -16,6 +16,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import CORPUS, TempDirTest, b64, contains, docpipe, read, squeeze  # noqa: E402
 
 REAL = os.path.join(CORPUS, "real", "files")
@@ -236,4 +237,4 @@ class Feeds(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    dptest.main()

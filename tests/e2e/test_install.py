@@ -13,6 +13,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import SOURCE  # noqa: E402
 
 BUILD = os.environ.get("DOCPIPE_BUILD")
@@ -178,4 +179,4 @@ class Install(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    dptest.main()

@@ -11,6 +11,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import SOURCE, TempDirTest, docpipe, read  # noqa: E402
 
 SAMPLES = os.path.join(SOURCE, "samples")
@@ -201,4 +202,4 @@ class Names(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

@@ -11,6 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import scans  # noqa: E402
+import dptest  # noqa: E402
 from dptest import CORPUS, DOCPIPE, SOURCE, TempDirTest, contains, docpipe  # noqa: E402
 
 # Real pages: a GNU manual's title page and a discharge summary (whose
@@ -245,4 +246,4 @@ class Scans(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    dptest.main()

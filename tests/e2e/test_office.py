@@ -19,6 +19,7 @@ import zipfile
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import SHARED, SOURCE, TempDirTest, contains, docpipe  # noqa: E402
 
 REAL = os.path.join(SHARED, "corpus", "real", "files")
@@ -63,8 +64,7 @@ class RealSamples(unittest.TestCase):
     def test_samples(self):
         for name, fmt, title, author, phrases in self.CASES:
             path = real(name)
-            if not os.path.exists(path):
-                self.skipTest("no %s" % path)
+            self.assertTrue(os.path.exists(path), "the corpus lacks %s" % path)
             rec = one_record(self, path)
             self.assertEqual(rec["format"], fmt, name)
             self.assertEqual(rec["id"], path)
@@ -221,7 +221,7 @@ def recall(ref, got):
     return sum(min(n, got.get(w, 0)) for w, n in ref.items()) / total if total else 1.0
 
 
-@unittest.skipUnless(shutil.which("soffice"), "LibreOffice (soffice) is not installed")
+@dptest.needs(shutil.which("soffice"), "LibreOffice (soffice)")
 class LibreOfficeMade(TempDirTest):
     """Documents LibreOffice writes now, read back; the reference is
     LibreOffice's own text of each."""
@@ -262,4 +262,4 @@ class LibreOfficeMade(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    dptest.main()

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import unittest
 
+import dptest  # noqa: E402
 from dptest import CORPUS, SOURCE, TempDirTest, contains, docpipe
 
 REAL = os.path.join(CORPUS, "real", "files")
@@ -63,7 +64,7 @@ class Hostile(TempDirTest):
         self.assertEqual([e["kind"] for e in run.errors], ["damaged"])
 
 
-@unittest.skipUnless(shutil.which("soffice"), "LibreOffice (soffice) is not installed")
+@dptest.needs(shutil.which("soffice"), "LibreOffice (soffice)")
 class LibreOfficeMade(TempDirTest):
     def test_xls_and_ppt(self):
         subprocess.run(["python3", os.path.join(SOURCE, "tests", "data", "ole",
@@ -81,4 +82,4 @@ class LibreOfficeMade(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    dptest.main()

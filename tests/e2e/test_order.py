@@ -18,6 +18,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import SOURCE, TempDirTest, docpipe, read  # noqa: E402
 
 SLOW_PDF = read(os.path.join(SOURCE, "samples", "files", "discharge-summary.pdf"))
@@ -116,4 +117,4 @@ class Order(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

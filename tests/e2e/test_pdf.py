@@ -13,6 +13,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import CORPUS, SOURCE, TempDirTest, docpipe, read  # noqa: E402
 
 REAL = os.path.join(CORPUS, "real", "files")
@@ -138,4 +139,4 @@ class PdfText(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

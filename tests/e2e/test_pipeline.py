@@ -9,6 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import (CORPUS, DOCPIPE, SOURCE, TempDirTest, b64, contains,  # noqa: E402
                     docpipe, ndjson_lines, read)
 
@@ -432,4 +433,4 @@ class Cli(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

@@ -15,6 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bulkserver import BulkServer  # noqa: E402
+import dptest  # noqa: E402
 from dptest import DOCPIPE, SOURCE, TempDirTest, check_record  # noqa: E402
 
 README = os.path.join(SOURCE, "README.md")
@@ -119,4 +120,4 @@ class Readme(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

@@ -15,6 +15,7 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import (CORPUS, DOCPIPE, SOURCE, TempDirTest, docpipe, ndjson_lines,  # noqa: E402
                     read)
 
@@ -374,4 +375,4 @@ class Resume(TempDirTest):
         self.assertEqual({e["input"]["file"] for e in run.errors}, {given})
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

@@ -18,6 +18,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+import dptest  # noqa: E402
 from dptest import (CORPUS, DOCPIPE, SOURCE, TempDirTest, check_record, docpipe,  # noqa: E402
                     ndjson_lines, read)
 
@@ -342,10 +343,8 @@ class SlurmArray(TempDirTest):
         super().setUp()
         self.cluster = Cluster(self.tmp)
         missing = self.cluster.missing()
-        if missing:
-            self.skipTest("Slurm/MUNGE not installed (no %s): on Debian 'apt-get install "
-                          "slurm-wlm munge' (scripts/build test installs them)"
-                          % ", ".join(missing))
+        dptest.require(not missing, "Slurm/MUNGE (no %s; Debian: slurm-wlm munge)"
+                       % ", ".join(missing))
         # Cleanups run even when setUp fails half-way (tearDown does not).
         self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
         self.addCleanup(self.cluster.stop)
@@ -526,4 +525,4 @@ class ScriptAlone(TempDirTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    dptest.main()

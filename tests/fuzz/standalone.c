@@ -44,8 +44,10 @@ static int run_file(const char *path, unsigned long *count)
 static int run_path(const char *path, unsigned long *count)
 {
   struct stat sb;
-  if(stat(path, &sb))
-    return 0; /* no crash files yet: nothing to run */
+  if(stat(path, &sb)) {
+    perror(path); /* a seed or crash folder that is not there replays nothing */
+    return 1;
+  }
   if(!S_ISDIR(sb.st_mode))
     return run_file(path, count);
   DIR *d = opendir(path);
