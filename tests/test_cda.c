@@ -8,6 +8,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "b64.h"
+#include "dplimits.h"
 #include "registry.h"
 #include "testutil.h"
 #include "textconv.h"
@@ -283,6 +285,51 @@ static void test_deep_nesting(void)
   CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_DAMAGED);
   dpt_result_free(&res);
   free(doc);
+}
+
+/* A CDA whose nonXMLBody holds, in Base64, a CDA whose nonXMLBody holds...
+ * `levels` CDAs in all, the innermost with a narrative.  Freed by the caller. */
+static char *cda_in_cda(int levels)
+{
+  struct dp_buf doc, b64;
+  dpi_buf_init(&doc, (size_t)1 << 30);
+  dpi_buf_adds(&doc, "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title>innermost</title>"
+                     "<component><structuredBody><component><section><text>the deepest words"
+                     "</text></section></component></structuredBody></component>"
+                     "</ClinicalDocument>");
+  for(int i = 1; i < levels; i++) {
+    dpi_buf_init(&b64, (size_t)1 << 30);
+    CU_ASSERT_EQUAL(dpi_b64_encode(doc.mem, doc.len, &b64), DP_B64_OK);
+    dpi_buf_free(&doc);
+    dpi_buf_init(&doc, (size_t)1 << 30);
+    dpi_buf_addf(&doc, "<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><title>level %d</title>"
+                       "<component><nonXMLBody><text mediaType=\"text/xml\" "
+                       "representation=\"B64\">%s</text></nonXMLBody></component>"
+                       "</ClinicalDocument>", levels - i, dpi_buf_str(&b64));
+    dpi_buf_free(&b64);
+  }
+  return dpi_buf_take(&doc, NULL);
+}
+
+/* Documents in documents are unwrapped to DP_MAX_EMBED_DEPTH (4) and no
+ * deeper: one more level is too-large, naming the cap. */
+static void test_nesting_cap(void)
+{
+  struct dpt_result res;
+  char *doc = cda_in_cda(DP_MAX_EMBED_DEPTH + 1); /* the outer one and 4 inside it */
+  run_cda_string(doc, &res);
+  free(doc);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "the deepest words");
+  dpt_result_free(&res);
+  doc = cda_in_cda(DP_MAX_EMBED_DEPTH + 2);
+  run_cda_string(doc, &res);
+  free(doc);
+  CU_ASSERT_EQUAL(res.n, 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res.failed);
+  CU_ASSERT_EQUAL(res.failed->err_kind, DP_KIND_TOO_LARGE);
+  DPT_ASSERT_CONTAINS(res.failed->err_message, "nested more than 4 deep");
+  dpt_result_free(&res);
 }
 
 static void test_nonxml_b64_text(void)
@@ -805,6 +852,7 @@ static void test_routing(void)
 DPT_SUITE(cda)
 {
   CU_pSuite s = CU_add_suite("cda", NULL, NULL);
+  CU_add_test(s, "documents in documents stop at the nesting cap", test_nesting_cap);
   CU_add_test(s, "narrative rendering", test_narrative_rendering);
   CU_add_test(s, "document facts", test_facts);
   CU_add_test(s, "prefixed root", test_prefixed_root);

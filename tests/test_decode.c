@@ -135,6 +135,17 @@ static void test_size_and_hash_checks(void)
   dpt_result_free(&res);
 }
 
+/* --max-bytes caps the decoded document: one byte over is too-large, with
+ * the cap named and a hint; at the cap it converts. */
+static void test_size_cap(void)
+{
+  dpt_set_max_document(12);
+  decode_fails("SGVsbG8sIHdvcmxkIQ==", DP_KIND_TOO_LARGE, "over the 12-byte cap");
+  dpt_set_max_document(13);
+  decode_ok("SGVsbG8sIHdvcmxkIQ==", "Hello, world!", 13);
+  dpt_set_max_document(0);
+}
+
 static void test_wire_round_trip(void)
 {
   /* Between processes the bytes travel as "_bytes"; the record comes back
@@ -168,5 +179,6 @@ DPT_SUITE(decode)
   CU_add_test(s, "Base64 of Base64 is unwrapped", test_base64_of_base64);
   CU_add_test(s, "invalid Base64 and empty data", test_invalid);
   CU_add_test(s, "attachment.size and hash checks", test_size_and_hash_checks);
+  CU_add_test(s, "--max-bytes caps the decoded document", test_size_cap);
   CU_add_test(s, "bytes survive the wire form", test_wire_round_trip);
 }
