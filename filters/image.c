@@ -35,6 +35,39 @@ static const struct magic magics[] = {
   {0, "BM", 2, "image/bmp", 0}, /* too weak on its own, see bid() */
 };
 
+/* Skip white space and '#' comments of a Netpbm header; then read a decimal
+ * number.  The position after it, or 0 when there is none. */
+static size_t pnm_number(const unsigned char *p, size_t len, size_t i)
+{
+  while(i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n' || p[i] == '#'))
+    if(p[i++] == '#')
+      while(i < len && p[i] != '\n')
+        i++;
+  size_t start = i;
+  while(i < len && i - start < 9 && p[i] >= '0' && p[i] <= '9')
+    i++;
+  return i > start && i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')
+             ? i
+             : 0;
+}
+
+/* Netpbm (PBM, PGM, PPM: what pdftoppm and scanners' tools write): "P1" to
+ * "P6", then width, height and (but for bitmaps) the maximum value, each a
+ * number after white space.  The whole header is checked, since "P5 " may
+ * begin a line of text. */
+static int is_pnm(const unsigned char *p, size_t len)
+{
+  if(len < 3 || p[0] != 'P' || p[1] < '1' || p[1] > '6')
+    return 0;
+  int numbers = p[1] == '1' || p[1] == '4' ? 2 : 3;
+  size_t i = 2;
+  if(!(p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+    return 0;
+  for(int k = 0; k < numbers && i; k++)
+    i = pnm_number(p, len, i);
+  return i != 0;
+}
+
 static const struct magic *match(const unsigned char *p, size_t len)
 {
   for(size_t i = 0; i < sizeof(magics) / sizeof(*magics); i++) {
@@ -45,6 +78,10 @@ static const struct magic *match(const unsigned char *p, size_t len)
   if(len >= 12 && !memcmp(p, "RIFF", 4) && !memcmp(p + 8, "WEBP", 4)) {
     static const struct magic webp = {0, "RIFF", 4, "image/webp", 64};
     return &webp;
+  }
+  if(is_pnm(p, len)) {
+    static const struct magic pnm = {0, "P", 1, "image/x-portable-anymap", 48};
+    return &pnm;
   }
   return NULL;
 }
@@ -85,7 +122,7 @@ static enum dp_status read_pages(struct dp_stage *st, struct dp_record *rec,
   struct dp_image_info info;
   if(dpi_image_info(body, len, &info) != 0) {
     skipped(rec, "the image cannot be decoded (Leptonica reads PNG, JPEG, TIFF, GIF, BMP, "
-                 "WebP, JPEG 2000)");
+                 "WebP, JPEG 2000, PNM)");
     return DP_OK;
   }
   if(info.pages > ctx->max_pages) {
@@ -135,7 +172,7 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
 
 const struct dp_stage_ops dp_stage_image = {
   .name = "image",
-  .summary = "images (PNG, JPEG, GIF, TIFF, WebP, BMP, JPEG 2000) read by OCR; DICOM kept",
+  .summary = "images (PNG, JPEG, GIF, TIFF, WebP, BMP, JPEG 2000, PNM) read by OCR; DICOM kept",
   .format = "image",
   .mime = "application/octet-stream",
   .flags = DP_STAGE_EXTRACTOR,

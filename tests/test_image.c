@@ -119,6 +119,8 @@ static void test_signatures(void)
     {"MM\0*\0\0\0\x08", 8, "image/tiff"},
     {"RIFF\x10\0\0\0WEBPVP8 ", 16, "image/webp"},
     {"BM\x0e\0\0\0\0\0\0\0\0\0\0\0", 14, "image/bmp"}, /* size field 14 == length */
+    {"P5\n2550 3300\n255\n\x80", 18, "image/x-portable-anymap"}, /* what pdftoppm writes */
+    {"P4\n# a fax\n1728 2200\n\0", 22, "image/x-portable-anymap"},
   };
   for(size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
     struct dp_peek peek = {(const unsigned char *)cases[i].bytes, cases[i].len, NULL, 0,
@@ -135,6 +137,26 @@ static void test_signatures(void)
   const char *mime = NULL;
   CU_ASSERT(dp_stage_image.bid(&peek, &mime) > 0);
   CU_ASSERT_STRING_EQUAL(mime, "application/dicom");
+  /* Text that begins like a Netpbm header but is none. */
+  static const char *const not_pnm[] = {"P5 patient seen today\n", "P6\n12 x\n", "P2\n3 4\n",
+                                        "P7\n1 1\n"};
+  for(size_t i = 0; i < sizeof(not_pnm) / sizeof(*not_pnm); i++) {
+    struct dp_peek t = {(const unsigned char *)not_pnm[i], strlen(not_pnm[i]), NULL, 0,
+                        strlen(not_pnm[i]), NULL};
+    CU_ASSERT_EQUAL(dp_stage_image.bid(&t, &mime), 0);
+  }
+  /* A PGM converts: decoded and OCRed (a blank one: no text, a warning). */
+  unsigned char pgm[15 + 64 * 64];
+  memcpy(pgm, "P5\n64 64\n255\n", 14);
+  memset(pgm + 14, 255, sizeof(pgm) - 14);
+  struct dpt_result res;
+  dpt_extract(pgm, 14 + 64 * 64, &res);
+  CU_ASSERT_EQUAL_FATAL(res.n, 1);
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "format"), "image");
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.imageType"), "image/x-portable-anymap");
+  CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "meta.ocr.language"), "eng");
+  CU_ASSERT_PTR_NOT_NULL(warning(&res));
+  dpt_result_free(&res);
   /* "BM" text that is not a bitmap (size field wrong) is not an image. */
   struct dp_peek bm = {(const unsigned char *)"BMI is 25", 9, NULL, 0, 9, NULL};
   CU_ASSERT_EQUAL(dp_stage_image.bid(&bm, &mime), 0);
