@@ -30,6 +30,11 @@
  * in the driving thread.  A callback must not call docpipe functions on the
  * same handle.  docpipe_push_* block while too many documents are in flight,
  * so memory stays bounded when input comes faster than it is converted.
+ * OCR (Tesseract) also has OpenMP threads of its own, capped only by the
+ * OMP_THREAD_LIMIT variable as the program starts: the extraction helpers
+ * get OMP_THREAD_LIMIT=1, but a program that OCRs in its own process
+ * (isolate none) should start with it set, or each worker may use every
+ * core.
  *
  * Ownership and lifetimes.  Every string given to docpipe is copied or used
  * only during the call.  The line handed to a callback is docpipe's: valid
