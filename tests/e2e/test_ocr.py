@@ -3,6 +3,7 @@ degraded as scanners and fax machines degrade them (tests/e2e/scans.py) come
 back as text, as the tesseract program reads the same image (word recall within
 0.02 of its); a mixed PDF keeps its typed pages and page order; every page of a
 multi-page TIFF; --ocr never; a decompression bomb; a missing language."""
+import hashlib
 import os
 import shutil
 import subprocess
@@ -200,20 +201,28 @@ class Scans(TempDirTest):
         self.assertTrue(contains(high, "Riverside Community Hospital"), high[:200])
         self.assertNotEqual(low, high)  # 100 dpi reads worse: the option reached the renderer
 
-    def ocr_environments(self, args, env):
-        """OMP_THREAD_LIMIT of docpipe and of its helpers, seen while they OCR."""
-        pages = []
-        for pdf, page in PAGES:
-            w, h, px = scans.parse_pgm(scans.render(pdf, page, 200))
-            pages.append(scans.bilevel(w, h, px))
-        f = os.path.join(self.tmp, "fax.tif")
-        scans.tiff(f, pages, "g4")
+    def ocr_environments(self, args, env, hang=False):
+        """OMP_THREAD_LIMIT of docpipe and of its helpers, read from /proc while
+        they work; hang: the helper holds its document (a test hook of
+        src/isoworker.c) until --max-time, so that it is there to be seen."""
         e = {k: v for k, v in os.environ.items() if k != "OMP_THREAD_LIMIT"}
         e.update(env)
-        proc = subprocess.Popen([DOCPIPE, "-j", "1", *args, "convert", f, f, f],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=e)
+        if hang:
+            f = os.path.join(SOURCE, "tests", "data", "image", "discharge-scan.png")
+            with open(f, "rb") as fh:
+                e["DOCPIPE_TEST_HANG_SHA256"] = hashlib.sha256(fh.read()).hexdigest()
+            args = ["--max-time", "5", *args]
+        else:  # a two-page fax, OCRed in this process: a second or more
+            pages = []
+            for pdf, page in PAGES:
+                w, h, px = scans.parse_pgm(scans.render(pdf, page, 200))
+                pages.append(scans.bilevel(w, h, px))
+            f = os.path.join(self.tmp, "fax.tif")
+            scans.tiff(f, pages, "g4")
+        proc = subprocess.Popen([DOCPIPE, "-j", "1", *args, "convert", f],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e)
         seen = {}
-        while proc.poll() is None:
+        while proc.poll() is None and not (hang and "helper" in seen):
             for pid in [proc.pid] + children(proc.pid):
                 try:
                     with open("/proc/%d/environ" % pid, "rb") as fh:
@@ -225,16 +234,18 @@ class Scans(TempDirTest):
                 value = env_of.get(b"OMP_THREAD_LIMIT")
                 if value or role not in seen:
                     seen[role] = value
-        self.assertEqual(proc.returncode, 0)
+        err = proc.communicate(timeout=120)[1]
+        # the hung document times out; the fax converts
+        self.assertEqual(proc.returncode, 1 if hang else 0, err)
         return seen
 
     def test_tesseract_threads_are_capped_where_ocr_runs(self):
         # -j N means N busy cores: the helpers that OCR get one OpenMP thread each
-        self.assertEqual(self.ocr_environments([], {}).get("helper"), b"1")
+        self.assertEqual(self.ocr_environments([], {}, hang=True).get("helper"), b"1")
         # in-process OCR starts docpipe again with the cap (OpenMP reads it at start)
         self.assertEqual(self.ocr_environments(["--isolate", "none"], {}).get("main"), b"1")
         # the user's own value is kept
-        seen = self.ocr_environments([], {"OMP_THREAD_LIMIT": "2"})
+        seen = self.ocr_environments([], {"OMP_THREAD_LIMIT": "2"}, hang=True)
         self.assertEqual(seen.get("helper"), b"2")
 
     def test_isolated_and_in_process_agree(self):
