@@ -372,7 +372,8 @@ static void flush_sheet(struct xls *x, size_t sheet)
     dpi_buf_add(x->text, x->names.mem + x->sheets[sheet].off, x->sheets[sheet].len);
     dpi_buf_addc(x->text, '\n');
   }
-  qsort(x->cell, x->ncell, sizeof(*x->cell), cell_cmp);
+  if(x->ncell) /* (qsort may not be handed NULL, even for nothing) */
+    qsort(x->cell, x->ncell, sizeof(*x->cell), cell_cmp);
   for(size_t i = 0; i < x->ncell; i++) {
     const struct xls_cell *c = &x->cell[i];
     int same_row = i && x->cell[i - 1].row == c->row;
