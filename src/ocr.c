@@ -61,7 +61,8 @@ int dpi_ocr_check_languages(const char *langs, char *why, size_t whylen)
     char name[DP_OCR_MAX_LANGS];
     memcpy(name, p, n);
     name[n] = 0;
-    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
     if(!n || strspn(name, letters) != n) {
       snprintf(why, whylen, "--ocr-lang: '%s' is not a language name (eng, deu, eng+deu)", name);
       return -1;
