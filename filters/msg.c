@@ -39,15 +39,26 @@ struct msg {
   struct dp_buf *text;
   struct dp_buf scratch;
   unsigned attachments;
+  unsigned damaged; /* reads of streams listed but unreadable: said in a warning */
 };
 
+/* dpi_ole2_read, counting the streams that are there but cannot be read. */
+static enum dp_ole2_read read_stream(struct msg *m, GsfInfile *dir, const char *name,
+                                     size_t max, struct dp_buf *out)
+{
+  enum dp_ole2_read rc = dpi_ole2_read(dir, name, max, out);
+  m->damaged += rc == DP_OLE2_READ_CUT;
+  return rc;
+}
+
 /* A fixed-size property of a storage's __properties_version1.0; 0 if none. */
-static int fixed_prop(GsfInfile *dir, unsigned long tag, int top, unsigned char value[8])
+static int fixed_prop(struct msg *m, GsfInfile *dir, unsigned long tag, int top,
+                      unsigned char value[8])
 {
   struct dp_buf props;
   dpi_buf_init(&props, DP_MIB * 16);
   int found = 0;
-  if(dpi_ole2_read(dir, "__properties_version1.0", props.max, &props) == DP_OLE2_READ_OK) {
+  if(read_stream(m, dir, "__properties_version1.0", props.max, &props) == DP_OLE2_READ_OK) {
     const unsigned char *p = (const unsigned char *)props.mem;
     for(size_t at = top ? 32 : 24; at + 16 <= props.len && !found; at += 16)
       if(dpi_le32(p, props.len, at) == tag) {
@@ -59,10 +70,10 @@ static int fixed_prop(GsfInfile *dir, unsigned long tag, int top, unsigned char 
   return found;
 }
 
-static unsigned codepage(GsfInfile *dir, int top)
+static unsigned codepage(struct msg *m, GsfInfile *dir, int top)
 {
   unsigned char v[8];
-  if(fixed_prop(dir, 0x3FFD0003UL, top, v) || fixed_prop(dir, 0x3FDE0003UL, top, v)) {
+  if(fixed_prop(m, dir, 0x3FFD0003UL, top, v) || fixed_prop(m, dir, 0x3FDE0003UL, top, v)) {
     unsigned cp = (unsigned)dpi_le32(v, 8, 0);
     if(cp && cp != 1200)
       return cp;
@@ -77,10 +88,10 @@ static int string_prop(struct msg *m, GsfInfile *dir, unsigned id, unsigned cp,
   char name[32];
   snprintf(name, sizeof(name), "__substg1.0_%04X001F", id);
   int wide = 1;
-  if(dpi_ole2_read(dir, name, m->st->ctx->max_text, &m->scratch) != DP_OLE2_READ_OK) {
+  if(read_stream(m, dir, name, m->st->ctx->max_text, &m->scratch) != DP_OLE2_READ_OK) {
     snprintf(name, sizeof(name), "__substg1.0_%04X001E", id);
     wide = 0;
-    if(dpi_ole2_read(dir, name, m->st->ctx->max_text, &m->scratch) != DP_OLE2_READ_OK)
+    if(read_stream(m, dir, name, m->st->ctx->max_text, &m->scratch) != DP_OLE2_READ_OK)
       return -1;
   }
   size_t n = m->scratch.len;
@@ -146,7 +157,7 @@ static void headers(struct msg *m, GsfInfile *dir, unsigned cp, int top)
   header_line(m, dir, cp, "Cc", 0x0E03, 0, NULL);
   unsigned char v[8];
   char day[11];
-  if((fixed_prop(dir, 0x00390040UL, top, v) || fixed_prop(dir, 0x0E060040UL, top, v)) &&
+  if((fixed_prop(m, dir, 0x00390040UL, top, v) || fixed_prop(m, dir, 0x0E060040UL, top, v)) &&
      !filetime_day(v, day)) {
     dpi_buf_addf(m->text, "Date: %s\n", day);
     if(top)
@@ -165,8 +176,8 @@ static enum dp_status body(struct msg *m, GsfInfile *dir, unsigned cp)
     return DP_OK;
   }
   size_t max = m->st->ctx->max_document;
-  if(dpi_ole2_read(dir, "__substg1.0_10130102", max, &m->scratch) == DP_OLE2_READ_OK ||
-     dpi_ole2_read(dir, "__substg1.0_1013001E", max, &m->scratch) == DP_OLE2_READ_OK) {
+  if(read_stream(m, dir, "__substg1.0_10130102", max, &m->scratch) == DP_OLE2_READ_OK ||
+     read_stream(m, dir, "__substg1.0_1013001E", max, &m->scratch) == DP_OLE2_READ_OK) {
     struct dp_buf html = m->scratch; /* the scratch is used again below */
     dpi_buf_init(&m->scratch, m->scratch.max);
     enum dp_status rc = dpi_extract_attachment(m->st, m->rec, html.mem, html.len, "html",
@@ -240,7 +251,7 @@ static enum dp_status attachment(struct msg *m, GsfInfile *att, unsigned cp, uns
 
 static enum dp_status read_message(struct msg *m, GsfInfile *dir, int top, unsigned depth)
 {
-  unsigned cp = codepage(dir, top);
+  unsigned cp = codepage(m, dir, top);
   headers(m, dir, cp, top);
   enum dp_status rc = body(m, dir, cp);
   int n = gsf_infile_num_children(dir);
@@ -265,10 +276,13 @@ static enum dp_status read_message(struct msg *m, GsfInfile *dir, int top, unsig
 static enum dp_status read_msg(const struct dp_stage *st, struct dp_record *rec,
                                GsfInfile *root, struct dp_buf *text)
 {
-  struct msg m = {st, rec, text, {0}, 0};
+  struct msg m = {st, rec, text, {0}, 0, 0};
   dpi_buf_init(&m.scratch, st->ctx->max_document);
   enum dp_status rc = read_message(&m, root, 1, 0);
   dpi_buf_free(&m.scratch);
+  if(m.damaged) /* what is missing is not quietly missing */
+    dpi_record_warn(rec, "streams of the message are listed but cannot be read (the compound "
+                         "file is damaged): its headers or body may be incomplete");
   return rc;
 }
 

@@ -155,7 +155,9 @@ static pthread_once_t gsf_once = PTHREAD_ONCE_INIT;
 static void gsf_setup(void)
 {
   gsf_init();
-  static const char *const domains[] = {"libgsf", "libgsf:msole", "libgsf:utils"};
+  /* NULL: the parts of libgsf built without a log domain (its OLE2
+   * directory lookups, "Unable to get child[...]"). */
+  static const char *const domains[] = {"libgsf", "libgsf:msole", "libgsf:utils", NULL};
   for(size_t i = 0; i < sizeof(domains) / sizeof(domains[0]); i++)
     g_log_set_handler(domains[i], G_LOG_LEVEL_MASK | G_LOG_FLAG_RECURSION, quiet_log, NULL);
 }
@@ -211,8 +213,16 @@ enum dp_ole2_read dpi_ole2_read(GsfInfile *dir, const char *name, size_t max, st
 {
   dpi_buf_reset(out);
   GsfInput *in = gsf_infile_child_by_name(dir, name);
-  if(!in)
+  if(!in) {
+    /* Listed in the directory, yet libgsf cannot open it: its sectors are
+     * not all there, which is damage, not absence. */
+    for(int i = 0; i < gsf_infile_num_children(dir); i++) {
+      const char *listed = gsf_infile_name_by_index(dir, i);
+      if(listed && !strcmp(listed, name))
+        return DP_OLE2_READ_CUT;
+    }
     return DP_OLE2_READ_MISSING;
+  }
   if(GSF_IS_INFILE(in) && gsf_infile_num_children(GSF_INFILE(in)) >= 0) {
     g_object_unref(in); /* a storage, not a stream */
     return DP_OLE2_READ_MISSING;

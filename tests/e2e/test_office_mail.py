@@ -63,6 +63,21 @@ class Hostile(TempDirTest):
         self.assertEqual(run.records, [])
         self.assertEqual([e["kind"] for e in run.errors], ["damaged"])
 
+    def test_unreadable_streams_are_said_and_libgsf_keeps_quiet(self):
+        """A .msg (found by fuzz_msg) whose directory lists streams libgsf
+        cannot read: converted with a warning, not quietly short; and
+        libgsf's own complaints do not reach stderr, where error records go."""
+        path = os.path.join(SOURCE, "tests", "data", "ole", "damaged-streams.msg")
+        for isolate in ("none", "all"):
+            run = docpipe("--isolate", isolate, "run", "raw-files", path)
+            self.assertEqual(run.status, 0)
+            self.assertEqual(len(run.records), 1)
+            self.assertIn("cannot be read", " ".join(run.records[0]["meta"]["warnings"]))
+            self.assertEqual(len(run.other_stderr), 1, run.other_stderr)  # the summary only
+        # a sound message has no such warning
+        sound = one(self, os.path.join(REAL, "tika-testMSG.msg"))
+        self.assertNotIn("warnings", sound.get("meta", {}))
+
 
 @dptest.needs(shutil.which("soffice"), "LibreOffice (soffice)")
 class LibreOfficeMade(TempDirTest):
