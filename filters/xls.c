@@ -324,8 +324,9 @@ static enum dp_status sheet_record(struct xls *x, unsigned type, size_t at, size
     unsigned long i = dpi_le32(d, n, 6);
     if(n < 10 || i >= x->nsst)
       return DP_OK;
-    size_t off = x->cells.len;
-    dpi_buf_add(&x->cells, x->strings.mem + x->sst_off[i], x->sst_off[i + 1] - x->sst_off[i]);
+    size_t off = x->cells.len, len = x->sst_off[i + 1] - x->sst_off[i];
+    if(len) /* (an empty table has no buffer to point into) */
+      dpi_buf_add(&x->cells, x->strings.mem + x->sst_off[i], len);
     return add_cell(x, row, col, off);
   }
   case XLS_LABEL:

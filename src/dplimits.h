@@ -142,6 +142,9 @@
  * the root storage, in a tree this deep (a real file has tens). */
 #define DP_OLE2_SNIFF_ENTRIES 4096
 #define DP_OLE2_SNIFF_DEPTH 64
+/* ... following at most this many FAT links in all to find them (a real
+ * file needs tens; a hostile one cannot make the sniff take long). */
+#define DP_OLE2_SNIFF_STEPS (1UL << 22)
 /* Pieces of a Word piece table, cells of one sheet, records of a
  * PowerPoint stream nested in each other, and attachments of one message. */
 #define DP_DOC_MAX_PIECES 1000000

@@ -46,6 +46,7 @@ struct walk {
   unsigned shift;  /* sector size is 1 << shift */
   unsigned long dir_start;
   unsigned visits; /* directory entries looked at, against DP_OLE2_SNIFF_ENTRIES */
+  unsigned long steps; /* FAT links followed, against DP_OLE2_SNIFF_STEPS */
   int doc, xls, ppt, msg;
 };
 
@@ -72,12 +73,17 @@ static unsigned long fat_next(const struct walk *w, unsigned long s)
   return dpi_le32(w->p, w->len, fat + (s % per) * 4);
 }
 
-/* Offset of directory entry i, or 0 when the chain does not reach it. */
-static size_t dir_entry(const struct walk *w, unsigned long i)
+/* Offset of directory entry i, or 0 when the chain does not reach it, or
+ * not within the sniff's budget of FAT links: a hostile file's entry
+ * numbers (up to 2^32) and chains (cycles) would otherwise hold the sniff,
+ * which runs in docpipe's own process, for minutes. */
+static size_t dir_entry(struct walk *w, unsigned long i)
 {
   unsigned long per = ((unsigned long)1 << w->shift) / 128;
   unsigned long s = w->dir_start;
   for(unsigned long k = i / per; k > 0; k--) {
+    if(++w->steps > DP_OLE2_SNIFF_STEPS)
+      return 0;
     s = fat_next(w, s);
     if(s == OLE2_NOSTREAM)
       return 0;
@@ -126,7 +132,7 @@ enum dp_ole2_kind dpi_ole2_sniff(const unsigned char *p, size_t len)
 {
   if(!dpi_ole2_magic(p, len))
     return DP_OLE2_NONE;
-  struct walk w = {p, len, dpi_le16(p, len, 0x1E), dpi_le32(p, len, 0x30), 0, 0, 0, 0, 0};
+  struct walk w = {p, len, dpi_le16(p, len, 0x1E), dpi_le32(p, len, 0x30), 0, 0, 0, 0, 0, 0};
   if((w.shift != 9 && w.shift != 12) || len < 512)
     return DP_OLE2_UNREADABLE;
   size_t root = dir_entry(&w, 0);
