@@ -9,15 +9,14 @@ import signal
 import stat
 import subprocess
 import sys
-import threading
 import time
 import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 import dptest  # noqa: E402
-from dptest import (CORPUS, DOCPIPE, SOURCE, TempDirTest, docpipe, ndjson_lines,  # noqa: E402
-                    read)
+from dptest import (CORPUS, DOCPIPE, SOURCE, FedRun, TempDirTest, docpipe,  # noqa: E402
+                    ndjson_lines, read, resume_point)
 
 BAD = os.path.join(SOURCE, "tests", "data", "bad")
 SAMPLES = os.path.join(SOURCE, "samples")
@@ -204,59 +203,6 @@ class Isolation(TempDirTest):
         run = docpipe("--max-memory", "1G", "convert", os.path.join(CORPUS, "files",
                                                                     "21000101.pdf"))
         self.assertEqual(run.status, 0)
-
-
-class FedRun:
-    """docpipe reading its input from a FIFO that the test fills, so that the
-    test, not the clock, decides how far a run has got when it is stopped:
-    the lines up to `gate` are written at once, the rest when release() is
-    called (an interrupted run never sees the end of its input)."""
-
-    def __init__(self, args, fifo, lines, gate=None, stderr=subprocess.DEVNULL):
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr)
-        self.fifo, self.lines = fifo, lines
-        self.gate = len(lines) if gate is None else gate
-        self.more = threading.Event()
-        self.writer = threading.Thread(target=self.feed, daemon=True)
-        self.writer.start()
-
-    def feed(self):
-        fd = None
-        while fd is None and self.proc.poll() is None:
-            try:  # no reader yet: ENXIO
-                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:
-                time.sleep(0.005)
-        if fd is None:
-            return
-        os.set_blocking(fd, True)
-        try:
-            os.write(fd, b"".join(self.lines[:self.gate]))
-            if self.gate < len(self.lines):
-                self.more.wait()
-                os.write(fd, b"".join(self.lines[self.gate:]))
-        except OSError:  # the run is gone
-            pass
-        finally:
-            os.close(fd)
-
-    def release(self):
-        self.more.set()
-
-    def finish(self, timeout=120):
-        self.release()
-        out = self.proc.communicate(timeout=timeout)[1]
-        self.writer.join()
-        return self.proc.returncode, out
-
-
-def resume_point(state):
-    """The checkpoint a state file holds: {"done", "outputBytes", ...} or None."""
-    try:
-        with open(state) as f:
-            return json.load(f).get("resume")
-    except (OSError, ValueError):
-        return None
 
 
 class Resume(TempDirTest):

@@ -19,8 +19,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import dptest  # noqa: E402
-from dptest import (CORPUS, DOCPIPE, SOURCE, TempDirTest, check_record, docpipe,  # noqa: E402
-                    ndjson_lines, read)
+from dptest import (CORPUS, DOCPIPE, SOURCE, FedRun, TempDirTest, check_record,  # noqa: E402
+                    docpipe, ndjson_lines, read, resume_point)
 
 SCRIPT = os.path.join(SOURCE, "pipelines", "slurm-array.sbatch")
 BINARIES = os.path.join(CORPUS, "binaries.ndjson")
@@ -492,36 +492,53 @@ class ScriptAlone(TempDirTest):
     def test_resume_after_the_task_was_killed(self):
         """RESUME=1: a task killed mid-run (node lost, scancel, time limit)
         goes on from its checkpoint when submitted again, and its shard is
-        the one an uninterrupted run writes."""
+        the one an uninterrupted run writes.  The input comes through a FIFO
+        the test fills (dptest.FedRun): the kill lands mid-run, never after
+        the task finished."""
         good = read(os.path.join(CORPUS, "docrefs-inline.ndjson"))
         bad = read(os.path.join(CORPUS, "bad", "docrefs-inline.ndjson"))
-        big = self.write("in.ndjson", (good + bad) * 12)
+        lines = ((good + bad) * 12).splitlines(keepends=True)
+        fifo = os.path.join(self.tmp, "in.ndjson")
+        os.mkfifo(fifo)
         ref, ref_err = os.path.join(self.tmp, "ref"), os.path.join(self.tmp, "ref.err")
-        r = docpipe("-q", "--shard", "1/4", "-o", ref, "-e", ref_err, "run", "fhir-dump", big)
-        self.assertEqual(r.status, 1)
+        rc, _ = FedRun([docpipe_path(), "-q", "--shard", "1/4", "-o", ref, "-e", ref_err, "run",
+                        "fhir-dump", fifo], fifo, lines).finish()
+        self.assertEqual(rc, 1)
+        state = self.out("shard-1.state")
         for sig in (signal.SIGKILL, signal.SIGTERM):
             shutil.rmtree(os.path.join(self.tmp, "out"), ignore_errors=True)
-            interrupted = 0
-            for delay in (0.3, 0.5):
-                p = self.task(1, "-q", "run", "fhir-dump", big, RESUME="1",
-                              start_new_session=True)
-                time.sleep(delay)
-                if p.poll() is None:
-                    os.killpg(p.pid, sig)  # Slurm signals every process of the task
-                _, stderr = p.communicate(timeout=120)
-                if p.returncode not in (0, 1):
-                    interrupted += 1
-                    self.assertFalse(os.path.exists(self.out("shard-1.ndjson")))
-                    if p.returncode == 2:
-                        self.assertIn(b"exit status 2: the shard is not finished (submit "
-                                      b"the same task again to resume it)", stderr)
-            p = self.task(1, "-q", "run", "fhir-dump", big, RESUME="1")
-            self.assertEqual(p.returncode, 1, p.stderr)
-            self.assertGreater(interrupted, 0, "every run ended before the signal")
+            for at in (20, 60):
+                run = self.fed_task(1, fifo, lines, gate=at + 30)
+                deadline = time.monotonic() + 60
+                while (resume_point(state) or {}).get("done", 0) < at:
+                    self.assertIsNone(run.proc.poll(), "the task ended before input %d" % at)
+                    self.assertLess(time.monotonic(), deadline, "no checkpoint at %d" % at)
+                    time.sleep(0.005)
+                os.killpg(run.proc.pid, sig)  # Slurm signals every process of the task
+                rc, stderr = run.finish(timeout=120)
+                self.assertNotIn(rc, (0, 1), stderr)
+                self.assertFalse(os.path.exists(self.out("shard-1.ndjson")))
+                if rc == 2:
+                    self.assertIn(b"exit status 2: the shard is not finished (submit "
+                                  b"the same task again to resume it)", stderr)
+                self.assertGreaterEqual(resume_point(state)["done"], at)
+            rc, stderr = self.fed_task(1, fifo, lines).finish()
+            self.assertEqual(rc, 1, stderr)
             self.assertEqual(read(self.out("shard-1.ndjson")), read(ref))
             self.assertEqual(read(self.out("shard-1.errors.ndjson")), read(ref_err))
-            self.assertTrue(os.path.exists(self.out("shard-1.state")))
+            self.assertTrue(os.path.exists(state))
             self.assertFalse(glob.glob(os.path.join(self.tmp, "out", "*.part")))
+
+    def fed_task(self, k, fifo, lines, gate=None):
+        """Task k of fhir-dump over the FIFO, with RESUME=1, in a session of
+        its own (as Slurm runs a task)."""
+        e = clean_env(SLURM_ARRAY_TASK_ID=str(k), SLURM_ARRAY_TASK_MIN="0",
+                      SLURM_ARRAY_TASK_MAX=str(SHARDS - 1), SLURM_ARRAY_TASK_COUNT=str(SHARDS),
+                      SLURM_ARRAY_JOB_ID="7", SLURM_SUBMIT_DIR=self.tmp,
+                      OUTDIR=os.path.join(self.tmp, "out"), DOCPIPE=docpipe_path(), RESUME="1")
+        return FedRun(["bash", SCRIPT, "-q", "run", "fhir-dump", fifo], fifo, lines, gate=gate,
+                      stderr=subprocess.PIPE, env=e, cwd=self.tmp, stdin=subprocess.DEVNULL,
+                      start_new_session=True)
 
 
 if __name__ == "__main__":
