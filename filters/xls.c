@@ -185,6 +185,7 @@ static enum dp_status read_sst(struct xls *x, size_t at, size_t n)
   /* Each string takes 3 bytes at least: that bounds the table. */
   size_t max = x->len / 3 + 1;
   x->nsst = unique < max ? unique : max;
+  free(x->sst_off); /* a second SST record replaces the first */
   x->sst_off = calloc(x->nsst + 1, sizeof(*x->sst_off));
   if(!x->sst_off)
     return dpi_record_fail(x->rec, DP_KIND_INTERNAL, "out of memory");
@@ -248,7 +249,8 @@ static enum dp_status add_cell(struct xls *x, uint32_t row, uint32_t col, size_t
 
 static void put_number(struct dp_buf *out, double v)
 {
-  if(v == (double)(long long)v && v > -1e15 && v < 1e15)
+  /* The range first: converting a double outside long long's is UB. */
+  if(v > -1e15 && v < 1e15 && v == (double)(long long)v)
     dpi_buf_addf(out, "%lld", (long long)v);
   else
     dpi_buf_addf(out, "%.15g", v);
