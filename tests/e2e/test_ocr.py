@@ -127,13 +127,18 @@ class Scans(TempDirTest):
         self.assertNotIn("Discharge Summary", r["content"])
         self.assertIn("Typed third page, omega", r["content"])
 
-    def test_multipage_fax_tiff(self):
+    def fax(self):
+        """The real pages as a two-page 200 dpi G4 fax TIFF."""
         pages = []
         for pdf, page in PAGES:
             w, h, px = scans.parse_pgm(scans.render(pdf, page, 200))
             pages.append(scans.bilevel(w, h, px))
         f = os.path.join(self.tmp, "fax.tif")
         scans.tiff(f, pages, "g4")
+        return f
+
+    def test_multipage_fax_tiff(self):
+        f = self.fax()
         r = one(docpipe("convert", f))
         self.assertEqual(r["meta"]["ocr"]["pages"], [1, 2])
         self.assertEqual(r["meta"]["imageType"], "image/tiff")
@@ -213,12 +218,7 @@ class Scans(TempDirTest):
                 e["DOCPIPE_TEST_HANG_SHA256"] = hashlib.sha256(fh.read()).hexdigest()
             args = ["--max-time", "5", *args]
         else:  # a two-page fax, OCRed in this process: a second or more
-            pages = []
-            for pdf, page in PAGES:
-                w, h, px = scans.parse_pgm(scans.render(pdf, page, 200))
-                pages.append(scans.bilevel(w, h, px))
-            f = os.path.join(self.tmp, "fax.tif")
-            scans.tiff(f, pages, "g4")
+            f = self.fax()
         proc = subprocess.Popen([DOCPIPE, "-j", "1", *args, "convert", f],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e)
         seen = {}
