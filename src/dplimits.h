@@ -139,12 +139,13 @@
 
 /* OLE2 compound files and mail (src/ole2read.c, filters/ole2.c, doc.c, xls.c,
  * ppt.c, msg.c, eml.c).  The sniff looks at this many directory entries of
- * the root storage, in a tree this deep (a real file has tens). */
+ * the root storage, in a tree this deep (left links: right siblings cost
+ * no depth; a real file has tens of entries). */
 #define DP_OLE2_SNIFF_ENTRIES 4096
 #define DP_OLE2_SNIFF_DEPTH 64
-/* ... following at most this many FAT links in all to find them (a real
- * file needs tens; a hostile one cannot make the sniff take long). */
-#define DP_OLE2_SNIFF_STEPS (1UL << 22)
+/* ... in a directory of at most this many sectors (4 or 32 entries each;
+ * a real file has a few, and a longer directory is left to libgsf). */
+#define DP_OLE2_SNIFF_DIR_SECTORS 1024
 /* Pieces of a Word piece table, cells of one sheet, records of a
  * PowerPoint stream nested in each other, and attachments of one message. */
 #define DP_DOC_MAX_PIECES 1000000

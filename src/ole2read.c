@@ -44,9 +44,9 @@ struct walk {
   const unsigned char *p;
   size_t len;
   unsigned shift;  /* sector size is 1 << shift */
-  unsigned long dir_start;
   unsigned visits; /* directory entries looked at, against DP_OLE2_SNIFF_ENTRIES */
-  unsigned long steps; /* FAT links followed, against DP_OLE2_SNIFF_STEPS */
+  size_t dir[DP_OLE2_SNIFF_DIR_SECTORS]; /* offsets of the directory's sectors, in chain order */
+  size_t dir_sectors;                    /* how many of them were read */
   int doc, xls, ppt, msg;
 };
 
@@ -73,23 +73,24 @@ static unsigned long fat_next(const struct walk *w, unsigned long s)
   return dpi_le32(w->p, w->len, fat + (s % per) * 4);
 }
 
-/* Offset of directory entry i, or 0 when the chain does not reach it, or
- * not within the sniff's budget of FAT links: a hostile file's entry
- * numbers (up to 2^32) and chains (cycles) would otherwise hold the sniff,
- * which runs in docpipe's own process, for minutes. */
-static size_t dir_entry(struct walk *w, unsigned long i)
+/* The directory's sectors, read once along its FAT chain.  The chain ends
+ * at the first link that leaves the bytes, or at the cap: a cycle (which a
+ * hostile file may have) is cut there rather than followed for ever, and
+ * looking an entry up costs no walk, whatever its number (up to 2^32). */
+static void read_directory_chain(struct walk *w, unsigned long s)
+{
+  size_t off;
+  while(w->dir_sectors < DP_OLE2_SNIFF_DIR_SECTORS && (off = sector_at(w, s)) != 0) {
+    w->dir[w->dir_sectors++] = off;
+    s = fat_next(w, s);
+  }
+}
+
+/* Offset of directory entry i, or 0 when the chain does not reach it. */
+static size_t dir_entry(const struct walk *w, unsigned long i)
 {
   unsigned long per = ((unsigned long)1 << w->shift) / 128;
-  unsigned long s = w->dir_start;
-  for(unsigned long k = i / per; k > 0; k--) {
-    if(++w->steps > DP_OLE2_SNIFF_STEPS)
-      return 0;
-    s = fat_next(w, s);
-    if(s == OLE2_NOSTREAM)
-      return 0;
-  }
-  size_t off = sector_at(w, s);
-  return off ? off + (i % per) * 128 : 0;
+  return i / per < w->dir_sectors ? w->dir[i / per] + (i % per) * 128 : 0;
 }
 
 /* Does entry e's UTF-16 name start with (or, when whole, equal) ascii? */
@@ -106,35 +107,39 @@ static int name_is(const struct walk *w, size_t e, const char *ascii, int whole)
 }
 
 /* Visit the red-black tree of a storage's children; -1 when it cannot be
- * read within the caps. */
+ * read within the caps.  Right siblings are followed in a loop: writers
+ * such as libgsf chain every child to the right, a list that would
+ * otherwise cost a level of depth per entry. */
 static int visit(struct walk *w, unsigned long i, int depth)
 {
-  if(i == OLE2_NOSTREAM)
-    return 0;
-  if(depth > DP_OLE2_SNIFF_DEPTH || ++w->visits > DP_OLE2_SNIFF_ENTRIES)
-    return -1;
-  size_t e = dir_entry(w, i);
-  if(!e)
-    return -1;
-  unsigned type = w->p[e + 0x42];
-  if(type == 2) {
-    w->doc |= name_is(w, e, "WordDocument", 1);
-    w->xls |= name_is(w, e, "Workbook", 1) || name_is(w, e, "Book", 1);
-    w->ppt |= name_is(w, e, "PowerPoint Document", 1);
+  while(i != OLE2_NOSTREAM) {
+    if(depth > DP_OLE2_SNIFF_DEPTH || ++w->visits > DP_OLE2_SNIFF_ENTRIES)
+      return -1;
+    size_t e = dir_entry(w, i);
+    if(!e)
+      return -1;
+    unsigned type = w->p[e + 0x42];
+    if(type == 2) {
+      w->doc |= name_is(w, e, "WordDocument", 1);
+      w->xls |= name_is(w, e, "Workbook", 1) || name_is(w, e, "Book", 1);
+      w->ppt |= name_is(w, e, "PowerPoint Document", 1);
+    }
+    w->msg |= name_is(w, e, "__substg1.0_", 0);
+    if(visit(w, dpi_le32(w->p, w->len, e + 0x44), depth + 1))
+      return -1;
+    i = dpi_le32(w->p, w->len, e + 0x48);
   }
-  w->msg |= name_is(w, e, "__substg1.0_", 0);
-  if(visit(w, dpi_le32(w->p, w->len, e + 0x44), depth + 1))
-    return -1;
-  return visit(w, dpi_le32(w->p, w->len, e + 0x48), depth + 1);
+  return 0;
 }
 
 enum dp_ole2_kind dpi_ole2_sniff(const unsigned char *p, size_t len)
 {
   if(!dpi_ole2_magic(p, len))
     return DP_OLE2_NONE;
-  struct walk w = {p, len, dpi_le16(p, len, 0x1E), dpi_le32(p, len, 0x30), 0, 0, 0, 0, 0, 0};
+  struct walk w = {.p = p, .len = len, .shift = dpi_le16(p, len, 0x1E)};
   if((w.shift != 9 && w.shift != 12) || len < 512)
     return DP_OLE2_UNREADABLE;
+  read_directory_chain(&w, dpi_le32(p, len, 0x30));
   size_t root = dir_entry(&w, 0);
   if(!root || p[root + 0x42] != 5)
     return DP_OLE2_UNREADABLE;

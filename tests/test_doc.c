@@ -1,11 +1,13 @@
 /* test_doc.c - Word 97-2003 documents: a piece table made here (8-bit and
  * UTF-16 pieces, cells, fields), encryption, a LibreOffice .doc, a
- * truncated file, and the sniff's OLE2 routing. */
+ * truncated file, and the sniff's OLE2 routing, long directories too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dplimits.h"
 #include "ole2make.h"
+#include "ole2read.h"
 #include "registry.h"
 #include "testutil.h"
 
@@ -18,8 +20,9 @@ static void le32(unsigned char *p, unsigned long v)
 }
 
 /* A Word 97 file with an 8-bit piece and a UTF-16 piece; flags go into
- * the FIB. */
-static unsigned char *make_doc(unsigned flags, size_t *len)
+ * the FIB; `fillers` empty streams come after the two Word streams, to make
+ * the directory as long as wanted (four entries per 512-byte sector). */
+static unsigned char *make_doc_with(unsigned flags, size_t fillers, size_t *len)
 {
   static const char piece0[] = "Hello\r";
   static const char piece1[] = "W\xF6rld\x07" "cell\x07\x07\x13 HYPERLINK x \x14link\x15\r";
@@ -41,8 +44,29 @@ static unsigned char *make_doc(unsigned flags, size_t *len)
   le32(table + 17 + 2, 0x40000000UL | (0x400 * 2));
   le32(table + 25 + 2, 0x500);
   le32(word + 0x1A6, 5 + 28);
-  struct dpt_stream s[] = {{"WordDocument", word, sizeof(word)}, {"1Table", table, 5 + 28}};
-  return dpt_ole2_make(s, 2, len);
+  size_t n = 2 + fillers;
+  struct dpt_stream *s = calloc(n, sizeof(*s));
+  char(*names)[16] = calloc(fillers + 1, sizeof(*names));
+  if(!s || !names) {
+    free(s);
+    free(names);
+    return NULL;
+  }
+  s[0] = (struct dpt_stream){"WordDocument", word, sizeof(word)};
+  s[1] = (struct dpt_stream){"1Table", table, 5 + 28};
+  for(size_t i = 0; i < fillers; i++) {
+    snprintf(names[i], sizeof(names[i]), "F%05u", (unsigned)i);
+    s[2 + i] = (struct dpt_stream){names[i], "", 0};
+  }
+  unsigned char *doc = dpt_ole2_make(s, n, len);
+  free(s);
+  free(names);
+  return doc;
+}
+
+static unsigned char *make_doc(unsigned flags, size_t *len)
+{
+  return make_doc_with(flags, 0, len);
 }
 
 static void test_piece_table(void)
@@ -123,6 +147,28 @@ static void test_not_word(void)
   dpt_result_free(&res);
 }
 
+/* The sniff reads the directory's sector chain once: a directory of
+ * hundreds of sectors is named as it is; one longer than the sniff reads
+ * (DP_OLE2_SNIFF_DIR_SECTORS sectors, DP_OLE2_SNIFF_ENTRIES entries) goes
+ * to libgsf, and its text is still read. */
+static void test_long_directory(void)
+{
+  static const size_t fillers[] = {1500, 4 * DP_OLE2_SNIFF_DIR_SECTORS + 100};
+  for(size_t k = 0; k < 2; k++) {
+    size_t len;
+    unsigned char *doc = make_doc_with(0, fillers[k], &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    CU_ASSERT_EQUAL(dpi_ole2_sniff(doc, len), k == 0 ? DP_OLE2_DOC : DP_OLE2_UNREADABLE);
+    struct dpt_result res;
+    dpt_extract(doc, len, &res);
+    free(doc);
+    CU_ASSERT_EQUAL_FATAL(res.status, DP_OK);
+    CU_ASSERT_STRING_EQUAL(dpt_field(&res, 0, "format"), "doc");
+    DPT_ASSERT_CONTAINS(dpt_content(&res, 0), "Hello\nW\xC3\xB6rld | cell\nlink");
+    dpt_result_free(&res);
+  }
+}
+
 DPT_SUITE(doc)
 {
   CU_pSuite s = CU_add_suite("doc", NULL, NULL);
@@ -130,4 +176,5 @@ DPT_SUITE(doc)
   CU_add_test(s, "encrypted", test_encrypted);
   CU_add_test(s, "LibreOffice .doc, truncated copies", test_libreoffice_doc);
   CU_add_test(s, "OLE2 without Word, not OLE2", test_not_word);
+  CU_add_test(s, "a long directory; one past the sniff's cap", test_long_directory);
 }
