@@ -1,4 +1,5 @@
 /* isolate.c - see isolate.h */
+#define _GNU_SOURCE 1 /* posix_spawn_file_actions_addclosefrom_np */
 #include "isolate.h"
 
 #include <errno.h>
@@ -156,6 +157,10 @@ static struct helper *spawn(struct dp_isolate *iso)
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, sv[1], DP_WIRE_FD);
+  /* Nothing else of the parent's: a helper that inherited the input (a FIFO,
+   * a pipe) or an output file would hold it open behind docpipe's back, even
+   * for a moment after docpipe was killed. */
+  posix_spawn_file_actions_addclosefrom_np(&fa, DP_WIRE_FD + 1);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   /* A dying library writes to stderr ("terminate called after..."); the
    * error record says it better, and stderr carries docpipe's own output.

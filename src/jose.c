@@ -21,7 +21,7 @@
 
 EVP_PKEY *dpi_load_private_key(const char *path, char *why, size_t whylen)
 {
-  FILE *f = fopen(path, "r");
+  FILE *f = fopen(path, "re");
   if(!f) {
     snprintf(why, whylen, "cannot read private key %s: %s", path, strerror(errno));
     return NULL;

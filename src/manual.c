@@ -289,7 +289,7 @@ void dpi_manual_list_stages(FILE *f)
 static void pipeline_purpose(const char *path, const char *name, char *out, size_t len)
 {
   out[0] = '\0';
-  FILE *f = fopen(path, "r");
+  FILE *f = fopen(path, "re");
   if(!f)
     return;
   char line[512];
@@ -486,7 +486,7 @@ int dpi_manual_main(int argc, char **argv)
     fprintf(stderr, "docpipe: cannot read %s: %s\n", argv[2], strerror(errno));
     return DP_EXIT_FATAL;
   }
-  FILE *out = argc > 3 ? fopen(argv[3], "w") : stdout;
+  FILE *out = argc > 3 ? fopen(argv[3], "we") : stdout;
   if(!out) {
     fprintf(stderr, "docpipe: cannot write %s: %s\n", argv[3], strerror(errno));
     free(text);

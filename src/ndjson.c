@@ -20,7 +20,7 @@ int dpi_reader_open(struct dp_reader *r, const char *path, size_t max_line)
   if(!strcmp(path, "-")) {
     r->f = stdin;
   } else {
-    r->f = fopen(path, "rb");
+    r->f = fopen(path, "rbe");
     if(!r->f)
       return -1;
     r->owns = 1;

@@ -100,7 +100,7 @@ static FILE *open_sink(const struct dp_setup *su, const char *path, FILE *dflt)
 {
   if(!path || !strcmp(path, "-"))
     return dflt;
-  FILE *f = fopen(path, "w");
+  FILE *f = fopen(path, "we");
   if(!f)
     say(su, "cannot write %s: %s", path, strerror(errno));
   return f;

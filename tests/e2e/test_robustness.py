@@ -205,6 +205,21 @@ class Isolation(TempDirTest):
         self.assertEqual(run.status, 0)
 
 
+def children(pid):
+    """The processes whose parent is pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    # "pid (comm) state ppid ...": comm may hold spaces
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
 class Resume(TempDirTest):
     def setUp(self):
         super().setUp()
@@ -290,6 +305,30 @@ class Resume(TempDirTest):
             tails = self.resume_to_end(sig, [30, 80])
             # a clean stop checkpoints what it wrote: nothing to cut off
             self.assertEqual(tails, [0, 0], sig)
+
+    def test_helpers_hold_nothing_of_the_run(self):
+        """The extraction helpers get their socket and nothing else: one that
+        held the input FIFO would be a reader its writer does not know of
+        (after a kill, the next run's input went to a dying helper)."""
+        run = FedRun(self.args, self.fifo, self.lines, gate=20)
+        try:
+            self.wait_for("the first records", lambda: os.path.exists(self.out) and
+                          os.path.getsize(self.out) > 0, run)
+            helpers = children(run.proc.pid)
+            self.assertTrue(helpers, "no helper process to look at")
+            for pid in helpers:
+                fds = {}
+                for fd in os.listdir("/proc/%d/fd" % pid):
+                    try:
+                        fds[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                    except OSError:
+                        pass
+                self.assertLessEqual(set(fds), {0, 1, 2, 3}, fds)
+                for path in (self.fifo, self.out, self.err):
+                    self.assertNotIn(os.path.realpath(path), fds.values())
+        finally:
+            run.proc.kill()
+            run.finish(timeout=60)
 
     def test_interrupted_run_reports_and_leaves_whole_lines(self):
         out = os.path.join(self.tmp, "o.ndjson")
