@@ -306,7 +306,7 @@ static void header_line(struct eml *e, const char *label, const char *value, con
     return;
   }
   if(meta && !dpi_buf_failed(e->text))
-    dpi_meta_text(e->rec, meta, e->text->mem + start, e->text->len - start);
+    dpi_meta_text(e->rec, meta, dpi_buf_at(e->text, start), e->text->len - start);
   dpi_buf_addc(e->text, '\n');
 }
 

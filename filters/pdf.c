@@ -1047,7 +1047,7 @@ static enum dp_status read_document(struct dp_stage *st, struct dp_record *rec,
     page_text(page, text);
     char why[256];
     if(!dpi_buf_failed(text) &&
-       needs_ocr(st->ctx, page, text->mem + before, text->len - before)) {
+       needs_ocr(st->ctx, page, dpi_buf_at(text, before), text->len - before)) {
       dpi_buf_truncate(text, before);
       if(ocr_page(st->ctx, page, (unsigned)i + 1, text, &ocr, why, sizeof(why)) != 0) {
         g_object_unref(page);

@@ -172,7 +172,7 @@ static void put_cell(struct xlsx *x, const xmlNode *c, struct dp_buf *out)
     char *end;
     unsigned long k = strtoul(text, &end, 10);
     if(end != text && k < x->nstrings)
-      dpi_lines_put(out, x->strings.mem + x->offsets[k]);
+      dpi_lines_put(out, dpi_buf_at(&x->strings, x->offsets[k]));
   } else if(t && !strcmp(t, "b")) {
     dpi_buf_adds(out, strtol(text, NULL, 10) ? "TRUE" : "FALSE");
   } else {

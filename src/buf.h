@@ -47,6 +47,12 @@ char *dpi_buf_take(struct dp_buf *b, size_t *len);
 char *dpi_memdup(const void *s, size_t n);
 
 static inline const char *dpi_buf_str(const struct dp_buf *b) { return b->mem ? b->mem : ""; }
+/* The bytes from offset off on; safe on an empty buffer, whose memory may be
+ * NULL (NULL + 0 is undefined behaviour). */
+static inline const char *dpi_buf_at(const struct dp_buf *b, size_t off)
+{
+  return dpi_buf_str(b) + off;
+}
 static inline size_t dpi_buf_len(const struct dp_buf *b) { return b->len; }
 static inline int dpi_buf_failed(const struct dp_buf *b) { return b->state != DP_BUF_OK; }
 

@@ -24,6 +24,21 @@ static void test_buf_cap(void)
   dpi_buf_free(&b);
 }
 
+/* An empty buffer may have no memory yet: what comes after an offset is
+ * still a string (fuzz_pdf found mem + 0 on NULL, for a page without text). */
+static void test_buf_at_empty(void)
+{
+  struct dp_buf b;
+  dpi_buf_init(&b, 8);
+  CU_ASSERT_PTR_NULL(b.mem);
+  CU_ASSERT_PTR_NOT_NULL(dpi_buf_at(&b, 0));
+  CU_ASSERT_STRING_EQUAL(dpi_buf_at(&b, 0), "");
+  dpi_buf_adds(&b, "abc");
+  CU_ASSERT_STRING_EQUAL(dpi_buf_at(&b, 1), "bc");
+  CU_ASSERT_STRING_EQUAL(dpi_buf_at(&b, 3), "");
+  dpi_buf_free(&b);
+}
+
 static void test_date_forms(void)
 {
   char d[11];
@@ -205,6 +220,7 @@ DPT_SUITE(core)
 {
   CU_pSuite s = CU_add_suite("core", NULL, NULL);
   CU_add_test(s, "buffer cap is sticky", test_buf_cap);
+  CU_add_test(s, "an empty buffer's tail is a string", test_buf_at_empty);
   CU_add_test(s, "date forms", test_date_forms);
   CU_add_test(s, "utf-8 validation", test_utf8);
   CU_add_test(s, "charset conversion", test_charsets);

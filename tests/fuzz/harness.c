@@ -2,6 +2,7 @@
 #include <libxml/parser.h>
 #include <string.h>
 
+#include "dplimits.h"
 #include "fuzz.h"
 #include "record.h"
 #include "registry.h"
@@ -17,6 +18,10 @@ const struct dp_context *dpf_context(void)
     ctx.max_document = 16u << 20;
     ctx.max_text = 4u << 20;
     ctx.max_pages = 64;
+    /* OCR runs on every page without text, as in docpipe, but on the
+     * smallest page image --ocr-dpi allows: the time goes to the parsers,
+     * and a replay of tests/fuzz/crashes/ stays short. */
+    ctx.ocr_dpi = DP_OCR_MIN_DPI;
     ready = 1;
   }
   return &ctx;
