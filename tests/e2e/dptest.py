@@ -126,6 +126,21 @@ class FedRun:
         return self.proc.returncode, out
 
 
+def children(pid):
+    """The processes whose parent is pid (docpipe's helpers, say)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    # "pid (comm) state ppid ...": comm may hold spaces
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return found
+
+
 def resume_point(state):
     """The checkpoint a state file holds: {"done", "outputBytes", ...} or None."""
     try:

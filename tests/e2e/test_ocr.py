@@ -13,7 +13,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(__file__))
 import scans  # noqa: E402
 import dptest  # noqa: E402
-from dptest import CORPUS, DOCPIPE, SOURCE, TempDirTest, contains, docpipe  # noqa: E402
+from dptest import (CORPUS, DOCPIPE, SOURCE, TempDirTest, children, contains,  # noqa: E402
+                    docpipe)
 
 # Real pages: a GNU manual's title page and a discharge summary (whose
 # medication list is text the page does not show: no scan holds it).
@@ -30,18 +31,6 @@ def reference(pdf, page):
 def cli(image):
     return subprocess.run(["tesseract", image, "-"], capture_output=True, env=ONE_CORE,
                           text=True).stdout
-
-
-def children(pid):
-    kids = []
-    for d in os.listdir("/proc"):
-        try:
-            with open("/proc/%s/stat" % d) as fh:
-                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    kids.append(int(d))
-        except (OSError, ValueError, IndexError):
-            pass
-    return kids
 
 
 def one(run):

@@ -15,7 +15,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 import dptest  # noqa: E402
-from dptest import (CORPUS, DOCPIPE, SOURCE, FedRun, TempDirTest, docpipe,  # noqa: E402
+from dptest import (CORPUS, DOCPIPE, SOURCE, FedRun, TempDirTest, children, docpipe,  # noqa: E402
                     ndjson_lines, read, resume_point)
 
 BAD = os.path.join(SOURCE, "tests", "data", "bad")
@@ -205,21 +205,6 @@ class Isolation(TempDirTest):
         self.assertEqual(run.status, 0)
 
 
-def children(pid):
-    """The processes whose parent is pid."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    # "pid (comm) state ppid ...": comm may hold spaces
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                pass
-    return found
-
-
 class Resume(TempDirTest):
     def setUp(self):
         super().setUp()
@@ -314,18 +299,18 @@ class Resume(TempDirTest):
         try:
             self.wait_for("the first records", lambda: os.path.exists(self.out) and
                           os.path.getsize(self.out) > 0, run)
-            helpers = children(run.proc.pid)
-            self.assertTrue(helpers, "no helper process to look at")
-            for pid in helpers:
-                fds = {}
-                for fd in os.listdir("/proc/%d/fd" % pid):
-                    try:
-                        fds[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-                    except OSError:
-                        pass
+            looked = 0
+            for pid in children(run.proc.pid):
+                try:
+                    fds = {int(fd): os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                           for fd in os.listdir("/proc/%d/fd" % pid)}
+                except OSError:
+                    continue  # gone between the listing and the look
+                looked += 1
                 self.assertLessEqual(set(fds), {0, 1, 2, 3}, fds)
                 for path in (self.fifo, self.out, self.err):
                     self.assertNotIn(os.path.realpath(path), fds.values())
+            self.assertGreater(looked, 0, "no helper process to look at")
         finally:
             run.proc.kill()
             run.finish(timeout=60)
