@@ -950,22 +950,48 @@ static void page_text(PopplerPage *page, struct dp_buf *out)
   g_free(text);
 }
 
+/* A page's text layer in characters: all but white space, and those that
+ * mean nothing (C0 and C1 controls, U+FFFD), which poppler gives for the
+ * glyphs of a font that maps none of them to Unicode. */
+struct layer_count {
+  size_t chars, unmapped;
+};
+
+static struct layer_count count_layer(const char *text, size_t len)
+{
+  struct layer_count n = {0, 0};
+  const unsigned char *u = (const unsigned char *)text;
+  for(size_t i = 0; i < len; i++) {
+    if((u[i] & 0xC0) == 0x80 || u[i] == ' ' || u[i] == '\t' || u[i] == '\n' ||
+       u[i] == '\r' || u[i] == '\f')
+      continue; /* one per character, not per byte */
+    n.chars++;
+    n.unmapped += u[i] < ' ' || u[i] == 0x7F ||
+                  (u[i] == 0xC2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0x9F) ||
+                  (u[i] == 0xEF && i + 2 < len && u[i + 1] == 0xBF && u[i + 2] == 0xBD);
+  }
+  return n;
+}
+
+/* A text layer that is mostly glyphs without a character reads as nothing:
+ * its few letters are stray ones (a heading in another font). */
+static int unmapped_layer(struct layer_count n)
+{
+  return n.unmapped > 2 * (n.chars - n.unmapped);
+}
+
 /* Whether a page's text layer is a scan's, under --ocr auto: it holds no
  * text at all, or next to none (DP_OCR_SPARSE_TEXT characters: a fax header,
- * a stamped page number) on a page mostly covered by images. */
-static int needs_ocr(const struct dp_context *ctx, PopplerPage *page, const char *text,
-                     size_t len)
+ * a stamped page number) on a page mostly covered by images.  (A layer of
+ * unmapped glyphs is not OCRed unasked: at seconds a page, a long document
+ * would pass --max-time; it gets a warning.) */
+static int needs_ocr(const struct dp_context *ctx, PopplerPage *page, struct layer_count n)
 {
   if(ctx->ocr != DP_OCR_AUTO)
     return ctx->ocr == DP_OCR_ALWAYS;
-  size_t chars = 0;
-  for(size_t i = 0; i < len && chars < DP_OCR_SPARSE_TEXT; i++) {
-    unsigned char c = (unsigned char)text[i];
-    chars += c > ' ' && (c & 0xC0) != 0x80; /* one per character, not per byte */
-  }
-  if(chars == 0)
+  if(n.chars == 0)
     return 1;
-  if(chars >= DP_OCR_SPARSE_TEXT)
+  if(n.chars >= DP_OCR_SPARSE_TEXT)
     return 0;
   double w = 0, h = 0, covered = 0;
   poppler_page_get_size(page, &w, &h);
@@ -1036,6 +1062,7 @@ static enum dp_status read_document(struct dp_stage *st, struct dp_record *rec,
                            st->ctx->max_pages);
   }
   struct dp_ocr_stats ocr = {0};
+  int unreadable = 0, first_unreadable = 0; /* pages of unmapped glyphs, not OCRed */
   for(int i = 0; i < pages && !dpi_buf_failed(text); i++) {
     PopplerPage *page = poppler_document_get_page(doc, i);
     if(!page) {
@@ -1046,8 +1073,8 @@ static enum dp_status read_document(struct dp_stage *st, struct dp_record *rec,
     size_t before = text->len;
     page_text(page, text);
     char why[256];
-    if(!dpi_buf_failed(text) &&
-       needs_ocr(st->ctx, page, dpi_buf_at(text, before), text->len - before)) {
+    struct layer_count layer = count_layer(dpi_buf_at(text, before), text->len - before);
+    if(!dpi_buf_failed(text) && needs_ocr(st->ctx, page, layer)) {
       dpi_buf_truncate(text, before);
       if(ocr_page(st->ctx, page, (unsigned)i + 1, text, &ocr, why, sizeof(why)) != 0) {
         g_object_unref(page);
@@ -1055,10 +1082,16 @@ static enum dp_status read_document(struct dp_stage *st, struct dp_record *rec,
         return dpi_record_fail(rec, DP_KIND_DAMAGED, "PDF page %d of %d: %s", i + 1, pages,
                                why);
       }
+    } else if(unmapped_layer(layer) && !unreadable++) {
+      first_unreadable = i + 1;
     }
     g_object_unref(page);
   }
   dpi_ocr_describe(rec, &ocr, st->ctx->ocr_lang, text->len);
+  if(unreadable)
+    dpi_record_warn(rec, "garbled text: %d page%s from page %d on use fonts that map most "
+                    "glyphs to no character (--ocr always reads them from the page image)",
+                    unreadable, unreadable == 1 ? "" : "s", first_unreadable);
   json_object *meta = dpi_record_object(rec, "meta");
   json_object_object_add(meta, "pages", json_object_new_int(pages));
   set_meta_string(rec, "title", poppler_document_get_title(doc));

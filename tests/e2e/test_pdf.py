@@ -118,6 +118,22 @@ class PdfText(TempDirTest):
         for i, tail in enumerate((b"\0" * 30000, b"\r\n" + os.urandom(5000))):
             self.assertEqual(content(self.write("padded-%d.pdf" % i, data + tail)), whole)
 
+    def test_unmapped_glyphs_are_told(self):
+        """A font without a Unicode map gives poppler glyphs it turns into
+        control characters (pdftotext prints them): the pages read as nothing,
+        and the record says which, instead of passing as text."""
+        path = os.path.join(REAL, "pdfjs-TAMReview.pdf")
+        run = docpipe("convert", path)
+        self.assertEqual(run.status, 0)
+        warnings = run.records[0]["meta"].get("warnings", [])
+        self.assertIn("garbled text: 19 pages from page 2 on use fonts that map most glyphs to "
+                      "no character (--ocr always reads them from the page image)", warnings)
+        # Pages with a font that maps: no warning.
+        for name in ("ccda-lab-result-164947.pdf", "pdfjs-canvas.pdf"):
+            run = docpipe("convert", os.path.join(REAL, name))
+            self.assertFalse([w for w in run.records[0]["meta"].get("warnings", [])
+                              if w.startswith("garbled")], name)
+
     def test_recall_against_pdftotext(self):
         out = os.path.join(self.tmp, "fidelity.json")
         proc = subprocess.run([sys.executable, FIDELITY, "--format", "pdf", "--json", out,
