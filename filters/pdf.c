@@ -1073,8 +1073,12 @@ static enum dp_status read_document(struct dp_stage *st, struct dp_record *rec,
     size_t before = text->len;
     page_text(page, text);
     char why[256];
+    if(dpi_buf_failed(text)) { /* over the cap: the buffer is gone, and its length 0 */
+      g_object_unref(page);
+      break;
+    }
     struct layer_count layer = count_layer(dpi_buf_at(text, before), text->len - before);
-    if(!dpi_buf_failed(text) && needs_ocr(st->ctx, page, layer)) {
+    if(needs_ocr(st->ctx, page, layer)) {
       dpi_buf_truncate(text, before);
       if(ocr_page(st->ctx, page, (unsigned)i + 1, text, &ocr, why, sizeof(why)) != 0) {
         g_object_unref(page);
