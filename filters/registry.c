@@ -48,6 +48,8 @@ const struct dp_stage_ops *const dp_stage_registry[] = {
   &dp_stage_image,
   &dp_stage_html,
   &dp_stage_xml,
+  /* FHIR JSON that holds documents: told to go through fhir-dump */
+  &dp_stage_fhir,
   &dp_stage_text,
   NULL
 };

@@ -30,6 +30,7 @@ extern const struct dp_stage_ops dp_stage_rtf;
 extern const struct dp_stage_ops dp_stage_image;
 extern const struct dp_stage_ops dp_stage_html;
 extern const struct dp_stage_ops dp_stage_xml;
+extern const struct dp_stage_ops dp_stage_fhir;
 extern const struct dp_stage_ops dp_stage_text;
 extern const struct dp_stage_ops dp_stage_doc;
 extern const struct dp_stage_ops dp_stage_xls;

@@ -49,6 +49,23 @@ static const struct sniff_case cases[] = {
   {"utf-16 cda", utf16_cda, sizeof(utf16_cda) - 1, "cda", NULL},
   {"binary", "\x01\x02\x03\x00\xfe\xff\x10\x11\x00\x80", 10, "unknown", "application/octet-stream"},
   {"empty", "", 0, "unknown", NULL},
+  /* FHIR JSON that holds documents is not text; other FHIR JSON is. */
+  {"fhir bundle", "\xEF\xBB\xBF{\n  \"resourceType\": \"Bundle\",\n  \"type\": \"transaction\"", 0,
+   "fhir", "application/fhir+json"},
+  {"fhir ndjson", "{\"resourceType\":\"DocumentReference\",\"id\":\"a\"}\n{\"resourceType\":"
+   "\"DocumentReference\",\"id\":\"b\"}\n", 0, "fhir", "application/fhir+ndjson"},
+  {"fhir key order", "{\"id\":\"x\",\"meta\":{\"resourceType\":\"Patient\"},\"resourceType\":"
+   "\"Binary\",\"data\":\"QQ==\"}", 0, "fhir", NULL},
+  {"fhir escaped quote", "{\"note\":\"a \\\"resourceType\\\":\\\"Patient\\\"\",\"resourceType\":"
+   "\"DiagnosticReport\"}", 0, "fhir", NULL},
+  {"fhir document bundle is text", "{\"resourceType\":\"Bundle\",\"type\":\"document\"}", 0, "text",
+   NULL},
+  {"fhir patient is text", "{\"resourceType\":\"Patient\",\"id\":\"p\"}", 0, "text", NULL},
+  {"nested resourceType is text", "{\"entry\":[{\"resourceType\":\"DocumentReference\"}]}", 0,
+   "text", NULL},
+  {"a value named resourceType is text", "{\"code\":\"resourceType\",\"x\":\"Bundle\"}", 0, "text",
+   NULL},
+  {"cut json is text", "{\"resourceType\":\"Bund", 0, "text", NULL},
 };
 
 static void test_table(void)

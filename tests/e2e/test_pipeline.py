@@ -284,6 +284,42 @@ class BadInputs(TempDirTest):
         self.assertEqual(len({r["id"] for r in run.records}), 708)
         self.assertTrue(all(r["content"] for r in run.records))
 
+    def test_fhir_json_met_as_a_raw_file_is_told(self):
+        """`convert` on FHIR JSON that holds documents (the Synthea Bundle,
+        Bulk NDJSON) used to give the JSON as one text record, exit 0, and
+        the notes in it were lost: each is now an error naming fhir-dump.
+        FHIR JSON that holds no document stays text."""
+        folder = os.path.join(self.tmp, "dump")
+        os.mkdir(folder)
+        synthea = os.path.join(CORPUS, "real", "files", "synthea-bundle-patient-04.json")
+        with open(synthea, "rb") as src, open(os.path.join(folder, "a-synthea.json"), "wb") as dst:
+            dst.write(src.read())
+        with open(os.path.join(SAMPLES, "fhir", "DocumentReference.ndjson"), "rb") as src:
+            ndjson = src.read()
+        self.write("dump/b-DocumentReference.ndjson", ndjson.decode())
+        ips = {"resourceType": "Bundle", "type": "document", "entry": [
+            {"resource": {"resourceType": "Composition", "title": "Patient summary"}}]}
+        self.write("dump/c-ips.json", json.dumps(ips, indent=2))
+        self.write("dump/d-patient.json", json.dumps({"resourceType": "Patient", "id": "p"}))
+        run = docpipe("convert", folder)
+        self.assertEqual(run.status, 1, run.stderr[-2000:])
+        self.assertEqual([(os.path.basename(e["id"]), e["kind"]) for e in run.errors],
+                         [("a-synthea.json", "unsupported"),
+                          ("b-DocumentReference.ndjson", "unsupported")])
+        self.assertIn("FHIR JSON (a Bundle of type transaction)", run.errors[0]["message"])
+        self.assertIn("FHIR NDJSON (its first line a DocumentReference)",
+                      run.errors[1]["message"])
+        for e in run.errors:
+            self.assertIn("docpipe run fhir-dump", e["hint"])
+        self.assertEqual([(os.path.basename(r["id"]), r["format"]) for r in run.records],
+                         [("c-ips.json", "text"), ("d-patient.json", "text")])
+        self.assertIn("Patient summary", run.records[0]["content"])
+        # What the hint says works: the same file through fhir-dump.
+        self.assertEqual(len(docpipe("-q", "run", "fhir-dump",
+                                     os.path.join(folder, "b-DocumentReference.ndjson"),
+                                     "--binaries", os.path.join(SAMPLES, "fhir")).records),
+                         len(ndjson.splitlines()))
+
     def test_broken_document_is_one_error_not_one_per_line(self):
         text = json.dumps(self.big_bundle(300), indent=2)
         cut = self.write("cut-bundle.json", text[:len(text) // 2])
