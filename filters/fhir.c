@@ -112,6 +112,18 @@ static int names(const char *s, size_t len, const char *word)
   return s && len == strlen(word) && !memcmp(s, word, len);
 }
 
+/* A Bundle.type code as FHIR spells them ("transaction", "batch-response"):
+ * only such a word from the file goes into a message. */
+static int is_code(const char *s, size_t len)
+{
+  if(!s || !len || len > 32)
+    return 0;
+  for(size_t i = 0; i < len; i++)
+    if(!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '-'))
+      return 0;
+  return 1;
+}
+
 static int holds_documents(const struct first_object *o)
 {
   for(size_t i = 0; holders[i]; i++)
@@ -137,20 +149,18 @@ static enum dp_status process(struct dp_stage *st, struct dp_record *rec, struct
   const unsigned char *body = dpi_record_body(rec, &len);
   struct first_object o;
   /* The whole body, so that an NDJSON line longer than the prefix is known. */
-  if(!read_first_object(body, len, &o) ||
-     !holds_documents(&o))
+  if(!read_first_object(body, len, &o) || !holds_documents(&o))
     return dpi_record_fail(rec, DP_KIND_UNSUPPORTED, "not FHIR JSON that holds documents");
-  int bundle = names(o.resource_type, o.resource_type_len, "Bundle") && o.bundle_type;
+  int bundle = names(o.resource_type, o.resource_type_len, "Bundle") &&
+               is_code(o.bundle_type, o.bundle_type_len);
   dpi_record_hint(rec, "convert its documents with `docpipe run fhir-dump FILE` (Binaries "
                        "it refers to by url: --binaries Binary.ndjson)");
   return dpi_record_fail(rec, DP_KIND_UNSUPPORTED,
                          "FHIR %s (%s%.*s%s%.*s): resources that hold or point at documents, "
                          "not a document itself",
                          o.ndjson ? "NDJSON" : "JSON", o.ndjson ? "its first line a " : "a ",
-                         (int)(o.resource_type_len > 64 ? 64 : o.resource_type_len),
-                         o.resource_type, bundle ? " of type " : "",
-                         bundle ? (int)(o.bundle_type_len > 64 ? 64 : o.bundle_type_len) : 0,
-                         bundle ? o.bundle_type : "");
+                         (int)o.resource_type_len, o.resource_type, bundle ? " of type " : "",
+                         bundle ? (int)o.bundle_type_len : 0, bundle ? o.bundle_type : "");
 }
 
 const struct dp_stage_ops dp_stage_fhir = {

@@ -301,11 +301,15 @@ class BadInputs(TempDirTest):
             {"resource": {"resourceType": "Composition", "title": "Patient summary"}}]}
         self.write("dump/c-ips.json", json.dumps(ips, indent=2))
         self.write("dump/d-patient.json", json.dumps({"resourceType": "Patient", "id": "p"}))
+        # A type that is no FHIR code is not copied into the message.
+        self.write("dump/e-odd.json", '{"resourceType": "Bundle", "type": "tr\u00e4ns\\n"}')
         run = docpipe("convert", folder)
         self.assertEqual(run.status, 1, run.stderr[-2000:])
         self.assertEqual([(os.path.basename(e["id"]), e["kind"]) for e in run.errors],
                          [("a-synthea.json", "unsupported"),
-                          ("b-DocumentReference.ndjson", "unsupported")])
+                          ("b-DocumentReference.ndjson", "unsupported"),
+                          ("e-odd.json", "unsupported")])
+        self.assertIn("FHIR JSON (a Bundle):", run.errors[2]["message"])
         self.assertIn("FHIR JSON (a Bundle of type transaction)", run.errors[0]["message"])
         self.assertIn("FHIR NDJSON (its first line a DocumentReference)",
                       run.errors[1]["message"])
