@@ -168,6 +168,11 @@ int dpi_reader_next(struct dp_reader *r, const char **line, size_t *len, int *to
   }
 }
 
+size_t dpi_reader_held(const struct dp_reader *r, const char *line)
+{
+  return (size_t)(r->buf + r->end - line);
+}
+
 int dpi_reader_rest(struct dp_reader *r, struct dp_buf *b)
 {
   dpi_buf_add(b, r->buf + r->start, r->end - r->start);

@@ -34,6 +34,9 @@ void dpi_reader_close(struct dp_reader *r);
  * A line over the cap is returned with *too_long = 1 and *len = its true
  * length but no data (*line = NULL). */
 int dpi_reader_next(struct dp_reader *r, const char **line, size_t *len, int *too_long);
+/* How many bytes the reader holds from `line` (the line dpi_reader_next
+ * returned last) on: the line and what follows it, read ahead. */
+size_t dpi_reader_held(const struct dp_reader *r, const char *line);
 /* Append everything not yet returned to b, up to b's cap: for an input that
  * turns out to be one pretty-printed JSON document.  The reader's buffer is
  * refilled, so the line dpi_reader_next returned last is gone: copy it

@@ -17,6 +17,7 @@
 #include "record.h"
 #include "retry.h"
 #include "shard.h"
+#include "sniff.h"
 
 struct dp_runner {
   pthread_mutex_t lock; /* engine, while a snapshot reads it */
@@ -192,9 +193,9 @@ static void salvage_id(const char *text, size_t len, struct dp_record *rec)
   }
 }
 
-static enum dp_status input_error(struct dp_runner *run, const char *file, unsigned long line,
-                                  const char *text, size_t len, enum dp_kind kind,
-                                  const char *why)
+static enum dp_status input_error_hint(struct dp_runner *run, const char *file,
+                                       unsigned long line, const char *text, size_t len,
+                                       enum dp_kind kind, const char *why, const char *hint)
 {
   struct dp_record *rec = dpi_record_new();
   if(!rec)
@@ -202,8 +203,17 @@ static enum dp_status input_error(struct dp_runner *run, const char *file, unsig
   if(text)
     salvage_id(text, len, rec);
   json_object_object_add(rec->obj, "_input", input_ref(file, line));
+  if(hint)
+    dpi_record_hint(rec, "%s", hint);
   dpi_record_fail(rec, kind, "%s", why);
   return write_error(run, rec, "input");
+}
+
+static enum dp_status input_error(struct dp_runner *run, const char *file, unsigned long line,
+                                  const char *text, size_t len, enum dp_kind kind,
+                                  const char *why)
+{
+  return input_error_hint(run, file, line, text, len, kind, why, NULL);
 }
 
 static enum dp_status push_json(struct dp_runner *run, json_object *obj, const char *file,
@@ -385,6 +395,40 @@ static enum dp_status feed_first_incomplete(struct dp_runner *run, const char *n
   return rc;
 }
 
+/* An input whose first line is not JSON and whose bytes are a document (a
+ * PDF, an image, a Word file, HL7 v2...) was given where NDJSON belongs: it
+ * is one error for the whole input, naming what it is, not an error for
+ * every "line" of its bytes (thousands for a PDF).  Text is left to the
+ * line-by-line reading: a stray first line may head real NDJSON.  Returns 1
+ * when the input was told off this way. */
+static int not_json_input(struct dp_runner *run, const char *path, const struct dp_reader *r,
+                          const char *first, enum dp_status *rc)
+{
+  size_t i = 0, held = dpi_reader_held(r, first);
+  const unsigned char *p = (const unsigned char *)first;
+  if(held >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+    i = 3;
+  while(i < held && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+    i++;
+  if(i < held && (p[i] == '{' || p[i] == '['))
+    return 0;
+  struct dp_sniff s;
+  dpi_sniff(run->chain->stages[0].ctx->stages, p, held < DP_SNIFF_PREFIX ? held : DP_SNIFF_PREFIX,
+            &s);
+  if(s.ops && !strcmp(s.format, "text"))
+    return 0;
+  char why[256];
+  if(s.ops)
+    snprintf(why, sizeof(why), "input is not NDJSON or JSON: its bytes are a document of "
+             "format %s (%s)", s.format, s.mime);
+  else
+    snprintf(why, sizeof(why), "input is not NDJSON or JSON: its bytes are binary data");
+  *rc = input_error_hint(run, path, r->line, NULL, 0, DP_KIND_BAD_JSON, why,
+                         "raw documents are converted with `docpipe convert FILE` "
+                         "(the raw-files pipeline)");
+  return 1;
+}
+
 static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
 {
   struct dp_reader r;
@@ -417,6 +461,8 @@ static enum dp_status feed_ndjson(struct dp_runner *run, const char *path)
     json_object *obj;
     char why[512];
     enum dp_json_result jr = dpi_json_parse(text, len, &obj, why, sizeof(why));
+    if(jr == DP_JSON_INVALID && not_json_input(run, path, &r, text, &rc))
+      break;
     if(jr == DP_JSON_INCOMPLETE) {
       int consumed;
       rc = feed_first_incomplete(run, path, &r, text, len, why, &consumed);

@@ -324,6 +324,39 @@ class BadInputs(TempDirTest):
                                      "--binaries", os.path.join(SAMPLES, "fhir")).records),
                          len(ndjson.splitlines()))
 
+    def test_raw_document_given_as_ndjson_is_one_error(self):
+        """A PDF, an image or HL7 v2 given where NDJSON belongs used to give a
+        bad-json error per "line" of its bytes (3332 for a real PDF): now
+        one error, naming what the bytes are and the command for them."""
+        real = os.path.join(CORPUS, "real", "files")
+        for path, fmt in ((os.path.join(real, "pdfjs-TAMReview.pdf"), "pdf"),
+                          (os.path.join(SAMPLES, "files", "chest-xray.png"), "image"),
+                          (os.path.join(SAMPLES, "files", "lab-result.hl7"), "hl7v2")):
+            with open(path, "rb") as f:
+                data = f.read()
+            for args, stdin in (([path], None), (["-"], data)):
+                run = docpipe("run", "fhir-dump", *args, stdin=stdin)
+                self.assertEqual(run.status, 1)
+                self.assertEqual(run.records, [])
+                self.assertEqual([e["kind"] for e in run.errors], ["bad-json"], path)
+                self.assertIn("its bytes are a document of format %s" % fmt,
+                              run.errors[0]["message"])
+                self.assertIn("docpipe convert", run.errors[0]["hint"])
+        # Binary data that no extractor knows, likewise.
+        junk = self.write("junk.bin", "")
+        with open(junk, "wb") as f:
+            f.write(bytes(range(256)) * 64)
+        run = docpipe("sniff", junk)
+        self.assertEqual([e["kind"] for e in run.errors], ["bad-json"])
+        self.assertIn("binary data", run.errors[0]["message"])
+        # A text line heading NDJSON is one error, and the lines after it are read.
+        line = json.dumps({"resourceType": "DocumentReference", "id": "t1", "content": [
+            {"attachment": {"contentType": "text/plain", "data": b64(b"Seen today.")}}]})
+        headed = self.write("headed.ndjson", "exported 2026-12-07 by a script\n" + line + "\n")
+        run = docpipe("run", "fhir-dump", headed)
+        self.assertEqual([e["kind"] for e in run.errors], ["bad-json"])
+        self.assertEqual([r["id"] for r in run.records], ["DocumentReference/t1"])
+
     def test_broken_document_is_one_error_not_one_per_line(self):
         text = json.dumps(self.big_bundle(300), indent=2)
         cut = self.write("cut-bundle.json", text[:len(text) // 2])
