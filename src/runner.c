@@ -413,8 +413,7 @@ static int not_json_input(struct dp_runner *run, const char *path, const struct 
   if(i < held && (p[i] == '{' || p[i] == '['))
     return 0;
   struct dp_sniff s;
-  dpi_sniff(run->chain->stages[0].ctx->stages, p, held < DP_SNIFF_PREFIX ? held : DP_SNIFF_PREFIX,
-            &s);
+  dpi_sniff(run->chain->stages[0].ctx->stages, p, held, &s);
   if(s.ops && !strcmp(s.format, "text"))
     return 0;
   char why[256];
