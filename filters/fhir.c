@@ -16,6 +16,7 @@
  * (no allocation, as a bid must). */
 #include <string.h>
 
+#include "ndjson.h"
 #include "registry.h"
 
 /* The resource types whose documents the FHIR pipelines resolve. */
@@ -62,10 +63,7 @@ static int is_member(const unsigned char *p, size_t start, size_t end, const cha
 static int read_first_object(const unsigned char *p, size_t n, struct first_object *o)
 {
   memset(o, 0, sizeof(*o));
-  size_t i = 0;
-  if(n >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
-    i = 3;
-  i = skip_space(p, n, i);
+  size_t i = dpi_json_start(p, n);
   if(i >= n || p[i] != '{')
     return 0;
   int depth = 0;

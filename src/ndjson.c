@@ -168,6 +168,15 @@ int dpi_reader_next(struct dp_reader *r, const char **line, size_t *len, int *to
   }
 }
 
+size_t dpi_json_start(const void *bytes, size_t len)
+{
+  const unsigned char *p = bytes;
+  size_t i = len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3) ? 3 : 0;
+  while(i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+    i++;
+  return i;
+}
+
 size_t dpi_reader_held(const struct dp_reader *r, const char *line)
 {
   return (size_t)(r->buf + r->end - line);

@@ -48,6 +48,10 @@ int dpi_reader_rest(struct dp_reader *r, struct dp_buf *b);
  * EFBIG when it is larger than max. */
 char *dpi_read_small_file(const char *path, size_t max, size_t *len);
 
+/* Where JSON text starts in bytes: past a UTF-8 byte order mark and JSON
+ * white space (len when there is nothing else). */
+size_t dpi_json_start(const void *bytes, size_t len);
+
 enum dp_json_result {
   DP_JSON_OK,
   DP_JSON_INCOMPLETE, /* valid so far but ends early: a cut-off line */

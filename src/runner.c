@@ -404,12 +404,8 @@ static enum dp_status feed_first_incomplete(struct dp_runner *run, const char *n
 static int not_json_input(struct dp_runner *run, const char *path, const struct dp_reader *r,
                           const char *first, enum dp_status *rc)
 {
-  size_t i = 0, held = dpi_reader_held(r, first);
+  size_t held = dpi_reader_held(r, first), i = dpi_json_start(first, held);
   const unsigned char *p = (const unsigned char *)first;
-  if(held >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
-    i = 3;
-  while(i < held && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
-    i++;
   if(i < held && (p[i] == '{' || p[i] == '['))
     return 0;
   struct dp_sniff s;
